@@ -1,0 +1,322 @@
+//! Money deciles (货币十分位) and purchase deciles (购买十分位), JOB.md.
+//!
+//! Money deciles rank customers by monetary (or profit) and cut them into ten NTILE
+//! groups: how much of revenue and profit each tenth of the customers brings. Purchase
+//! deciles cut total revenue into ten equal slices and count the customers who make each
+//! slice. Every sum is an integer in minor units; shares are ratios of those integers.
+//!
+//! Not for: the 20/80/30 view and the whale curve (see `profit`).
+
+use crate::rfm::ntile_by;
+use crate::summary::Summary;
+
+/// What money deciles rank by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecileBy {
+    #[default]
+    Revenue,
+    Profit,
+}
+
+impl std::str::FromStr for DecileBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "revenue" | "monetary" | "sales" => Ok(DecileBy::Revenue),
+            "profit" => Ok(DecileBy::Profit),
+            _ => Err(format!("rank deciles by revenue or profit, not {s:?}")),
+        }
+    }
+}
+
+/// The decile (1 = top) of every customer, ranked by `by` descending, then customer id.
+pub fn assign(s: &Summary, by: DecileBy) -> Vec<u8> {
+    let key = key_of(s, by);
+    ntile_by(s.len(), (0..s.len() as u32).collect(), 10, |a, b| {
+        key[b as usize].cmp(&key[a as usize]).then(a.cmp(&b))
+    })
+}
+
+fn key_of(s: &Summary, by: DecileBy) -> &[i64] {
+    match by {
+        DecileBy::Revenue => &s.monetary,
+        DecileBy::Profit => &s.profit,
+    }
+}
+
+/// One row of the money-decile table (money in minor units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoneyDecile {
+    pub decile: u8,
+    pub customers: u64,
+    pub revenue: i64,
+    pub revenue_share: Option<f64>,
+    pub profit: i64,
+    pub profit_share: Option<f64>,
+    pub cum_revenue_share: Option<f64>,
+    pub cum_profit_share: Option<f64>,
+    /// Smallest and largest monetary in the decile (None when empty).
+    pub min_monetary: Option<i64>,
+    pub max_monetary: Option<i64>,
+}
+
+fn share(part: i128, total: i128) -> Option<f64> {
+    (total != 0).then(|| part as f64 / total as f64)
+}
+
+/// The ten money deciles (always ten rows; empty ones when there are fewer than ten
+/// customers).
+pub fn money_deciles(s: &Summary, deciles: &[u8]) -> Vec<MoneyDecile> {
+    let total_revenue = s.total_monetary();
+    let total_profit = s.total_profit();
+    let mut rows: Vec<MoneyDecile> = (1..=10)
+        .map(|d| MoneyDecile {
+            decile: d,
+            customers: 0,
+            revenue: 0,
+            revenue_share: None,
+            profit: 0,
+            profit_share: None,
+            cum_revenue_share: None,
+            cum_profit_share: None,
+            min_monetary: None,
+            max_monetary: None,
+        })
+        .collect();
+    for (c, &d) in deciles.iter().enumerate() {
+        let row = &mut rows[usize::from(d) - 1];
+        let m = s.monetary[c];
+        row.customers += 1;
+        row.revenue += m;
+        row.profit += s.profit[c];
+        row.min_monetary = Some(row.min_monetary.map_or(m, |x| x.min(m)));
+        row.max_monetary = Some(row.max_monetary.map_or(m, |x| x.max(m)));
+    }
+    let (mut cum_r, mut cum_p) = (0i128, 0i128);
+    for row in &mut rows {
+        cum_r += i128::from(row.revenue);
+        cum_p += i128::from(row.profit);
+        row.revenue_share = share(row.revenue.into(), total_revenue);
+        row.profit_share = share(row.profit.into(), total_profit);
+        row.cum_revenue_share = share(cum_r, total_revenue);
+        row.cum_profit_share = share(cum_p, total_profit);
+    }
+    rows
+}
+
+/// One row of the purchase-decile table. `slice` None is the row of customers whose
+/// monetary is ≤ 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchaseSlice {
+    pub slice: Option<u8>,
+    pub customers: u64,
+    /// Customers in this row / all customers.
+    pub customer_share: f64,
+    pub revenue: i64,
+}
+
+/// Ten revenue slices and the customers who make each; then the monetary ≤ 0 row.
+pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
+    let mut positive: Vec<u32> = (0..s.len() as u32)
+        .filter(|&c| s.monetary[c as usize] > 0)
+        .collect();
+    positive.sort_unstable_by(|&a, &b| {
+        s.monetary[b as usize]
+            .cmp(&s.monetary[a as usize])
+            .then(a.cmp(&b))
+    });
+    let total: i128 = positive
+        .iter()
+        .map(|&c| i128::from(s.monetary[c as usize]))
+        .sum();
+    let all = s.len().max(1) as f64;
+    let mut rows: Vec<PurchaseSlice> = (1..=10)
+        .map(|k| PurchaseSlice {
+            slice: Some(k),
+            customers: 0,
+            customer_share: 0.0,
+            revenue: 0,
+        })
+        .collect();
+    let mut running = 0i128;
+    for &c in &positive {
+        let m = s.monetary[c as usize];
+        running += i128::from(m);
+        // slice = ceil(10 × C_i / T), clamped to 1..10.
+        let k = (10 * running + total - 1) / total;
+        let k = k.clamp(1, 10) as usize;
+        rows[k - 1].customers += 1;
+        rows[k - 1].revenue += m;
+    }
+    let rest: Vec<usize> = (0..s.len()).filter(|&c| s.monetary[c] <= 0).collect();
+    rows.push(PurchaseSlice {
+        slice: None,
+        customers: rest.len() as u64,
+        customer_share: 0.0,
+        revenue: rest.iter().map(|&c| s.monetary[c]).sum(),
+    });
+    for row in &mut rows {
+        row.customer_share = row.customers as f64 / all;
+    }
+    rows
+}
+
+/// The sentence a course would state, from the data: "the top 10% of customers bring
+/// 41.2% of revenue; 0.9% of customers make the first 10% of revenue".
+pub fn headline(money: &[MoneyDecile], purchase: &[PurchaseSlice], by: DecileBy) -> String {
+    let what = match by {
+        DecileBy::Revenue => "revenue",
+        DecileBy::Profit => "profit",
+    };
+    let top = money.first().and_then(|d| match by {
+        DecileBy::Revenue => d.revenue_share,
+        DecileBy::Profit => d.profit_share,
+    });
+    let top20 = money.get(1).and_then(|d| match by {
+        DecileBy::Revenue => d.cum_revenue_share,
+        DecileBy::Profit => d.cum_profit_share,
+    });
+    let first_slice = purchase.first().map(|p| p.customer_share);
+    let pct = crate::terminal::percent;
+    match (top, top20, first_slice) {
+        (Some(t), Some(t20), Some(f)) => format!(
+            "the top 10% of customers bring {} of {what} (the top 20%: {}); {} of customers make the first 10% of revenue",
+            pct(t),
+            pct(t20),
+            pct(f)
+        ),
+        _ => format!("total {what} is zero: shares are undefined"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::load::CustomerIds;
+
+    pub(crate) fn summary_of(monetary: &[i64], profit: &[i64]) -> Summary {
+        let n = monetary.len();
+        Summary {
+            ids: CustomerIds::Int((0..n as i64).collect()),
+            as_of: 100,
+            currency_decimals: 2,
+            first_purchase: vec![Some(1); n],
+            last_purchase: vec![Some(1); n],
+            frequency: vec![1; n],
+            monetary: monetary.to_vec(),
+            profit: profit.to_vec(),
+            n_categories: vec![1; n],
+        }
+    }
+
+    #[test]
+    fn money_deciles_by_hand() {
+        // 12 customers: deciles of sizes 2,2,1,1,1,1,1,1,1,1.
+        let m: Vec<i64> = vec![100, 1200, 300, 50, 50, 0, -20, 700, 10, 10, 5, 900];
+        let s = summary_of(&m, &m);
+        let d = assign(&s, DecileBy::Revenue);
+        // Sorted desc with id ties: 1200(1), 900(11), 700(7), 300(2), 100(0), 50(3), 50(4),
+        // 10(8), 10(9), 5(10), 0(5), -20(6).
+        assert_eq!(d, vec![3, 1, 2, 4, 5, 9, 10, 2, 6, 7, 8, 1]);
+        let rows = money_deciles(&s, &d);
+        assert_eq!(rows[0].customers, 2);
+        assert_eq!(rows[0].revenue, 2100);
+        assert_eq!(rows[9].revenue, -20);
+        assert_eq!(rows[9].min_monetary, Some(-20));
+        assert_eq!(rows[9].max_monetary, Some(-20));
+        assert_eq!(rows[8].revenue, 0);
+        let total: i64 = m.iter().sum();
+        assert_eq!(total, 3305);
+        assert_eq!(rows[0].revenue_share, Some(2100.0 / 3305.0));
+        assert_eq!(rows[1].cum_revenue_share, Some((2100.0 + 1000.0) / 3305.0));
+        assert_eq!(rows[9].cum_revenue_share, Some(1.0));
+        assert_eq!(rows.iter().map(|r| r.customers).sum::<u64>(), 12);
+    }
+
+    #[test]
+    fn purchase_deciles_by_hand() {
+        // Total of positives 1000: 600 → C=600 → slice 6; 300 → 900 → 9; 50 → 950 → 10;
+        // 50 → 1000 → 10; and one customer at -5.
+        let m = vec![50, 600, -5, 300, 50];
+        let s = summary_of(&m, &m);
+        let rows = purchase_deciles(&s);
+        let counts: Vec<u64> = rows.iter().map(|r| r.customers).collect();
+        assert_eq!(counts, vec![0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 1]);
+        assert_eq!(rows[10].slice, None);
+        assert_eq!(rows[10].revenue, -5);
+        assert_eq!(rows[5].customer_share, 0.2);
+        assert_eq!(rows.iter().map(|r| r.customers).sum::<u64>(), 5);
+        let money = money_deciles(&s, &assign(&s, DecileBy::Revenue));
+        let line = headline(&money, &rows, DecileBy::Revenue);
+        // 600 of a total 995.
+        assert!(line.contains("bring 60.3% of revenue"), "{line}");
+        assert!(
+            line.contains("0.0% of customers make the first 10%"),
+            "{line}"
+        );
+    }
+}
+
+/// The money-decile table as a frame (money in currency units).
+pub fn money_frame(
+    rows: &[MoneyDecile],
+    decimals: u32,
+) -> crate::Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let money = |f: &dyn Fn(&MoneyDecile) -> Option<i64>| {
+        rows.iter()
+            .map(|r| f(r).map(|m| crate::money::minor_to_f64(m, decimals)))
+            .collect::<Vec<_>>()
+    };
+    let share = |f: &dyn Fn(&MoneyDecile) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();
+    let columns = vec![
+        Column::new(
+            "decile".into(),
+            rows.iter().map(|r| i64::from(r.decile)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "customers".into(),
+            rows.iter().map(|r| r.customers as i64).collect::<Vec<_>>(),
+        ),
+        Column::new("revenue".into(), money(&|r| Some(r.revenue))),
+        Column::new("revenue_share".into(), share(&|r| r.revenue_share)),
+        Column::new("profit".into(), money(&|r| Some(r.profit))),
+        Column::new("profit_share".into(), share(&|r| r.profit_share)),
+        Column::new("cum_revenue_share".into(), share(&|r| r.cum_revenue_share)),
+        Column::new("cum_profit_share".into(), share(&|r| r.cum_profit_share)),
+        Column::new("min_monetary".into(), money(&|r| r.min_monetary)),
+        Column::new("max_monetary".into(), money(&|r| r.max_monetary)),
+    ];
+    Ok(DataFrame::new(rows.len(), columns)?)
+}
+
+/// The purchase-decile table as a frame; the monetary ≤ 0 row has a null slice.
+pub fn purchase_frame(
+    rows: &[PurchaseSlice],
+    decimals: u32,
+) -> crate::Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let columns = vec![
+        Column::new(
+            "slice".into(),
+            rows.iter()
+                .map(|r| r.slice.map(i64::from))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "customers".into(),
+            rows.iter().map(|r| r.customers as i64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "customer_share".into(),
+            rows.iter().map(|r| r.customer_share).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "revenue".into(),
+            rows.iter()
+                .map(|r| crate::money::minor_to_f64(r.revenue, decimals))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    Ok(DataFrame::new(rows.len(), columns)?)
+}

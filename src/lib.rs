@@ -1,0 +1,41 @@
+//! # custvalue
+//!
+//! Customer-value analytics over transaction histories: load and validate transaction
+//! lines (CSV, Parquet, Arrow IPC), summarise them per customer, and score, segment and
+//! value the customers. The exact definitions are those of the project's JOB.md,
+//! summarised in the README.
+//!
+//! The pipeline runs one way: [`load`] → [`summarize`] → analyses → [`output`].
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("tx.csv");
+//! std::fs::write(&path, "customer_id,ts,amount\nA,2024-01-01,10\nB,2024-01-05,20\n").unwrap();
+//! let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
+//! let summary = custvalue::summarize(&loaded.transactions).unwrap();
+//! let frame = summary.to_frame().unwrap(); // a polars DataFrame, one row per customer
+//! assert_eq!(frame.height(), 2);
+//! ```
+
+pub mod best;
+pub mod config;
+pub mod deciles;
+pub mod error;
+pub mod lifecycle;
+pub mod load;
+pub mod money;
+pub mod output;
+pub mod profit;
+pub mod rfm;
+pub mod segments;
+pub mod summary;
+pub mod synth;
+pub mod terminal;
+pub mod time;
+
+pub use config::{BadRowPolicy, ColumnNames, IdType, LoadOptions};
+pub use error::{Error, Result};
+pub use load::{CustomerIds, LoadReport, Loaded, Transactions, load};
+pub use polars;
+pub use segments::{AnalysisSettings, Segmentation, segment};
+pub use summary::{Summary, summarize};

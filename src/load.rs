@@ -1,0 +1,1480 @@
+//! Loading: transaction lines from CSV (plain or gzip), Parquet and Arrow IPC files into
+//! one columnar [`Transactions`] table, with every row accounted for in a [`LoadReport`].
+//!
+//! Each file's columns are mapped to roles (customer, time, amount, …), every row is
+//! validated, and a row that cannot be used is handled by the bad-row policy: stop with an
+//! error naming file, line, column and value; or count it (and write it to a quarantine
+//! file). `rows_read = rows_used + rows_rejected` always holds.
+//!
+//! CSV is parsed with the `csv` crate rather than polars' reader because polars cannot say
+//! which record and field failed; Parquet and IPC are read by polars and checked cell by
+//! cell the same way. After loading, lines are grouped by customer (customers in their
+//! output order), so every later stage works on contiguous per-customer slices.
+//!
+//! Not for: aggregation (see `summary`) or writing outputs (see `output`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::config::{BadRowPolicy, ColumnNames, IdType, LoadOptions, Role};
+use crate::error::{Error, Result};
+use crate::money::{self, Decimal, DecimalError};
+use crate::output::AtomicFile;
+use crate::time::{LineTime, TimeError, TimeFormat};
+
+/// Marks a line without a category.
+pub const NO_CATEGORY: u32 = u32::MAX;
+
+/// Distinct customer ids in output order: integers numerically, text by UTF-8 bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerIds {
+    Text(Vec<String>),
+    Int(Vec<i64>),
+}
+
+impl CustomerIds {
+    pub fn len(&self) -> usize {
+        match self {
+            CustomerIds::Text(v) => v.len(),
+            CustomerIds::Int(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id of customer `i` as text.
+    pub fn display(&self, i: usize) -> String {
+        match self {
+            CustomerIds::Text(v) => v[i].clone(),
+            CustomerIds::Int(v) => v[i].to_string(),
+        }
+    }
+
+    /// A polars column named `customer_id` holding the ids selected by `rows`
+    /// (all customers when `rows` is `None`).
+    pub fn to_column(&self, rows: Option<&[u32]>) -> Column {
+        let name: PlSmallStr = "customer_id".into();
+        match (self, rows) {
+            (CustomerIds::Text(v), None) => Column::new(name, v.as_slice()),
+            (CustomerIds::Int(v), None) => Column::new(name, v.as_slice()),
+            (CustomerIds::Text(v), Some(r)) => Column::new(
+                name,
+                r.iter()
+                    .map(|&i| v[i as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            (CustomerIds::Int(v), Some(r)) => {
+                Column::new(name, r.iter().map(|&i| v[i as usize]).collect::<Vec<_>>())
+            }
+        }
+    }
+}
+
+/// Transaction lines, validated and grouped by customer.
+///
+/// The lines of customer `c` (an index into `ids`) are `offsets[c]..offsets[c + 1]`, in
+/// the order they were read. Money is in minor units.
+#[derive(Debug, Clone)]
+pub struct Transactions {
+    pub ids: CustomerIds,
+    pub offsets: Vec<usize>,
+    /// Days since 1970-01-01.
+    pub day: Vec<i32>,
+    pub amount: Vec<i64>,
+    /// amount − cost, or amount × margin where there is no cost.
+    pub profit: Vec<i64>,
+    /// Lines of one customer with equal keys belong to one order.
+    pub order: Vec<u64>,
+    /// Index into `categories`, or [`NO_CATEGORY`].
+    pub category: Vec<u32>,
+    /// Category names sorted by UTF-8 bytes.
+    pub categories: Vec<String>,
+    pub currency_decimals: u32,
+    /// Day number of the as-of date.
+    pub as_of: i32,
+}
+
+impl Transactions {
+    pub fn n_customers(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn n_lines(&self) -> usize {
+        self.day.len()
+    }
+
+    /// Line range of customer `c`.
+    pub fn lines(&self, c: usize) -> std::ops::Range<usize> {
+        self.offsets[c]..self.offsets[c + 1]
+    }
+
+    /// The lines as a polars frame: `customer_id, date, amount, profit, order_key,
+    /// category`, money in currency units.
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let n = self.n_lines();
+        let mut owner = Vec::with_capacity(n);
+        for c in 0..self.n_customers() {
+            owner.extend(std::iter::repeat_n(c as u32, self.lines(c).len()));
+        }
+        let d = self.currency_decimals;
+        let money = |v: &[i64]| {
+            v.iter()
+                .map(|&m| money::minor_to_f64(m, d))
+                .collect::<Vec<_>>()
+        };
+        let cats: Vec<Option<&str>> = self
+            .category
+            .iter()
+            .map(|&k| (k != NO_CATEGORY).then(|| self.categories[k as usize].as_str()))
+            .collect();
+        let columns = vec![
+            self.ids.to_column(Some(&owner)),
+            Column::new("date".into(), self.day.as_slice()).cast(&DataType::Date)?,
+            Column::new("amount".into(), money(&self.amount)),
+            Column::new("profit".into(), money(&self.profit)),
+            Column::new("order_key".into(), self.order.as_slice()),
+            Column::new("category".into(), cats),
+        ];
+        Ok(DataFrame::new(n, columns)?)
+    }
+}
+
+/// Why a row was rejected. The key is stable and used in reports and quarantine files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectReason {
+    MissingCustomer,
+    BadCustomerId,
+    MissingTime,
+    BadTime,
+    ImpossibleDate,
+    AfterAsOf,
+    MissingAmount,
+    BadAmount,
+    AmountOverflow,
+    BadQuantity,
+    BadUnitPrice,
+    BadCost,
+    WrongFieldCount,
+    InvalidUtf8,
+}
+
+impl RejectReason {
+    pub fn key(self) -> &'static str {
+        match self {
+            RejectReason::MissingCustomer => "missing_customer",
+            RejectReason::BadCustomerId => "bad_customer_id",
+            RejectReason::MissingTime => "missing_time",
+            RejectReason::BadTime => "bad_time",
+            RejectReason::ImpossibleDate => "impossible_date",
+            RejectReason::AfterAsOf => "after_as_of",
+            RejectReason::MissingAmount => "missing_amount",
+            RejectReason::BadAmount => "bad_amount",
+            RejectReason::AmountOverflow => "amount_overflow",
+            RejectReason::BadQuantity => "bad_quantity",
+            RejectReason::BadUnitPrice => "bad_unit_price",
+            RejectReason::BadCost => "bad_cost",
+            RejectReason::WrongFieldCount => "wrong_field_count",
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            RejectReason::MissingCustomer => "missing customer id",
+            RejectReason::BadCustomerId => "bad customer id",
+            RejectReason::MissingTime => "missing time",
+            RejectReason::BadTime => "unparsable time",
+            RejectReason::ImpossibleDate => "impossible date",
+            RejectReason::AfterAsOf => "after the as-of date",
+            RejectReason::MissingAmount => "missing amount",
+            RejectReason::BadAmount => "bad amount",
+            RejectReason::AmountOverflow => "amount too large",
+            RejectReason::BadQuantity => "bad quantity",
+            RejectReason::BadUnitPrice => "bad unit price",
+            RejectReason::BadCost => "bad cost",
+            RejectReason::WrongFieldCount => "wrong number of fields",
+            RejectReason::InvalidUtf8 => "invalid UTF-8",
+        }
+    }
+}
+
+/// One rejected row, as reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub file: String,
+    /// "line" (text files) or "row" (Parquet/IPC).
+    pub place: &'static str,
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub reason: RejectReason,
+    pub detail: String,
+    pub expected: String,
+}
+
+impl Rejection {
+    fn into_error(self) -> Error {
+        let reason = if self.detail.is_empty() {
+            self.reason.describe().to_string()
+        } else {
+            format!("{}: {}", self.reason.describe(), self.detail)
+        };
+        Error::BadRow {
+            file: self.file,
+            place: self.place,
+            line: self.line,
+            column: self.column,
+            value: self.value,
+            reason,
+            expected: self.expected,
+        }
+    }
+}
+
+/// Rows of one input file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileReport {
+    pub path: String,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+}
+
+/// What loading did: rows read, used and rejected (by reason), with the first examples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    pub files: Vec<FileReport>,
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+    pub rejected_by_reason: BTreeMap<RejectReason, u64>,
+    pub examples: Vec<Rejection>,
+    /// Where rejected rows were written, if quarantined.
+    pub quarantine: Option<PathBuf>,
+    /// As-of day number used.
+    pub as_of: i32,
+    /// Whether the as-of date was given (rather than derived from the data).
+    pub as_of_given: bool,
+}
+
+impl LoadReport {
+    /// One line: "read 1,000 rows from 2 files: 990 used, 10 rejected (bad amount: 10)".
+    pub fn headline(&self) -> String {
+        let mut s = format!(
+            "read {} rows from {} file{}: {} used, {} rejected",
+            crate::output::thousands(self.rows_read),
+            self.files.len(),
+            if self.files.len() == 1 { "" } else { "s" },
+            crate::output::thousands(self.rows_used),
+            crate::output::thousands(self.rows_rejected),
+        );
+        if !self.rejected_by_reason.is_empty() {
+            let parts: Vec<String> = self
+                .rejected_by_reason
+                .iter()
+                .map(|(r, n)| format!("{}: {}", r.describe(), crate::output::thousands(*n)))
+                .collect();
+            s.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        s
+    }
+}
+
+/// Loaded transactions and the report of how they were read.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub transactions: Transactions,
+    pub report: LoadReport,
+}
+
+/// Loads every input of `opts` into one table.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("tx.csv");
+/// std::fs::write(&path, "customer_id,ts,amount\nA,2024-01-01,10.00\nB,2024-01-02,5.5\nA,2024-01-03,-2\n").unwrap();
+/// let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
+/// assert_eq!(loaded.report.rows_used, 3);
+/// assert_eq!(loaded.transactions.n_customers(), 2);
+/// let frame = loaded.transactions.to_frame().unwrap();
+/// assert_eq!(frame.height(), 3);
+/// ```
+pub fn load(opts: &LoadOptions) -> Result<Loaded> {
+    let paths = expand_inputs(&opts.inputs)?;
+    let mut quarantine = match &opts.on_bad_rows {
+        BadRowPolicy::Quarantine(path) => {
+            if paths.iter().any(|p| crate::output::same_file(p, path)) {
+                return Err(Error::Usage(format!(
+                    "the quarantine file {} is also an input",
+                    path.display()
+                )));
+            }
+            let mut file = AtomicFile::create(path)?;
+            let mut w = csv::Writer::from_writer(file.writer());
+            w.write_record(["file", "line", "column", "reason", "value", "record"])
+                .and_then(|_| w.flush().map_err(Into::into))
+                .map_err(|e| Error::Data(format!("writing {}: {e}", path.display())))?;
+            drop(w);
+            Some(file)
+        }
+        _ => None,
+    };
+    let mut b = Builder::new(opts);
+    for path in &paths {
+        let mut sink = RejectSink {
+            policy: &opts.on_bad_rows,
+            report: &mut b.report,
+            quarantine: quarantine.as_mut(),
+            max_examples: opts.max_examples,
+        };
+        let file_report = load_file(path, opts, &mut b.rows, &mut sink)?;
+        b.report.files.push(file_report);
+    }
+    let report_counts = (
+        b.report.rows_read,
+        b.report.rows_used,
+        b.report.rows_rejected,
+    );
+    debug_assert_eq!(report_counts.0, report_counts.1 + report_counts.2);
+    if b.rows.day.is_empty() {
+        return Err(Error::input(
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            format!(
+                "no usable transaction rows ({} read, {} rejected)",
+                report_counts.0, report_counts.2
+            ),
+        ));
+    }
+    if let Some(q) = quarantine {
+        let path = q.target().to_path_buf();
+        q.commit()?;
+        b.report.quarantine = Some(path);
+    }
+    Ok(b.finish())
+}
+
+/// Expands globs and checks that every input is a readable file.
+fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
+    if inputs.is_empty() {
+        return Err(Error::Usage("no input given: use --input FILE".into()));
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.contains(['*', '?', '[']) {
+            let entries = glob::glob(input)
+                .map_err(|e| Error::Usage(format!("bad glob pattern {input:?}: {e}")))?;
+            let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok()).collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::input(input, "no file matches this pattern"));
+            }
+            out.extend(found);
+        } else {
+            out.push(PathBuf::from(input));
+        }
+    }
+    for p in &out {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                return Err(Error::input(
+                    p.display().to_string(),
+                    "is a directory; give files or a glob such as dir/*.parquet",
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv { gzip: bool },
+    Parquet,
+    Ipc,
+}
+
+fn detect_format(path: &Path) -> Result<Format> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let ext = |e: &str| name.ends_with(e);
+    if ext(".parquet") || ext(".pq") {
+        Ok(Format::Parquet)
+    } else if ext(".arrow") || ext(".ipc") || ext(".feather") {
+        Ok(Format::Ipc)
+    } else if ext(".csv.gz") || ext(".tsv.gz") || ext(".txt.gz") {
+        Ok(Format::Csv { gzip: true })
+    } else if ext(".csv") || ext(".tsv") || ext(".txt") {
+        Ok(Format::Csv { gzip: false })
+    } else {
+        Err(Error::input(
+            path.display().to_string(),
+            "unknown file type: expected .csv, .csv.gz, .tsv, .parquet, .arrow, .ipc or .feather",
+        ))
+    }
+}
+
+fn load_file(
+    path: &Path,
+    opts: &LoadOptions,
+    rows: &mut Rows,
+    sink: &mut RejectSink,
+) -> Result<FileReport> {
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let before = (
+        sink.report.rows_read,
+        sink.report.rows_used,
+        sink.report.rows_rejected,
+    );
+    match detect_format(path)? {
+        Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink)?,
+        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink)?,
+    }
+    Ok(FileReport {
+        path: path.display().to_string(),
+        bytes,
+        rows_read: sink.report.rows_read - before.0,
+        rows_used: sink.report.rows_used - before.1,
+        rows_rejected: sink.report.rows_rejected - before.2,
+    })
+}
+
+/// Where each role's column sits in a file, once the header is known.
+#[derive(Debug, Clone)]
+struct Mapping {
+    customer: usize,
+    time: usize,
+    amount: AmountSource,
+    order: Option<usize>,
+    cost: Option<usize>,
+    category: Option<usize>,
+    names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AmountSource {
+    Column(usize),
+    Product { quantity: usize, unit_price: usize },
+}
+
+impl Mapping {
+    fn resolve(file: &str, names: &[String], columns: &ColumnNames) -> Result<Mapping> {
+        let find = |role: Role| names.iter().position(|n| n == columns.name(role));
+        let missing = |role: Role, hint: String| Error::MissingColumn {
+            file: file.to_string(),
+            column: columns.name(role).to_string(),
+            role: role.describe(),
+            available: names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint,
+        };
+        let delimiter_hint = || {
+            if names.len() == 1 {
+                for d in [';', '\t', '|', ','] {
+                    if names[0].contains(d) {
+                        let shown = if d == '\t' {
+                            "\\t".to_string()
+                        } else {
+                            d.to_string()
+                        };
+                        return format!(
+                            " (the header looks '{shown}'-separated: try --delimiter '{shown}')"
+                        );
+                    }
+                }
+            }
+            format!(" (map it with {})", Role::Customer.flag())
+        };
+        let required = |role: Role| {
+            find(role).ok_or_else(|| {
+                let hint = if names.len() == 1 {
+                    delimiter_hint()
+                } else {
+                    format!(" (map it with {})", role.flag())
+                };
+                missing(role, hint)
+            })
+        };
+        let optional = |role: Role| -> Result<Option<usize>> {
+            match (find(role), columns.given(role)) {
+                (Some(i), _) => Ok(Some(i)),
+                (None, None) => Ok(None),
+                (None, Some(_)) => Err(missing(role, String::new())),
+            }
+        };
+        let customer = required(Role::Customer)?;
+        let time = required(Role::Time)?;
+        let amount = match (find(Role::Amount), columns.given(Role::Amount)) {
+            (Some(i), _) => AmountSource::Column(i),
+            (None, Some(_)) => return Err(missing(Role::Amount, String::new())),
+            (None, None) => match (find(Role::Quantity), find(Role::UnitPrice)) {
+                (Some(quantity), Some(unit_price)) => AmountSource::Product {
+                    quantity,
+                    unit_price,
+                },
+                _ => {
+                    let hint = if names.len() == 1 {
+                        delimiter_hint()
+                    } else {
+                        " (map it with --amount-col, or give --quantity-col and --unit-price-col)"
+                            .to_string()
+                    };
+                    return Err(missing(Role::Amount, hint));
+                }
+            },
+        };
+        Ok(Mapping {
+            customer,
+            time,
+            amount,
+            order: optional(Role::Order)?,
+            cost: optional(Role::Cost)?,
+            category: optional(Role::Category)?,
+            names: names.to_vec(),
+        })
+    }
+}
+
+/// One cell of a row, before validation.
+#[derive(Debug, Clone, Copy)]
+enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+    Float32(f32),
+    Day(i32),
+    Micros(i64),
+    /// Bytes that are not UTF-8 (CSV only).
+    Invalid(&'a [u8]),
+}
+
+impl Cell<'_> {
+    fn shown(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Text(s) => s.to_string(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => f.to_string(),
+            Cell::Float32(f) => f.to_string(),
+            Cell::Day(d) => crate::time::format_day(*d),
+            Cell::Micros(m) => {
+                let t = LineTime::from_micros(*m);
+                let secs = (m - i64::from(t.day) * crate::time::MICROS_PER_DAY) / 1_000_000;
+                format!(
+                    "{}T{:02}:{:02}:{:02}",
+                    crate::time::format_day(t.day),
+                    secs / 3600,
+                    secs / 60 % 60,
+                    secs % 60
+                )
+            }
+            Cell::Invalid(b) => String::from_utf8_lossy(b).into_owned(),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        match self {
+            Cell::Null => true,
+            Cell::Text(s) => s.trim().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Where a row came from, for messages.
+struct Loc<'a> {
+    file: &'a str,
+    place: &'static str,
+    line: u64,
+}
+
+/// Accepted rows, before grouping by customer.
+struct Rows {
+    id_kind: Option<(IdKind, String)>,
+    text_ids: HashMap<Box<str>, u32>,
+    int_ids: HashMap<i64, u32>,
+    customer: Vec<u32>,
+    day: Vec<i32>,
+    amount: Vec<i64>,
+    profit: Vec<i64>,
+    order: Vec<u64>,
+    category: Vec<u32>,
+    orders: HashMap<Box<str>, u64>,
+    categories: HashMap<Box<str>, u32>,
+    declared: IdType,
+    decimals: u32,
+    margin: money::Ratio,
+    time_format: TimeFormat,
+    as_of: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdKind {
+    Text,
+    Int,
+}
+
+/// Order keys for lines without an order id live above this bit, so they never meet
+/// the codes of order ids.
+const TS_ORDER_BIT: u64 = 1 << 63;
+
+struct Builder {
+    rows: Rows,
+    report: LoadReport,
+}
+
+impl Builder {
+    fn new(opts: &LoadOptions) -> Builder {
+        Builder {
+            rows: Rows {
+                id_kind: match opts.customer_id_type {
+                    IdType::Auto => None,
+                    IdType::Text => Some((IdKind::Text, "--customer-id-type".into())),
+                    IdType::Int => Some((IdKind::Int, "--customer-id-type".into())),
+                },
+                text_ids: HashMap::new(),
+                int_ids: HashMap::new(),
+                customer: Vec::new(),
+                day: Vec::new(),
+                amount: Vec::new(),
+                profit: Vec::new(),
+                order: Vec::new(),
+                category: Vec::new(),
+                orders: HashMap::new(),
+                categories: HashMap::new(),
+                declared: opts.customer_id_type,
+                decimals: opts.currency_decimals,
+                margin: opts.margin,
+                time_format: opts.time_format.clone(),
+                as_of: opts.as_of,
+            },
+            report: LoadReport::default(),
+        }
+    }
+
+    /// Groups lines by customer (customers sorted into output order) and derives as-of.
+    fn finish(self) -> Loaded {
+        let Builder { rows, mut report } = self;
+        let (ids, rank) = match rows.id_kind.map(|k| k.0) {
+            Some(IdKind::Int) => sorted_ids(rows.int_ids, |a, b| a.cmp(b), CustomerIds::Int),
+            _ => sorted_ids(
+                rows.text_ids,
+                |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
+                |v| CustomerIds::Text(v.into_iter().map(String::from).collect()),
+            ),
+        };
+        let n_customers = ids.len();
+        let mut offsets = vec![0usize; n_customers + 1];
+        for &c in &rows.customer {
+            offsets[rank[c as usize] as usize + 1] += 1;
+        }
+        for i in 0..n_customers {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next = offsets.clone();
+        let n = rows.customer.len();
+        let mut position = vec![0usize; n];
+        for (i, &c) in rows.customer.iter().enumerate() {
+            let slot = &mut next[rank[c as usize] as usize];
+            position[i] = *slot;
+            *slot += 1;
+        }
+        let (categories, cat_rank) = sorted_ids(
+            rows.categories,
+            |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
+            |v| v.into_iter().map(String::from).collect::<Vec<_>>(),
+        );
+        let scatter = |src: &[i64]| {
+            let mut out = vec![0i64; n];
+            for (i, &v) in src.iter().enumerate() {
+                out[position[i]] = v;
+            }
+            out
+        };
+        let mut day = vec![0i32; n];
+        let mut order = vec![0u64; n];
+        let mut category = vec![NO_CATEGORY; n];
+        for i in 0..n {
+            let p = position[i];
+            day[p] = rows.day[i];
+            order[p] = rows.order[i];
+            let k = rows.category[i];
+            category[p] = if k == NO_CATEGORY {
+                NO_CATEGORY
+            } else {
+                cat_rank[k as usize]
+            };
+        }
+        let amount = scatter(&rows.amount);
+        let profit = scatter(&rows.profit);
+        let as_of = rows
+            .as_of
+            .unwrap_or_else(|| day.iter().copied().max().unwrap_or(0) + 1);
+        report.as_of = as_of;
+        report.as_of_given = rows.as_of.is_some();
+        Loaded {
+            transactions: Transactions {
+                ids,
+                offsets,
+                day,
+                amount,
+                profit,
+                order,
+                category,
+                categories,
+                currency_decimals: rows.decimals,
+                as_of,
+            },
+            report,
+        }
+    }
+}
+
+/// Sorts interned keys; returns the sorted keys and, per insertion code, its rank.
+fn sorted_ids<K, T>(
+    map: HashMap<K, u32>,
+    cmp: impl Fn(&K, &K) -> std::cmp::Ordering,
+    wrap: impl FnOnce(Vec<K>) -> T,
+) -> (T, Vec<u32>) {
+    let mut entries: Vec<(K, u32)> = map.into_iter().collect();
+    entries.sort_by(|a, b| cmp(&a.0, &b.0));
+    let mut rank = vec![0u32; entries.len()];
+    for (r, (_, code)) in entries.iter().enumerate() {
+        rank[*code as usize] = r as u32;
+    }
+    (wrap(entries.into_iter().map(|e| e.0).collect()), rank)
+}
+
+/// The cells of one row by role.
+struct RowCells<'a> {
+    customer: Cell<'a>,
+    time: Cell<'a>,
+    amount: Cell<'a>,
+    /// Set when amount = quantity × unit price.
+    unit_price: Option<Cell<'a>>,
+    order: Cell<'a>,
+    cost: Cell<'a>,
+    category: Cell<'a>,
+}
+
+/// A rejection in the making: column, reason, detail, expected.
+type Reject = (String, RejectReason, String, String);
+
+impl Rows {
+    fn check_id_kind(&mut self, kind: IdKind, file: &str) -> Result<()> {
+        match &self.id_kind {
+            None => {
+                self.id_kind = Some((kind, file.to_string()));
+                Ok(())
+            }
+            Some((k, _)) if *k == kind => Ok(()),
+            Some((_, first)) => Err(Error::input(
+                file,
+                format!(
+                    "customer ids are {} here but {} in {first}; declare --customer-id-type text (or int) to read every file the same way",
+                    if kind == IdKind::Int {
+                        "integers"
+                    } else {
+                        "text"
+                    },
+                    if kind == IdKind::Int {
+                        "text"
+                    } else {
+                        "integers"
+                    },
+                ),
+            )),
+        }
+    }
+
+    /// Validates one row and appends it, or says why not.
+    fn push(&mut self, cells: &RowCells, m: &Mapping) -> std::result::Result<(), Reject> {
+        let name = |i: usize| m.names[i].clone();
+        let customer = self.customer_code(cells.customer, &name(m.customer))?;
+        let time = self.parse_time(cells.time, &name(m.time))?;
+        if let Some(as_of) = self.as_of
+            && time.day > as_of
+        {
+            return Err((
+                name(m.time),
+                RejectReason::AfterAsOf,
+                format!("as-of date is {}", crate::time::format_day(as_of)),
+                "a time on or before the as-of date".into(),
+            ));
+        }
+        let amount = match (m.amount, cells.unit_price) {
+            (
+                AmountSource::Product {
+                    quantity,
+                    unit_price,
+                },
+                Some(price),
+            ) => {
+                let q = self.decimal(cells.amount, &name(quantity), RejectReason::BadQuantity)?;
+                let p = self.decimal(price, &name(unit_price), RejectReason::BadUnitPrice)?;
+                let product = q.checked_mul(p).map_err(|e| {
+                    (
+                        name(quantity),
+                        RejectReason::AmountOverflow,
+                        e.to_string(),
+                        money_expected(),
+                    )
+                })?;
+                product.to_minor(self.decimals).map_err(|e| {
+                    (
+                        name(quantity),
+                        RejectReason::AmountOverflow,
+                        e.to_string(),
+                        money_expected(),
+                    )
+                })?
+            }
+            (AmountSource::Column(i), _) | (AmountSource::Product { quantity: i, .. }, None) => {
+                self.money(cells.amount, &name(i), RejectReason::BadAmount)?
+            }
+        };
+        let profit = if cells.cost.is_null() {
+            self.margin.apply(amount).map_err(|e| {
+                (
+                    name(m.customer),
+                    RejectReason::AmountOverflow,
+                    e.to_string(),
+                    money_expected(),
+                )
+            })?
+        } else {
+            let col = m.cost.map(name).unwrap_or_default();
+            let cost = self.money(cells.cost, &col, RejectReason::BadCost)?;
+            amount.checked_sub(cost).ok_or_else(|| {
+                (
+                    col,
+                    RejectReason::AmountOverflow,
+                    "amount − cost overflows".into(),
+                    money_expected(),
+                )
+            })?
+        };
+        let order = match cells.order {
+            c if c.is_null() => TS_ORDER_BIT | (time.micros as u64 & !TS_ORDER_BIT),
+            c => {
+                let text = match c {
+                    Cell::Text(s) => s.trim().to_string(),
+                    Cell::Invalid(_) => {
+                        return Err((
+                            m.order.map(name).unwrap_or_default(),
+                            RejectReason::InvalidUtf8,
+                            String::new(),
+                            "UTF-8 text".into(),
+                        ));
+                    }
+                    other => other.shown(),
+                };
+                let next = self.orders.len() as u64;
+                *self.orders.entry(text.into_boxed_str()).or_insert(next)
+            }
+        };
+        let category = match cells.category {
+            c if c.is_null() => NO_CATEGORY,
+            Cell::Invalid(_) => {
+                return Err((
+                    m.category.map(name).unwrap_or_default(),
+                    RejectReason::InvalidUtf8,
+                    String::new(),
+                    "UTF-8 text".into(),
+                ));
+            }
+            c => {
+                let text = match c {
+                    Cell::Text(s) => s.trim().to_string(),
+                    other => other.shown(),
+                };
+                let next = self.categories.len() as u32;
+                *self.categories.entry(text.into_boxed_str()).or_insert(next)
+            }
+        };
+        self.customer.push(customer);
+        self.day.push(time.day);
+        self.amount.push(amount);
+        self.profit.push(profit);
+        self.order.push(order);
+        self.category.push(category);
+        Ok(())
+    }
+
+    fn customer_code(&mut self, cell: Cell, col: &str) -> std::result::Result<u32, Reject> {
+        let kind = self.id_kind.as_ref().map(|k| k.0).unwrap_or(IdKind::Text);
+        let bad = |reason, detail: &str, expected: &str| {
+            Err((
+                col.to_string(),
+                reason,
+                detail.to_string(),
+                expected.to_string(),
+            ))
+        };
+        if cell.is_null() {
+            return bad(RejectReason::MissingCustomer, "", "a customer id");
+        }
+        match (kind, cell) {
+            (_, Cell::Invalid(_)) => bad(RejectReason::InvalidUtf8, "", "UTF-8 text"),
+            (IdKind::Int, Cell::Int(i)) => Ok(self.int_code(i)),
+            (IdKind::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
+                Ok(i) => Ok(self.int_code(i)),
+                Err(_) => bad(
+                    RejectReason::BadCustomerId,
+                    "not an integer",
+                    "an integer id (declared with --customer-id-type int)",
+                ),
+            },
+            (IdKind::Int, _) => bad(RejectReason::BadCustomerId, "", "an integer id"),
+            (IdKind::Text, Cell::Text(s)) => Ok(self.text_code(s.trim())),
+            (IdKind::Text, other) => Ok(self.text_code(&other.shown())),
+        }
+    }
+
+    fn int_code(&mut self, id: i64) -> u32 {
+        let next = self.int_ids.len() as u32;
+        *self.int_ids.entry(id).or_insert(next)
+    }
+
+    fn text_code(&mut self, id: &str) -> u32 {
+        if let Some(&c) = self.text_ids.get(id) {
+            return c;
+        }
+        let next = self.text_ids.len() as u32;
+        self.text_ids.insert(id.into(), next);
+        next
+    }
+
+    fn parse_time(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
+        let expected = || self.time_format.describe();
+        let reject =
+            |reason, detail: &str| Err((col.to_string(), reason, detail.to_string(), expected()));
+        match cell {
+            Cell::Day(d) => Ok(LineTime::from_day(d)),
+            Cell::Micros(m) => Ok(LineTime::from_micros(m)),
+            Cell::Text(s) => match self.time_format.parse(s) {
+                Ok(t) => Ok(t),
+                Err(TimeError::Empty) => reject(RejectReason::MissingTime, ""),
+                Err(TimeError::Impossible) => {
+                    reject(RejectReason::ImpossibleDate, "no such day or time")
+                }
+                Err(TimeError::Unparsable) => reject(RejectReason::BadTime, ""),
+            },
+            Cell::Null => reject(RejectReason::MissingTime, ""),
+            Cell::Invalid(_) => reject(RejectReason::InvalidUtf8, ""),
+            Cell::Int(_) | Cell::Float(_) | Cell::Float32(_) => {
+                reject(RejectReason::BadTime, "a number is not a time")
+            }
+        }
+    }
+
+    fn decimal(
+        &self,
+        cell: Cell,
+        col: &str,
+        reason: RejectReason,
+    ) -> std::result::Result<Decimal, Reject> {
+        let fail = |r: RejectReason, e: DecimalError| {
+            (col.to_string(), r, e.to_string(), money_expected())
+        };
+        let missing = if reason == RejectReason::BadAmount {
+            RejectReason::MissingAmount
+        } else {
+            reason
+        };
+        match cell {
+            Cell::Null => Err(fail(missing, DecimalError::Empty)),
+            Cell::Text(s) => money::parse_decimal(s).map_err(|e| match e {
+                DecimalError::Empty => fail(missing, e),
+                DecimalError::TooLarge => fail(RejectReason::AmountOverflow, e),
+                _ => fail(reason, e),
+            }),
+            Cell::Int(i) => Ok(Decimal {
+                mantissa: i128::from(i),
+                scale: 0,
+            }),
+            Cell::Float(f) if f.is_finite() => money::parse_decimal(&format!("{f}"))
+                .map_err(|e| fail(RejectReason::AmountOverflow, e)),
+            Cell::Float32(f) if f.is_finite() => money::parse_decimal(&format!("{f}"))
+                .map_err(|e| fail(RejectReason::AmountOverflow, e)),
+            Cell::Float(_) | Cell::Float32(_) => Err(fail(reason, DecimalError::NotFinite)),
+            Cell::Invalid(_) => Err((
+                col.to_string(),
+                RejectReason::InvalidUtf8,
+                String::new(),
+                money_expected(),
+            )),
+            Cell::Day(_) | Cell::Micros(_) => Err(fail(reason, DecimalError::NotANumber)),
+        }
+    }
+
+    fn money(
+        &self,
+        cell: Cell,
+        col: &str,
+        reason: RejectReason,
+    ) -> std::result::Result<i64, Reject> {
+        if let Cell::Float(f) = cell
+            && f.is_finite()
+        {
+            return money::f64_to_minor(f, self.decimals).map_err(|e| {
+                (
+                    col.to_string(),
+                    RejectReason::AmountOverflow,
+                    e.to_string(),
+                    money_expected(),
+                )
+            });
+        }
+        let d = self.decimal(cell, col, reason)?;
+        d.to_minor(self.decimals).map_err(|e| {
+            (
+                col.to_string(),
+                RejectReason::AmountOverflow,
+                e.to_string(),
+                money_expected(),
+            )
+        })
+    }
+}
+
+fn money_expected() -> String {
+    "a decimal number like 12.34 or -5".into()
+}
+
+/// Applies the bad-row policy to rejected rows and counts every row.
+struct RejectSink<'a> {
+    policy: &'a BadRowPolicy,
+    report: &'a mut LoadReport,
+    quarantine: Option<&'a mut AtomicFile>,
+    max_examples: usize,
+}
+
+impl RejectSink<'_> {
+    fn used(&mut self) {
+        self.report.rows_read += 1;
+        self.report.rows_used += 1;
+    }
+
+    fn reject(&mut self, loc: &Loc, reject: Reject, value: String, record: String) -> Result<()> {
+        let (column, reason, detail, expected) = reject;
+        let rejection = Rejection {
+            file: loc.file.to_string(),
+            place: loc.place,
+            line: loc.line,
+            column,
+            value,
+            reason,
+            detail,
+            expected,
+        };
+        if *self.policy == BadRowPolicy::Error {
+            return Err(rejection.into_error());
+        }
+        self.report.rows_read += 1;
+        self.report.rows_rejected += 1;
+        *self.report.rejected_by_reason.entry(reason).or_insert(0) += 1;
+        if let Some(q) = self.quarantine.as_deref_mut() {
+            let target = q.target().display().to_string();
+            let reason_text = if rejection.detail.is_empty() {
+                reason.key().to_string()
+            } else {
+                format!("{}: {}", reason.key(), rejection.detail)
+            };
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(q.writer());
+            w.write_record([
+                rejection.file.as_str(),
+                &rejection.line.to_string(),
+                rejection.column.as_str(),
+                reason_text.as_str(),
+                rejection.value.as_str(),
+                record.as_str(),
+            ])
+            .and_then(|_| w.flush().map_err(Into::into))
+            .map_err(|e| Error::Data(format!("writing {target}: {e}")))?;
+        }
+        if self.report.examples.len() < self.max_examples {
+            self.report.examples.push(rejection);
+        }
+        Ok(())
+    }
+}
+
+/// The value shown for a rejection: the cell of the rejected column.
+fn cell_for<'a>(cells: &RowCells<'a>, m: &Mapping, column: &str) -> Cell<'a> {
+    let idx = m.names.iter().position(|n| n == column);
+    let is = |i: Option<usize>| i.is_some() && i == idx;
+    match m.amount {
+        AmountSource::Product { unit_price, .. } if is(Some(unit_price)) => {
+            return cells.unit_price.unwrap_or(Cell::Null);
+        }
+        _ => {}
+    }
+    if is(Some(m.customer)) {
+        cells.customer
+    } else if is(Some(m.time)) {
+        cells.time
+    } else if is(m.cost) {
+        cells.cost
+    } else if is(m.order) {
+        cells.order
+    } else if is(m.category) {
+        cells.category
+    } else {
+        cells.amount
+    }
+}
+
+fn open_text(path: &Path, gzip: bool) -> Result<Box<dyn BufRead>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, file))
+    };
+    let head = reader.fill_buf().map_err(|e| {
+        if gzip {
+            Error::input(
+                path.display().to_string(),
+                format!("not a readable gzip file: {e}"),
+            )
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        reader.consume(3);
+    }
+    Ok(reader)
+}
+
+fn load_csv(
+    path: &Path,
+    gzip: bool,
+    opts: &LoadOptions,
+    rows: &mut Rows,
+    sink: &mut RejectSink,
+) -> Result<()> {
+    let file = path.display().to_string();
+    let reader = open_text(path, gzip)?;
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .quote(opts.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
+    let read_error = |e: csv::Error| match e.kind() {
+        csv::ErrorKind::Io(io) => Error::input(file.clone(), format!("read failed: {io}")),
+        _ => Error::input(file.clone(), format!("unreadable CSV: {e}")),
+    };
+    let mut record = csv::ByteRecord::new();
+    if !csv.read_byte_record(&mut record).map_err(read_error)? {
+        return Err(Error::input(file, "file is empty (expected a header line)"));
+    }
+    let (names, mut pending_first) = if opts.has_header {
+        let mut names = Vec::with_capacity(record.len());
+        for (i, field) in record.iter().enumerate() {
+            let name = std::str::from_utf8(field).map_err(|_| {
+                Error::input(
+                    file.clone(),
+                    format!("line 1, column {}: header is not UTF-8", i + 1),
+                )
+            })?;
+            names.push(name.trim().to_string());
+        }
+        (names, false)
+    } else {
+        (
+            (1..=record.len()).map(|i| format!("column_{i}")).collect(),
+            true,
+        )
+    };
+    check_duplicate_names(&file, &names)?;
+    rows.check_id_kind(
+        match rows.declared {
+            IdType::Int => IdKind::Int,
+            _ => IdKind::Text,
+        },
+        &file,
+    )?;
+    let m = Mapping::resolve(&file, &names, &opts.columns)?;
+    let delimiter = (opts.delimiter as char).to_string();
+    loop {
+        if !pending_first && !csv.read_byte_record(&mut record).map_err(read_error)? {
+            break;
+        }
+        pending_first = false;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let loc = Loc {
+            file: &file,
+            place: "line",
+            line,
+        };
+        let joined = || {
+            record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(&delimiter)
+        };
+        if record.len() != names.len() {
+            let reject = (
+                "(row)".to_string(),
+                RejectReason::WrongFieldCount,
+                format!("{} fields, the header has {}", record.len(), names.len()),
+                format!("{} fields", names.len()),
+            );
+            sink.reject(&loc, reject, joined(), joined())?;
+            continue;
+        }
+        let cell = |i: usize| -> Cell {
+            let bytes = &record[i];
+            match std::str::from_utf8(bytes) {
+                Ok(s) if s.trim().is_empty() => Cell::Null,
+                Ok(s) => Cell::Text(s),
+                Err(_) => Cell::Invalid(bytes),
+            }
+        };
+        let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
+        let (amount, unit_price) = match m.amount {
+            AmountSource::Column(i) => (cell(i), None),
+            AmountSource::Product {
+                quantity,
+                unit_price,
+            } => (cell(quantity), Some(cell(unit_price))),
+        };
+        let cells = RowCells {
+            customer: cell(m.customer),
+            time: cell(m.time),
+            amount,
+            unit_price,
+            order: opt_cell(m.order),
+            cost: opt_cell(m.cost),
+            category: opt_cell(m.category),
+        };
+        match rows.push(&cells, &m) {
+            Ok(()) => sink.used(),
+            Err(reject) => {
+                let value = cell_for(&cells, &m, &reject.0).shown();
+                sink.reject(&loc, reject, value, joined())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_duplicate_names(file: &str, names: &[String]) -> Result<()> {
+    for (i, n) in names.iter().enumerate() {
+        if let Some(j) = names[..i].iter().position(|m| m == n) {
+            return Err(Error::input(
+                file,
+                format!(
+                    "duplicate column name '{n}' (columns {} and {})",
+                    j + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How a Parquet/IPC column is read.
+enum Typed {
+    Text(StringChunked),
+    Int(Int64Chunked),
+    Float(Float64Chunked),
+    Float32(Float32Chunked),
+    Day(Int32Chunked),
+    Datetime(Int64Chunked, TimeUnit),
+}
+
+impl Typed {
+    fn from_column(file: &str, col: &Column, role: Role) -> Result<Typed> {
+        let s = col.as_materialized_series();
+        let wrong = || {
+            Error::input(
+                file,
+                format!(
+                    "column '{}' ({}) has type {}, which cannot hold a {}",
+                    col.name(),
+                    role.describe(),
+                    col.dtype(),
+                    role.describe()
+                ),
+            )
+        };
+        let temporal = matches!(role, Role::Time);
+        let numeric = matches!(
+            role,
+            Role::Amount | Role::Quantity | Role::UnitPrice | Role::Cost
+        );
+        Ok(match col.dtype() {
+            DataType::String => Typed::Text(s.str()?.clone()),
+            DataType::Date if temporal => Typed::Day(s.date()?.physical().clone()),
+            DataType::Datetime(unit, _) if temporal => {
+                Typed::Datetime(s.datetime()?.physical().clone(), *unit)
+            }
+            DataType::Float64 if numeric => Typed::Float(s.f64()?.clone()),
+            DataType::Float32 if numeric => Typed::Float32(s.f32()?.clone()),
+            dt if dt.is_integer() && !temporal => {
+                if matches!(dt, DataType::UInt64) {
+                    let max = s.u64()?.max().unwrap_or(0);
+                    if max > i64::MAX as u64 {
+                        return Err(Error::input(
+                            file,
+                            format!(
+                                "column '{}' holds values beyond the 64-bit signed range",
+                                col.name()
+                            ),
+                        ));
+                    }
+                }
+                Typed::Int(s.cast(&DataType::Int64)?.i64()?.clone())
+            }
+            _ => return Err(wrong()),
+        })
+    }
+
+    fn cell(&self, i: usize) -> Cell<'_> {
+        match self {
+            Typed::Text(c) => c.get(i).map(Cell::Text),
+            Typed::Int(c) => c.get(i).map(Cell::Int),
+            Typed::Float(c) => c.get(i).map(Cell::Float),
+            Typed::Float32(c) => c.get(i).map(Cell::Float32),
+            Typed::Day(c) => c.get(i).map(Cell::Day),
+            Typed::Datetime(c, unit) => c.get(i).map(|v| {
+                Cell::Micros(match unit {
+                    TimeUnit::Nanoseconds => v.div_euclid(1000),
+                    TimeUnit::Microseconds => v,
+                    TimeUnit::Milliseconds => v.saturating_mul(1000),
+                })
+            }),
+        }
+        .unwrap_or(Cell::Null)
+    }
+
+    fn is_int(&self) -> bool {
+        matches!(self, Typed::Int(_))
+    }
+}
+
+fn read_columnar(path: &Path) -> Result<DataFrame> {
+    let file_name = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let corrupt = |e: PolarsError| {
+        Error::input(
+            file_name.clone(),
+            format!(
+                "cannot read as {}: {e}",
+                if is_ipc(path) { "Arrow IPC" } else { "Parquet" }
+            ),
+        )
+    };
+    let mut df = if is_ipc(path) {
+        IpcReader::new(file).finish().map_err(corrupt)?
+    } else {
+        ParquetReader::new(file).finish().map_err(corrupt)?
+    };
+    df.rechunk_mut();
+    Ok(df)
+}
+
+fn is_ipc(path: &Path) -> bool {
+    matches!(detect_format(path), Ok(Format::Ipc))
+}
+
+fn load_columnar(
+    path: &Path,
+    opts: &LoadOptions,
+    rows: &mut Rows,
+    sink: &mut RejectSink,
+) -> Result<()> {
+    let file = path.display().to_string();
+    let df = read_columnar(path)?;
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let m = Mapping::resolve(&file, &names, &opts.columns)?;
+    let typed = |i: usize, role: Role| Typed::from_column(&file, &df.columns()[i], role);
+    let customer = typed(m.customer, Role::Customer)?;
+    let kind = match rows.declared {
+        IdType::Int => IdKind::Int,
+        IdType::Text => IdKind::Text,
+        IdType::Auto if customer.is_int() => IdKind::Int,
+        IdType::Auto => IdKind::Text,
+    };
+    rows.check_id_kind(kind, &file)?;
+    let time = typed(m.time, Role::Time)?;
+    let (amount, unit_price) = match m.amount {
+        AmountSource::Column(i) => (typed(i, Role::Amount)?, None),
+        AmountSource::Product {
+            quantity,
+            unit_price,
+        } => (
+            typed(quantity, Role::Quantity)?,
+            Some(typed(unit_price, Role::UnitPrice)?),
+        ),
+    };
+    let optional = |i: Option<usize>, role| i.map(|i| typed(i, role)).transpose();
+    let order = optional(m.order, Role::Order)?;
+    let cost = optional(m.cost, Role::Cost)?;
+    let category = optional(m.category, Role::Category)?;
+    fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
+        t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
+    }
+    for i in 0..df.height() {
+        let cells = RowCells {
+            customer: customer.cell(i),
+            time: time.cell(i),
+            amount: amount.cell(i),
+            unit_price: unit_price.as_ref().map(|t| t.cell(i)),
+            order: opt_cell(&order, i),
+            cost: opt_cell(&cost, i),
+            category: opt_cell(&category, i),
+        };
+        match rows.push(&cells, &m) {
+            Ok(()) => sink.used(),
+            Err(reject) => {
+                let loc = Loc {
+                    file: &file,
+                    place: "row",
+                    line: i as u64 + 1,
+                };
+                let value = cell_for(&cells, &m, &reject.0).shown();
+                let record = [cells.customer, cells.time, cells.amount]
+                    .iter()
+                    .map(Cell::shown)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                sink.reject(&loc, reject, value, record)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! BG/NBD model of Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005),
+//! "'Counting your customers' the easy way: an alternative to the Pareto/NBD
+//! model", *Marketing Science* 24(2), 275–284.
+//!
+//! While active, a customer buys as a Poisson process with rate λ ~ Gamma(r, α);
+//! after every repeat purchase she drops out with probability p ~ Beta(a, b).
+//! Equation numbers refer to the paper; P(alive) is the expression of Fader,
+//! Hardie & Lee (2008), "Computing P(alive) using the BG/NBD model" (note 021).
+//!
+//! On the CDNOW calibration data the paper reports r = 0.243, α = 4.414,
+//! a = 0.793, b = 2.426 with log-likelihood −9582.4; the tests reproduce them.
+
+use super::special::{ln_beta, ln_gamma, ln_hyp2f1, log_add_exp};
+use super::{Customer, FitReport, ModelError, PurchaseModel};
+
+const NAME: &str = "BG/NBD";
+const PARAMS: [&str; 4] = ["r", "alpha", "a", "b"];
+
+/// A BG/NBD model with parameters named as in the paper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BgNbd {
+    /// Shape of the Gamma distribution of purchase rates λ.
+    pub r: f64,
+    /// Scale (rate) of the Gamma distribution of purchase rates, in 1/time.
+    pub alpha: f64,
+    /// First shape of the Beta distribution of drop-out probabilities p.
+    pub a: f64,
+    /// Second shape of the Beta distribution of drop-out probabilities p.
+    pub b: f64,
+    report: FitReport,
+}
+
+impl BgNbd {
+    /// Maximum-likelihood fit to customer summaries (see
+    /// [`super::fit_purchase_model`] for the errors).
+    pub fn fit(data: &[Customer]) -> Result<Self, ModelError> {
+        super::validate_for_fit(data)?;
+        let (mean_x, mean_t) = super::data_scale(data);
+        // α has units of time, so starts are scaled by the observed purchase
+        // rate to make them independent of weeks vs days.
+        let unit = mean_t / mean_x;
+        let starts = vec![
+            vec![1.0, unit, 1.0, 1.0],
+            vec![0.5, 0.5 * unit, 0.5, 2.0],
+            vec![2.0, 2.0 * unit, 2.0, 5.0],
+            vec![0.25, 0.25 * unit, 1.5, 0.5],
+        ];
+        let nll = |p: &[f64]| -super::sum_ll(data, |c| ln_lik(p[0], p[1], p[2], p[3], c));
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
+        Ok(BgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3], report })
+    }
+
+    /// A model with given parameters (all finite and > 0); its report has
+    /// NaN log-likelihood and standard errors.
+    pub fn with_params(r: f64, alpha: f64, a: f64, b: f64) -> Result<Self, ModelError> {
+        let v = [r, alpha, a, b];
+        super::check_positive(NAME, &PARAMS, &v)?;
+        Ok(BgNbd { r, alpha, a, b, report: super::unfitted_report(NAME, &PARAMS, &v) })
+    }
+}
+
+/// Individual log-likelihood, eq. (6) in log-sum form:
+/// ln L = ln A₁ + ln A₂ + ln(A₃ + δ_{x>0} A₄), combined with log-add-exp so that
+/// heavy buyers (large x) neither overflow nor underflow.
+pub(super) fn ln_lik(r: f64, alpha: f64, a: f64, b: f64, c: &Customer) -> f64 {
+    let x = c.x;
+    // A₁ = Γ(r+x) α^r / Γ(r)
+    let ln_a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
+    // A₂ = B(a, b+x) / B(a, b)
+    let ln_a2 = ln_beta(a, b + x) - ln_beta(a, b);
+    // A₃ = (α+T)^−(r+x)
+    let ln_a3 = -(r + x) * (alpha + c.t).ln();
+    if x == 0.0 {
+        return ln_a1 + ln_a2 + ln_a3;
+    }
+    // A₄ = a/(b+x−1) · (α+t_x)^−(r+x)
+    let ln_a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + c.t_x).ln();
+    ln_a1 + ln_a2 + log_add_exp(ln_a3, ln_a4)
+}
+
+/// E[(1/p)(1 − e^{−λpt})] for λ ~ Gamma(r, α), p ~ Beta(a, b): expected
+/// purchases in (0, t] of a customer alive at 0 (one drop-out chance per
+/// purchase). This is eq. (7):
+/// (a+b−1)/(a−1) · [1 − (α/(α+t))^r ₂F₁(r, b; a+b−1; t/(α+t))],
+/// and, with the posterior (r+x, α+T, a, b+x), the bracket of eq. (10). The
+/// MBG/NBD expectations reuse it with b shifted by one.
+pub(super) fn alive_expectation(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
+    if !(t >= 0.0 && t.is_finite()) {
+        return f64::NAN;
+    }
+    if t == 0.0 {
+        return 0.0;
+    }
+    let closed_form = |a: f64, b: f64| -> f64 {
+        let z = t / (alpha + t);
+        // ln(α/(α+t)) via ln_1p keeps precision for small t.
+        let ln_one_minus_z = -(t / alpha).ln_1p();
+        let ln_f = ln_hyp2f1(r, b, a + b - 1.0, z);
+        let bracket = -(r * ln_one_minus_z + ln_f).exp_m1();
+        (a + b - 1.0) / (a - 1.0) * bracket
+    };
+    // Both a = 1 and a + b = 1 are removable singularities of the closed form
+    // (the expectation itself is smooth in a and b).
+    super::across_removable(a, 1.0, |a| super::across_removable(a + b, 1.0, |s| closed_form(a, s - a)))
+}
+
+impl PurchaseModel for BgNbd {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn report(&self) -> &FitReport {
+        &self.report
+    }
+
+    /// Eq. (10): P(alive) times the expectation for an active customer whose
+    /// posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x).
+    fn expected_purchases(&self, t: f64, c: &Customer) -> f64 {
+        if super::validate_customer(c).is_err() {
+            return f64::NAN;
+        }
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        self.p_alive(c) * alive_expectation(r + c.x, alpha + c.t, a, b + c.x, t)
+    }
+
+    /// Note 021: 1 / (1 + δ_{x>0} a/(b+x−1) ((α+T)/(α+t_x))^{r+x});
+    /// a customer with no repeat purchase cannot have dropped out, so it is 1.
+    fn p_alive(&self, c: &Customer) -> f64 {
+        if super::validate_customer(c).is_err() {
+            return f64::NAN;
+        }
+        if c.x == 0.0 {
+            return 1.0;
+        }
+        let x = c.x;
+        let ln_odds = self.a.ln() - (self.b + x - 1.0).ln()
+            + (self.r + x) * ((self.alpha + c.t).ln() - (self.alpha + c.t_x).ln());
+        1.0 / (1.0 + ln_odds.exp())
+    }
+
+    /// Eq. (7).
+    fn expected_purchases_new(&self, t: f64) -> f64 {
+        alive_expectation(self.r, self.alpha, self.a, self.b, t)
+    }
+
+    fn log_likelihood(&self, data: &[Customer]) -> Result<f64, ModelError> {
+        if data.is_empty() {
+            return Err(ModelError::Empty);
+        }
+        for c in data {
+            super::validate_customer(c)?;
+        }
+        let ll = super::sum_ll(data, |c| ln_lik(self.r, self.alpha, self.a, self.b, c));
+        if ll.is_finite() {
+            Ok(ll)
+        } else {
+            Err(ModelError::NotIdentified(format!("{NAME}: log-likelihood is not finite at {:?}", self.report.params)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_data::{cdnow_customers, round};
+    use super::*;
+
+    #[test]
+    fn reproduces_fader_hardie_lee_2005_cdnow_estimates() {
+        let data = cdnow_customers();
+        let start = std::time::Instant::now();
+        let m = BgNbd::fit(&data).expect("fit");
+        let elapsed = start.elapsed();
+        let rep = m.report();
+        assert!(rep.converged, "{rep:?}");
+        assert_eq!(round(m.r, 3), 0.243, "{rep:?}");
+        assert_eq!(round(m.alpha, 3), 4.414, "{rep:?}");
+        assert_eq!(round(m.a, 3), 0.793, "{rep:?}");
+        assert_eq!(round(m.b, 3), 2.426, "{rep:?}");
+        assert_eq!(round(rep.log_likelihood, 1), -9582.4, "{rep:?}");
+        assert!(rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0), "{rep:?}");
+        eprintln!("BG/NBD fit {elapsed:?}: {rep:?}");
+    }
+
+    #[test]
+    fn fit_is_deterministic() {
+        let data = cdnow_customers();
+        let a = BgNbd::fit(&data).expect("fit");
+        let b = BgNbd::fit(&data).expect("fit");
+        assert_eq!(a.report().log_likelihood.to_bits(), b.report().log_likelihood.to_bits());
+        assert_eq!(a.r.to_bits(), b.r.to_bits());
+    }
+
+    /// Brute-force E[X(T,T+t) | x, t_x, T] by integrating the individual-level
+    /// model over the Gamma and Beta mixing distributions (2-D midpoint rule
+    /// after substitutions that remove the endpoint singularities).
+    fn brute_force_conditional(r: f64, alpha: f64, a: f64, b: f64, c: &Customer, t: f64) -> f64 {
+        let n = 2000;
+        // λ = u/α with u ~ Gamma(r, 1); substituting u = v^(1/r) turns the
+        // density into e^{−u} dv / Γ(r+1), smooth at 0. The integrand decays
+        // like u^{x+r} e^{−u(1 + t_x/α)}, which sets the truncation point.
+        let umax = (60.0 + 6.0 * (c.x + r)) / (1.0 + c.t_x / alpha);
+        let vmax = umax.powf(r);
+        let mut num = 0.0;
+        let mut den = 0.0;
+        for i in 0..n {
+            let v = (i as f64 + 0.5) / n as f64 * vmax;
+            let u = v.powf(1.0 / r);
+            let lam = u / alpha;
+            let w_lam = (-u).exp();
+            for j in 0..n {
+                // p = w^(1/a), w ∈ (0,1): the Beta density becomes ∝ (1−p)^(b−1) dw.
+                let w = (j as f64 + 0.5) / n as f64;
+                let p = w.powf(1.0 / a);
+                let w_p = (1.0 - p).powf(b - 1.0);
+                let x = c.x;
+                let alive = (1.0 - p).powf(x) * lam.powf(x) * (-lam * c.t).exp();
+                let dead = if x > 0.0 { p * (1.0 - p).powf(x - 1.0) * lam.powf(x) * (-lam * c.t_x).exp() } else { 0.0 };
+                let future = (-(lam * p * t)).exp_m1() / -p;
+                num += w_lam * w_p * alive * future;
+                den += w_lam * w_p * (alive + dead);
+            }
+        }
+        num / den
+    }
+
+    #[test]
+    fn conditional_expectation_matches_numerical_integration() {
+        let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
+        for c in [
+            Customer { x: 2.0, t_x: 30.43, t: 38.86 },
+            Customer { x: 0.0, t_x: 0.0, t: 20.0 },
+            Customer { x: 7.0, t_x: 35.0, t: 36.0 },
+        ] {
+            let exact = m.expected_purchases(39.0, &c);
+            let numeric = brute_force_conditional(m.r, m.alpha, m.a, m.b, &c, 39.0);
+            assert!(((exact - numeric) / exact).abs() < 1e-4, "{c:?}: {exact} vs {numeric}");
+        }
+    }
+
+    #[test]
+    fn fhl_2005_example_customer_prediction() {
+        // The paper's worked example (its Section 5): x = 2, t_x = 30.43,
+        // T = 38.86 is expected to make 1.226 purchases in the next 39 weeks.
+        let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
+        let c = Customer { x: 2.0, t_x: 30.43, t: 38.86 };
+        assert_eq!(round(m.expected_purchases(39.0, &c), 3), 1.226);
+    }
+
+    #[test]
+    fn p_alive_properties() {
+        let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
+        assert_eq!(m.p_alive(&Customer { x: 0.0, t_x: 0.0, t: 38.0 }), 1.0);
+        let mut last = 0.0;
+        // More recent last purchase → more likely alive.
+        for tx in [1.0, 10.0, 20.0, 30.0, 38.0] {
+            let p = m.p_alive(&Customer { x: 3.0, t_x: tx, t: 38.0 });
+            assert!((0.0..=1.0).contains(&p) && p > last, "{tx}: {p}");
+            last = p;
+        }
+        // Longer silence since the last purchase → less likely alive.
+        let early = m.p_alive(&Customer { x: 3.0, t_x: 10.0, t: 20.0 });
+        let late = m.p_alive(&Customer { x: 3.0, t_x: 10.0, t: 60.0 });
+        assert!(late < early);
+        // Extreme buyer: no overflow, no NaN.
+        let p = m.p_alive(&Customer { x: 5000.0, t_x: 1.0, t: 1000.0 });
+        assert!((0.0..=1.0).contains(&p));
+        assert!(m.p_alive(&Customer { x: 1.0, t_x: 3.0, t: 2.0 }).is_nan());
+    }
+
+    #[test]
+    fn unconditional_expectation_identities() {
+        let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
+        // d/dt E[X(t)] at 0 equals the mean purchase rate r/α.
+        let h = 1e-6;
+        let slope = m.expected_purchases_new(h) / h;
+        assert!((slope / (m.r / m.alpha) - 1.0).abs() < 1e-5, "{slope}");
+        assert_eq!(m.expected_purchases_new(0.0), 0.0);
+        // Increasing and concave in t.
+        let e: Vec<f64> = (0..=10).map(|k| m.expected_purchases_new(10.0 * k as f64)).collect();
+        for w in e.windows(3) {
+            assert!(w[1] > w[0] && w[2] - w[1] < w[1] - w[0]);
+        }
+        // Long horizons (z close to 1) stay finite.
+        assert!(m.expected_purchases_new(1e5).is_finite());
+        // A new customer is a customer with x = 0, t_x = 0, T = 0.
+        let c0 = Customer { x: 0.0, t_x: 0.0, t: 0.0 };
+        assert!((m.expected_purchases(52.0, &c0) - m.expected_purchases_new(52.0)).abs() < 1e-13);
+        // In the long run everyone drops out after 1/p purchases on average,
+        // and E[1/p] = (a+b−1)/(a−1) for p ~ Beta(a, b) with a > 1.
+        let m2 = BgNbd::with_params(5.0, 3.0, 3.0, 4.0).expect("valid");
+        assert!((m2.expected_purchases_new(1e4) - 3.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn removable_singularity_at_a_equal_one() {
+        // Inside the interpolation band the value must agree with the smooth
+        // continuation from outside it (second-order accurate midpoint).
+        let d = 3e-5;
+        let near = |a: f64| BgNbd::with_params(0.5, 3.0, a, 2.0).expect("valid").expected_purchases_new(26.0);
+        let at = near(1.0);
+        assert!(at.is_finite());
+        assert!((at - 0.5 * (near(1.0 + d) + near(1.0 - d))).abs() < 1e-8 * at);
+        // Same for a + b = 1, where ₂F₁ has c = a + b − 1 = 0.
+        let also = |b: f64| BgNbd::with_params(0.5, 3.0, 0.4, b).expect("valid").expected_purchases_new(26.0);
+        let at = also(0.6);
+        assert!(at.is_finite());
+        assert!((at - 0.5 * (also(0.6 + d) + also(0.6 - d))).abs() < 1e-8 * at);
+    }
+
+    #[test]
+    fn random_parameter_points_never_give_nan() {
+        let data = cdnow_customers();
+        // Deterministic LCG so the test needs no external crate.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..200 {
+            let p: Vec<f64> = (0..4).map(|_| (next() * 16.0 - 8.0).exp()).collect();
+            let m = BgNbd::with_params(p[0], p[1], p[2], p[3]).expect("valid");
+            match m.log_likelihood(&data) {
+                Ok(ll) => assert!(ll.is_finite() && ll < 0.0),
+                Err(ModelError::NotIdentified(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+            let c = Customer { x: 3.0, t_x: 20.0, t: 30.0 };
+            assert!(m.expected_purchases(52.0, &c).is_finite(), "{p:?}");
+            assert!(m.expected_purchases_new(52.0).is_finite(), "{p:?}");
+        }
+    }
+}

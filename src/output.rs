@@ -1,0 +1,394 @@
+//! Writing results: CSV, JSON, JSON Lines, Parquet or Arrow IPC by file extension, always
+//! atomically (a temporary file in the target directory, fsync, rename, fsync of the
+//! directory), so a failed or killed run never leaves a half-written file and never
+//! destroys the previous output.
+//!
+//! Not for: terminal tables (see `terminal`).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+const TMP_MARK: &str = ".custvalue-tmp.";
+
+/// A file being written: it appears at its target name only on [`AtomicFile::commit`].
+pub struct AtomicFile {
+    tmp: Option<tempfile::NamedTempFile>,
+    writer: Option<BufWriter<File>>,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `target`. Fails if the directory is missing or not writable.
+    pub fn create(target: &Path) -> Result<AtomicFile> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                Error::Usage(format!("output path {} has no file name", target.display()))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        if target.is_dir() {
+            return Err(Error::Usage(format!(
+                "output path {} is a directory; give a file name",
+                target.display()
+            )));
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "cannot write {}: directory {} does not exist",
+                target.display(),
+                dir.display()
+            )));
+        }
+        let prefix = format!(".{name}{TMP_MARK}");
+        remove_stale_temporaries(&dir, &prefix);
+        let tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, e))?;
+        let file = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
+        Ok(AtomicFile {
+            tmp: Some(tmp),
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// The buffered writer of the temporary file.
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("writer exists until commit")
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let target = self.target.clone();
+        let writer = self.writer.take().expect("writer exists until commit");
+        let file = writer
+            .into_inner()
+            .map_err(|e| Error::io(&target, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&target, e))?;
+        drop(file);
+        let tmp = self.tmp.take().expect("temporary exists until commit");
+        tmp.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        if let Some(dir) = target.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Temporaries of an earlier run that was killed before it could clean up.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// True when both paths name the same existing file (or the same path text).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Output formats, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+    JsonLines,
+    Parquet,
+    Ipc,
+}
+
+impl OutputFormat {
+    pub fn from_path(path: &Path) -> Result<OutputFormat> {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let formats = [
+            (".csv", OutputFormat::Csv),
+            (".jsonl", OutputFormat::JsonLines),
+            (".ndjson", OutputFormat::JsonLines),
+            (".json", OutputFormat::Json),
+            (".parquet", OutputFormat::Parquet),
+            (".arrow", OutputFormat::Ipc),
+            (".ipc", OutputFormat::Ipc),
+            (".feather", OutputFormat::Ipc),
+        ];
+        formats
+            .iter()
+            .find(|(ext, _)| name.ends_with(ext))
+            .map(|(_, f)| *f)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "output {}: unknown extension; use .csv, .json, .jsonl, .parquet or .arrow",
+                    path.display()
+                ))
+            })
+    }
+}
+
+/// Checks an output path before any work is done: known extension, existing directory,
+/// and not one of the inputs.
+pub fn check_output(path: &Path, inputs: &[String]) -> Result<()> {
+    OutputFormat::from_path(path)?;
+    for input in inputs {
+        if same_file(Path::new(input), path) {
+            return Err(Error::Usage(format!(
+                "output {} is the same file as an input; choose another path",
+                path.display()
+            )));
+        }
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a frame to `path` in the format its extension names, atomically.
+pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let format = OutputFormat::from_path(path)?;
+    let mut file = AtomicFile::create(path)?;
+    let target = path.to_path_buf();
+    let io = |e: std::io::Error| Error::io(&target, e);
+    match format {
+        OutputFormat::Csv => write_csv(df, file.writer()).map_err(io)?,
+        OutputFormat::Json => write_json(df, file.writer(), false).map_err(io)?,
+        OutputFormat::JsonLines => write_json(df, file.writer(), true).map_err(io)?,
+        OutputFormat::Parquet => {
+            ParquetWriter::new(file.writer())
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(df)?;
+        }
+        OutputFormat::Ipc => {
+            IpcWriter::new(file.writer()).finish(df)?;
+        }
+    }
+    file.commit()
+}
+
+/// A column prepared for text output.
+enum TextColumn {
+    Str(StringChunked),
+    Int(Int64Chunked),
+    Float(Float64Chunked),
+    Bool(BooleanChunked),
+    Date(Int32Chunked),
+}
+
+impl TextColumn {
+    fn new(col: &Column) -> PolarsResult<TextColumn> {
+        let s = col.as_materialized_series().rechunk();
+        Ok(match s.dtype() {
+            DataType::String => TextColumn::Str(s.str()?.clone()),
+            DataType::Boolean => TextColumn::Bool(s.bool()?.clone()),
+            DataType::Date => TextColumn::Date(s.date()?.physical().clone()),
+            DataType::Float32 | DataType::Float64 => {
+                TextColumn::Float(s.cast(&DataType::Float64)?.f64()?.clone())
+            }
+            dt if dt.is_integer() => TextColumn::Int(s.cast(&DataType::Int64)?.i64()?.clone()),
+            _ => TextColumn::Str(s.cast(&DataType::String)?.str()?.clone()),
+        })
+    }
+
+    /// Appends the text of row `i`; false when the value is null.
+    fn text(&self, i: usize, out: &mut String) -> bool {
+        use std::fmt::Write as _;
+        match self {
+            TextColumn::Str(c) => c.get(i).map(|v| out.push_str(v)).is_some(),
+            TextColumn::Int(c) => c.get(i).map(|v| write!(out, "{v}").ok()).is_some(),
+            TextColumn::Float(c) => match c.get(i) {
+                Some(v) if v.is_finite() => write!(out, "{v}").is_ok(),
+                _ => false,
+            },
+            TextColumn::Bool(c) => c
+                .get(i)
+                .map(|v| out.push_str(if v { "true" } else { "false" }))
+                .is_some(),
+            TextColumn::Date(c) => c
+                .get(i)
+                .map(|d| out.push_str(&crate::time::format_day(d)))
+                .is_some(),
+        }
+    }
+
+    fn is_text(&self) -> bool {
+        matches!(self, TextColumn::Str(_) | TextColumn::Date(_))
+    }
+}
+
+fn text_columns(df: &DataFrame) -> std::io::Result<Vec<TextColumn>> {
+    df.columns()
+        .iter()
+        .map(TextColumn::new)
+        .collect::<PolarsResult<Vec<_>>>()
+        .map_err(std::io::Error::other)
+}
+
+/// CSV with a header; nulls are empty fields; dates ISO; floats in shortest form.
+pub fn write_csv<W: Write>(df: &DataFrame, w: W) -> std::io::Result<()> {
+    let cols = text_columns(df)?;
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+    let mut cell = String::new();
+    for i in 0..df.height() {
+        for c in &cols {
+            cell.clear();
+            c.text(i, &mut cell);
+            out.write_field(&cell)?;
+        }
+        out.write_record(None::<&[u8]>)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// JSON: an array of objects, or one object per line.
+pub fn write_json<W: Write>(df: &DataFrame, mut w: W, lines: bool) -> std::io::Result<()> {
+    let cols = text_columns(df)?;
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| serde_json::to_string(n.as_str()).unwrap_or_default())
+        .collect();
+    if !lines {
+        w.write_all(b"[")?;
+    }
+    let mut cell = String::new();
+    for i in 0..df.height() {
+        if !lines {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        }
+        w.write_all(b"{")?;
+        for (k, c) in cols.iter().enumerate() {
+            if k > 0 {
+                w.write_all(b",")?;
+            }
+            w.write_all(names[k].as_bytes())?;
+            w.write_all(b":")?;
+            cell.clear();
+            if !c.text(i, &mut cell) {
+                w.write_all(b"null")?;
+            } else if c.is_text() {
+                serde_json::to_writer(&mut w, &cell)?;
+            } else {
+                w.write_all(cell.as_bytes())?;
+            }
+        }
+        w.write_all(b"}")?;
+        if lines {
+            w.write_all(b"\n")?;
+        }
+    }
+    if !lines {
+        w.write_all(b"\n]\n")?;
+    }
+    w.flush()
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Minor units as currency text with thousands separators: -123456 → "-1,234.56".
+pub fn money_text(minor: i64, decimals: u32) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let unit = 10u64.pow(decimals);
+    let whole = thousands(abs / unit);
+    if decimals == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!(
+            "{sign}{whole}.{:0width$}",
+            abs % unit,
+            width = decimals as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_text() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(money_text(-123456, 2), "-1,234.56");
+        assert_eq!(money_text(5, 2), "0.05");
+        assert_eq!(money_text(1234, 0), "1,234");
+    }
+
+    #[test]
+    fn atomic_file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        std::fs::write(&target, "old").unwrap();
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.writer().write_all(b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        drop(f);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.writer().write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_a_usage_error() {
+        let err = AtomicFile::create(Path::new("/nonexistent-dir/x.csv"))
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

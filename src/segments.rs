@@ -1,0 +1,226 @@
+//! The segment file: every customer's summary, RFM scores and segment, money decile,
+//! best-customer flag and lifecycle stage in one table — what a nightly job hands to a
+//! mailing or CRM system. Also the analysis settings shared by the scoring commands.
+//!
+//! Not for: computing any single score (each lives in its own module).
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::best::{BestCustomers, BestRule, best_customers};
+use crate::deciles::{self, DecileBy};
+use crate::error::{Error, Result};
+use crate::lifecycle::{Lifecycle, LifecycleRules, lifecycle};
+use crate::load::Transactions;
+use crate::rfm::{self, RfmScores, SegmentRules};
+use crate::summary::{Summary, summarize};
+
+/// `[rfm]` settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RfmSettings {
+    /// Score groups: 3, 4, 5 or 10.
+    pub k: u8,
+    /// A TOML segment table replacing the default.
+    pub segments: Option<PathBuf>,
+}
+
+impl Default for RfmSettings {
+    fn default() -> Self {
+        RfmSettings {
+            k: 5,
+            segments: None,
+        }
+    }
+}
+
+/// `[deciles]` settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecileSettings {
+    /// "revenue" (default) or "profit".
+    pub by: Option<String>,
+}
+
+/// The analysis sections of a config file (`[rfm]`, `[deciles]`, `[best]`,
+/// `[lifecycle]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnalysisSettings {
+    pub rfm: RfmSettings,
+    pub deciles: DecileSettings,
+    pub best: BestRule,
+    pub lifecycle: LifecycleRules,
+}
+
+impl AnalysisSettings {
+    pub fn decile_by(&self) -> Result<DecileBy> {
+        self.deciles
+            .by
+            .as_deref()
+            .map_or(Ok(DecileBy::Revenue), |b| b.parse().map_err(Error::Usage))
+    }
+
+    pub fn segment_rules(&self) -> Result<SegmentRules> {
+        match &self.rfm.segments {
+            Some(path) => SegmentRules::read(path),
+            None => Ok(SegmentRules::default()),
+        }
+    }
+}
+
+/// Every per-customer result of the scoring stage.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    pub summary: Summary,
+    pub scores: RfmScores,
+    pub rules: SegmentRules,
+    pub decile_by: DecileBy,
+    pub decile: Vec<u8>,
+    pub best: BestCustomers,
+    pub lifecycle: Lifecycle,
+}
+
+/// Runs summary, RFM, deciles, best customers and lifecycle.
+pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segmentation> {
+    let summary = summarize(tx)?;
+    let scores = rfm::score(&summary, settings.rfm.k)?;
+    let rules = settings.segment_rules()?;
+    let decile_by = settings.decile_by()?;
+    let decile = deciles::assign(&summary, decile_by);
+    let best = best_customers(tx, &settings.best)?;
+    let lifecycle = lifecycle(tx, &summary, &settings.lifecycle);
+    Ok(Segmentation {
+        summary,
+        scores,
+        rules,
+        decile_by,
+        decile,
+        best,
+        lifecycle,
+    })
+}
+
+/// One row of the segment-size table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSize {
+    pub segment: String,
+    pub customers: u64,
+    pub revenue: i64,
+    /// Revenue / total revenue of all customers (None when the total is 0).
+    pub revenue_share: Option<f64>,
+}
+
+impl Segmentation {
+    pub fn segment_of(&self, c: usize) -> Option<&str> {
+        self.rules.segment(&self.scores, c)
+    }
+
+    /// Customers and revenue per segment in table order (segments with nobody left out),
+    /// then customers without a purchase as "(no purchase)".
+    pub fn segment_sizes(&self) -> Vec<SegmentSize> {
+        let names = self.rules.names();
+        let mut customers = vec![0u64; names.len() + 1];
+        let mut revenue = vec![0i64; names.len() + 1];
+        for c in 0..self.summary.len() {
+            let k = match self.segment_of(c) {
+                Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
+                None => names.len(),
+            };
+            customers[k] += 1;
+            revenue[k] += self.summary.monetary[c];
+        }
+        let total = self.summary.total_monetary();
+        let mut out = Vec::new();
+        for k in 0..=names.len() {
+            if customers[k] == 0 {
+                continue;
+            }
+            out.push(SegmentSize {
+                segment: names.get(k).map_or("(no purchase)", |n| n).to_string(),
+                customers: customers[k],
+                revenue: revenue[k],
+                revenue_share: (total != 0).then(|| revenue[k] as f64 / total as f64),
+            });
+        }
+        out
+    }
+
+    /// Customers per lifecycle stage, and how many of them are reactivated.
+    pub fn stage_counts(&self) -> Vec<(&'static str, u64, u64)> {
+        crate::lifecycle::Stage::ALL
+            .iter()
+            .map(|&stage| {
+                let members =
+                    (0..self.summary.len()).filter(|&c| self.lifecycle.stage[c] == Some(stage));
+                let (n, re) = members.fold((0, 0), |(n, re), c| {
+                    (n + 1, re + u64::from(self.lifecycle.reactivated[c]))
+                });
+                (stage.name(), n, re)
+            })
+            .collect()
+    }
+
+    /// The RFM columns: r_score, f_score, m_score, rfm_cell, rfm_score, segment.
+    pub fn rfm_columns(&self) -> Vec<Column> {
+        let n = self.summary.len();
+        let score = |name: &str, v: &[u8]| {
+            Column::new(
+                name.into(),
+                v.iter()
+                    .map(|&x| (x > 0).then_some(i64::from(x)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        vec![
+            score("r_score", &self.scores.r),
+            score("f_score", &self.scores.f),
+            score("m_score", &self.scores.m),
+            Column::new(
+                "rfm_cell".into(),
+                (0..n).map(|c| self.scores.cell(c)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rfm_score".into(),
+                (0..n)
+                    .map(|c| self.scores.total(c).map(i64::from))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "segment".into(),
+                (0..n).map(|c| self.segment_of(c)).collect::<Vec<_>>(),
+            ),
+        ]
+    }
+
+    /// The segment file: the summary's columns, then the RFM columns, `decile`,
+    /// `best_customer`, `stage`, `reactivated`. One row per customer in id order.
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let mut frame = self.summary.to_frame()?;
+        let n = self.summary.len();
+        let mut columns = self.rfm_columns();
+        columns.push(Column::new(
+            "decile".into(),
+            self.decile
+                .iter()
+                .map(|&d| i64::from(d))
+                .collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new("best_customer".into(), self.best.best.clone()));
+        columns.push(Column::new(
+            "stage".into(),
+            (0..n)
+                .map(|c| self.lifecycle.stage[c].map(|s| s.name()))
+                .collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new(
+            "reactivated".into(),
+            self.lifecycle.reactivated.clone(),
+        ));
+        for c in columns {
+            frame.with_column(c)?;
+        }
+        Ok(frame)
+    }
+}

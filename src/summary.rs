@@ -1,0 +1,212 @@
+//! The per-customer summary of JOB.md: first and last purchase, recency, tenure,
+//! frequency (distinct orders with a purchase line), monetary and profit (returns
+//! included), average order value and distinct categories.
+//!
+//! Computed by a rayon kernel over each customer's contiguous lines; money stays in
+//! integer minor units, so the result is the same at any thread count.
+//!
+//! Not for: scores and segments (see `rfm`, `deciles`, `profit`, `lifecycle`).
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::load::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::money;
+
+/// One row per customer, in customer-id order. Money in minor units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub ids: CustomerIds,
+    /// Day number of the as-of date.
+    pub as_of: i32,
+    pub currency_decimals: u32,
+    /// Day of the first line with amount > 0 (None when every line is a return).
+    pub first_purchase: Vec<Option<i32>>,
+    pub last_purchase: Vec<Option<i32>>,
+    pub frequency: Vec<u32>,
+    pub monetary: Vec<i64>,
+    pub profit: Vec<i64>,
+    pub n_categories: Vec<u32>,
+}
+
+/// What one customer's lines add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct CustomerTotals {
+    first: Option<i32>,
+    last: Option<i32>,
+    frequency: u32,
+    monetary: i64,
+    profit: i64,
+    n_categories: u32,
+}
+
+/// Summarises every customer.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("tx.csv");
+/// std::fs::write(&path, "customer_id,ts,order_id,amount\n\
+///     A,2024-01-01,1,10.00\nA,2024-01-01,1,5.00\nA,2024-01-03,2,-2\nB,2024-01-02,3,7.5\n").unwrap();
+/// let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
+/// let summary = custvalue::summarize(&loaded.transactions).unwrap();
+/// assert_eq!(summary.frequency, vec![1, 1]);
+/// assert_eq!(summary.monetary, vec![1300, 750]);
+/// assert_eq!(summary.recency_days(0), Some(3)); // as-of = 2024-01-04
+/// let frame = summary.to_frame().unwrap();
+/// assert_eq!(frame.height(), 2);
+/// ```
+pub fn summarize(tx: &Transactions) -> Result<Summary> {
+    let totals: Vec<CustomerTotals> = (0..tx.n_customers())
+        .into_par_iter()
+        .map_init(Vec::new, |scratch, c| customer_totals(tx, c, scratch))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Summary {
+        ids: tx.ids.clone(),
+        as_of: tx.as_of,
+        currency_decimals: tx.currency_decimals,
+        first_purchase: totals.iter().map(|t| t.first).collect(),
+        last_purchase: totals.iter().map(|t| t.last).collect(),
+        frequency: totals.iter().map(|t| t.frequency).collect(),
+        monetary: totals.iter().map(|t| t.monetary).collect(),
+        profit: totals.iter().map(|t| t.profit).collect(),
+        n_categories: totals.iter().map(|t| t.n_categories).collect(),
+    })
+}
+
+fn customer_totals(tx: &Transactions, c: usize, scratch: &mut Vec<u64>) -> Result<CustomerTotals> {
+    let lines = tx.lines(c);
+    let mut t = CustomerTotals::default();
+    let overflow = || {
+        Error::Data(format!(
+            "the sums of customer {} exceed 64-bit minor units",
+            tx.ids.display(c)
+        ))
+    };
+    scratch.clear();
+    for i in lines.clone() {
+        t.monetary = t.monetary.checked_add(tx.amount[i]).ok_or_else(overflow)?;
+        t.profit = t.profit.checked_add(tx.profit[i]).ok_or_else(overflow)?;
+        if tx.amount[i] > 0 {
+            let d = tx.day[i];
+            t.first = Some(t.first.map_or(d, |f| f.min(d)));
+            t.last = Some(t.last.map_or(d, |l| l.max(d)));
+            scratch.push(tx.order[i]);
+        }
+    }
+    t.frequency = count_distinct(scratch);
+    scratch.clear();
+    scratch.extend(
+        lines
+            .filter(|&i| tx.amount[i] > 0 && tx.category[i] != NO_CATEGORY)
+            .map(|i| u64::from(tx.category[i])),
+    );
+    t.n_categories = count_distinct(scratch);
+    Ok(t)
+}
+
+/// Number of distinct values (sorts the slice).
+pub(crate) fn count_distinct(values: &mut [u64]) -> u32 {
+    values.sort_unstable();
+    let mut n = 0u32;
+    for (i, v) in values.iter().enumerate() {
+        if i == 0 || values[i - 1] != *v {
+            n += 1;
+        }
+    }
+    n
+}
+
+impl Summary {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// as_of − last_purchase, in days.
+    pub fn recency_days(&self, c: usize) -> Option<i32> {
+        self.last_purchase[c].map(|d| self.as_of - d)
+    }
+
+    /// as_of − first_purchase, in days.
+    pub fn tenure_days(&self, c: usize) -> Option<i32> {
+        self.first_purchase[c].map(|d| self.as_of - d)
+    }
+
+    /// monetary / frequency in minor units, rounded half away from zero.
+    pub fn avg_order_value(&self, c: usize) -> Option<i64> {
+        (self.frequency[c] > 0).then(|| {
+            money::div_round_half_away(i128::from(self.monetary[c]), i128::from(self.frequency[c]))
+                as i64
+        })
+    }
+
+    /// Sum of monetary over all customers.
+    pub fn total_monetary(&self) -> i128 {
+        self.monetary.iter().map(|&m| i128::from(m)).sum()
+    }
+
+    /// Sum of profit over all customers.
+    pub fn total_profit(&self) -> i128 {
+        self.profit.iter().map(|&m| i128::from(m)).sum()
+    }
+
+    /// Money in currency units, for output columns.
+    pub fn money(&self, minor: i64) -> f64 {
+        money::minor_to_f64(minor, self.currency_decimals)
+    }
+
+    /// The summary as a polars frame, one row per customer in customer-id order, with
+    /// the JOB.md column names. Money is in currency units.
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let n = self.len();
+        let money_col = |name: &str, v: Vec<Option<i64>>| {
+            Column::new(
+                name.into(),
+                v.into_iter()
+                    .map(|m| m.map(|m| self.money(m)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let days = |name: &str, v: Vec<Option<i32>>| -> PolarsResult<Column> {
+            Column::new(name.into(), v).cast(&DataType::Date)
+        };
+        let columns = vec![
+            self.ids.to_column(None),
+            days("first_purchase", self.first_purchase.clone())?,
+            days("last_purchase", self.last_purchase.clone())?,
+            Column::new(
+                "recency_days".into(),
+                (0..n).map(|c| self.recency_days(c)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tenure_days".into(),
+                (0..n).map(|c| self.tenure_days(c)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "frequency".into(),
+                self.frequency
+                    .iter()
+                    .map(|&f| i64::from(f))
+                    .collect::<Vec<_>>(),
+            ),
+            money_col("monetary", self.monetary.iter().map(|&m| Some(m)).collect()),
+            money_col("profit", self.profit.iter().map(|&m| Some(m)).collect()),
+            money_col(
+                "avg_order_value",
+                (0..n).map(|c| self.avg_order_value(c)).collect(),
+            ),
+            Column::new(
+                "n_categories".into(),
+                self.n_categories
+                    .iter()
+                    .map(|&k| i64::from(k))
+                    .collect::<Vec<_>>(),
+            ),
+        ];
+        Ok(DataFrame::new(n, columns)?)
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary (links polars once) with a module per area.
+
+mod common;
+mod foundation;
+mod scoring;
+mod summary_props;
