@@ -13,7 +13,7 @@
 //!
 //! Not for: aggregation (see `summary`) or writing outputs (see `output`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -609,16 +609,16 @@ struct Loc<'a> {
 /// Accepted rows, before grouping by customer.
 struct Rows {
     id_kind: Option<(IdKind, String)>,
-    text_ids: HashMap<Box<str>, u32>,
-    int_ids: HashMap<i64, u32>,
+    text_ids: PlHashMap<Box<str>, u32>,
+    int_ids: PlHashMap<i64, u32>,
     customer: Vec<u32>,
     day: Vec<i32>,
     amount: Vec<i64>,
     profit: Vec<i64>,
     order: Vec<u64>,
     category: Vec<u32>,
-    orders: HashMap<Box<str>, u64>,
-    categories: HashMap<Box<str>, u32>,
+    orders: PlHashMap<Box<str>, u64>,
+    categories: PlHashMap<Box<str>, u32>,
     declared: IdType,
     decimals: u32,
     margin: money::Ratio,
@@ -650,16 +650,16 @@ impl Builder {
                     IdType::Text => Some((IdKind::Text, "--customer-id-type".into())),
                     IdType::Int => Some((IdKind::Int, "--customer-id-type".into())),
                 },
-                text_ids: HashMap::new(),
-                int_ids: HashMap::new(),
+                text_ids: PlHashMap::default(),
+                int_ids: PlHashMap::default(),
                 customer: Vec::new(),
                 day: Vec::new(),
                 amount: Vec::new(),
                 profit: Vec::new(),
                 order: Vec::new(),
                 category: Vec::new(),
-                orders: HashMap::new(),
-                categories: HashMap::new(),
+                orders: PlHashMap::default(),
+                categories: PlHashMap::default(),
                 declared: opts.customer_id_type,
                 decimals: opts.currency_decimals,
                 margin: opts.margin,
@@ -750,7 +750,7 @@ impl Builder {
 
 /// Sorts interned keys; returns the sorted keys and, per insertion code, its rank.
 fn sorted_ids<K, T>(
-    map: HashMap<K, u32>,
+    map: PlHashMap<K, u32>,
     cmp: impl Fn(&K, &K) -> std::cmp::Ordering,
     wrap: impl FnOnce(Vec<K>) -> T,
 ) -> (T, Vec<u32>) {
@@ -761,6 +761,18 @@ fn sorted_ids<K, T>(
         rank[*code as usize] = r as u32;
     }
     (wrap(entries.into_iter().map(|e| e.0).collect()), rank)
+}
+
+/// The code of `key`, giving the next code to a key not seen before (allocates only then).
+fn intern<V: Copy + TryFrom<usize>>(map: &mut PlHashMap<Box<str>, V>, key: &str) -> V {
+    if let Some(&v) = map.get(key) {
+        return v;
+    }
+    let Ok(next) = V::try_from(map.len()) else {
+        unreachable!("more distinct keys than the code type holds")
+    };
+    map.insert(key.into(), next);
+    next
 }
 
 /// The cells of one row by role.
@@ -874,25 +886,20 @@ impl Rows {
         };
         let order = match cells.order {
             c if c.is_null() => TS_ORDER_BIT | (time.micros as u64 & !TS_ORDER_BIT),
-            c => {
-                let text = match c {
-                    Cell::Text(s) => s.trim().to_string(),
-                    Cell::Invalid(_) => {
-                        return Err((
-                            m.order.map(name).unwrap_or_default(),
-                            RejectReason::InvalidUtf8,
-                            String::new(),
-                            "UTF-8 text".into(),
-                        ));
-                    }
-                    other => other.shown(),
-                };
-                let next = self.orders.len() as u64;
-                *self.orders.entry(text.into_boxed_str()).or_insert(next)
+            Cell::Text(s) => intern(&mut self.orders, s.trim()),
+            Cell::Invalid(_) => {
+                return Err((
+                    m.order.map(name).unwrap_or_default(),
+                    RejectReason::InvalidUtf8,
+                    String::new(),
+                    "UTF-8 text".into(),
+                ));
             }
+            other => intern(&mut self.orders, &other.shown()),
         };
         let category = match cells.category {
             c if c.is_null() => NO_CATEGORY,
+            Cell::Text(s) => intern(&mut self.categories, s.trim()),
             Cell::Invalid(_) => {
                 return Err((
                     m.category.map(name).unwrap_or_default(),
@@ -901,14 +908,7 @@ impl Rows {
                     "UTF-8 text".into(),
                 ));
             }
-            c => {
-                let text = match c {
-                    Cell::Text(s) => s.trim().to_string(),
-                    other => other.shown(),
-                };
-                let next = self.categories.len() as u32;
-                *self.categories.entry(text.into_boxed_str()).or_insert(next)
-            }
+            other => intern(&mut self.categories, &other.shown()),
         };
         self.customer.push(customer);
         self.day.push(time.day);
@@ -955,12 +955,7 @@ impl Rows {
     }
 
     fn text_code(&mut self, id: &str) -> u32 {
-        if let Some(&c) = self.text_ids.get(id) {
-            return c;
-        }
-        let next = self.text_ids.len() as u32;
-        self.text_ids.insert(id.into(), next);
-        next
+        intern(&mut self.text_ids, id)
     }
 
     fn parse_time(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {

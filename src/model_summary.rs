@@ -6,9 +6,10 @@
 //!
 //! Purchase periods are counted from each customer's first purchase day: with days a
 //! period is a distinct purchase day; with weeks it is the week index ⌊(day − first)/7⌋.
-//! `t_x` and `T` are day differences divided by the period length (weeks may be
-//! fractional, as in the CDNOW summary of Fader, Hardie & Lee). A period's spend is the
-//! sum of amount over its lines (returns within the period included).
+//! `t_x` is the index of the last purchase period (so it is 0 exactly when x = 0) and `T`
+//! is (end − first purchase day) / period length, fractional for weeks. With days this is
+//! the CDNOW summary of Fader, Hardie & Lee measured in days. A period's spend is the sum
+//! of amount over its lines (returns within the period included).
 //!
 //! Not for: fitting models (see `models`) or predictions (see `ltv`).
 
@@ -77,28 +78,30 @@ pub struct HoldoutFigures {
     pub m_holdout: Option<f64>,
 }
 
-/// The model summary of every customer over lines dated before `end` (exclusive).
+/// The model summary of every customer over lines dated on or before `end`, with
+/// T = end − first purchase day (as in the papers, whose calibration period includes its
+/// last day).
 pub fn repeat_figures(tx: &Transactions, end: i32, period: Period) -> Vec<Option<RepeatFigures>> {
     (0..tx.n_customers())
         .into_par_iter()
         .map_init(Vec::new, |scratch, c| {
             let first = tx
                 .lines(c)
-                .filter(|&i| tx.amount[i] > 0 && tx.day[i] < end)
+                .filter(|&i| tx.amount[i] > 0 && tx.day[i] <= end)
                 .map(|i| tx.day[i])
                 .min()?;
             let last = tx
                 .lines(c)
-                .filter(|&i| tx.amount[i] > 0 && tx.day[i] < end)
+                .filter(|&i| tx.amount[i] > 0 && tx.day[i] <= end)
                 .map(|i| tx.day[i])
                 .max()
                 .unwrap_or(first);
-            let periods = purchase_periods(tx, c, first, first, end, period, scratch);
+            let periods = purchase_periods(tx, c, first, first - 1, end, period, scratch);
             let repeat: Vec<i64> = periods.iter().skip(1).map(|p| p.1).collect();
             let len = f64::from(period.days());
             Some(RepeatFigures {
                 x: repeat.len() as u32,
-                t_x: f64::from(last - first) / len,
+                t_x: f64::from((last - first).div_euclid(period.days())),
                 t: f64::from(end - first) / len,
                 m_x: mean(&repeat),
                 first_day: first,
@@ -108,21 +111,21 @@ pub fn repeat_figures(tx: &Transactions, end: i32, period: Period) -> Vec<Option
 }
 
 /// The purchase periods (those with a line of amount > 0) among the customer's lines
-/// dated `start ≤ day < end`, keyed ⌊(day − first)/period⌋, in order, each with the sum
+/// dated `after < day ≤ through`, keyed ⌊(day − first)/period⌋, in order, each with the sum
 /// of amount over its lines in that window.
 fn purchase_periods(
     tx: &Transactions,
     c: usize,
     first: i32,
-    start: i32,
-    end: i32,
+    after: i32,
+    through: i32,
     period: Period,
     scratch: &mut Vec<(i32, i64)>,
 ) -> Vec<(i32, i64)> {
     scratch.clear();
     scratch.extend(
         tx.lines(c)
-            .filter(|&i| tx.day[i] >= start && tx.day[i] < end)
+            .filter(|&i| tx.day[i] > after && tx.day[i] <= through)
             .map(|i| ((tx.day[i] - first).div_euclid(period.days()), tx.amount[i])),
     );
     scratch.sort_unstable();
@@ -140,13 +143,13 @@ fn mean(values: &[i64]) -> Option<f64> {
         .then(|| values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64)
 }
 
-/// Holdout figures over lines with `start ≤ day < end`; periods counted from the
+/// Holdout figures over lines with `after < day ≤ through`; periods counted from the
 /// customer's first purchase (so calibration and holdout periods line up).
 pub fn holdout_figures(
     tx: &Transactions,
     calibration: &[Option<RepeatFigures>],
-    start: i32,
-    end: i32,
+    after: i32,
+    through: i32,
     period: Period,
 ) -> Vec<HoldoutFigures> {
     (0..tx.n_customers())
@@ -154,7 +157,8 @@ pub fn holdout_figures(
         .map_init(Vec::new, |scratch, c| match calibration[c] {
             None => HoldoutFigures::default(),
             Some(cal) => {
-                let periods = purchase_periods(tx, c, cal.first_day, start, end, period, scratch);
+                let periods =
+                    purchase_periods(tx, c, cal.first_day, after, through, period, scratch);
                 let spend: Vec<i64> = periods.iter().map(|p| p.1).collect();
                 HoldoutFigures {
                     x_holdout: periods.len() as u32,
@@ -168,9 +172,9 @@ pub fn holdout_figures(
 /// Checks a calibration cut-off against the data's span.
 pub fn check_calibration_end(tx: &Transactions, end: i32) -> Result<()> {
     let first = tx.day.iter().copied().min().unwrap_or(end);
-    if end <= first || end >= tx.as_of {
+    if end < first || end >= tx.as_of {
         return Err(Error::Usage(format!(
-            "calibration end {} must lie after the first transaction ({}) and before the as-of date ({})",
+            "calibration end {} must lie on or after the first transaction ({}) and before the as-of date ({})",
             crate::time::format_day(end),
             crate::time::format_day(first),
             crate::time::format_day(tx.as_of)

@@ -55,6 +55,17 @@ impl AtomicFile {
             .prefix(&prefix)
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?;
+        // Temporary files are private (0600); the output gets the permissions of the
+        // file it replaces, or the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(target)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o644);
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(tmp.path(), e))?;
+        }
         let file = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
         Ok(AtomicFile {
             tmp: Some(tmp),

@@ -14,6 +14,7 @@ use custvalue::time::TimeFormat;
 use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
 
 mod deciles;
+mod ltv;
 mod profit;
 mod rfm;
 mod segments;
@@ -58,6 +59,9 @@ enum Command {
     Rfm(rfm::RfmArgs),
     /// Money deciles and purchase deciles, with the headline sentence.
     Deciles(deciles::DecilesArgs),
+    /// Lifetime value: BG/NBD, Pareto/NBD or MBG/NBD with Gamma-Gamma spend, P(alive),
+    /// CLV, and a calibration/holdout check.
+    Ltv(ltv::LtvArgs),
     /// Kotler's 20/80/30 profitability view, the whale curve and the Gini coefficient.
     Profit(profit::ProfitArgs),
     /// The segment file: summary, scores, segment, decile, best customer, lifecycle stage.
@@ -310,6 +314,7 @@ pub fn main() -> i32 {
         Command::Summary(a) => summary::run(&ctx, a),
         Command::Rfm(a) => rfm::run(&ctx, a),
         Command::Deciles(a) => deciles::run(&ctx, a),
+        Command::Ltv(a) => ltv::run(&ctx, a),
         Command::Profit(a) => profit::run(&ctx, a),
         Command::Segments(a) => segments::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),

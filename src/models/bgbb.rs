@@ -50,9 +50,15 @@ pub struct BgBb {
 
 fn validate_pattern(p: &Pattern) -> Result<(), ModelError> {
     if !(p.weight.is_finite() && p.weight >= 0.0) {
-        return Err(ModelError::InvalidInput(format!("pattern weight must be finite and >= 0: {p:?}")));
+        return Err(ModelError::InvalidInput(format!(
+            "pattern weight must be finite and >= 0: {p:?}"
+        )));
     }
-    let ok = if p.x == 0 { p.t_x == 0 } else { p.x <= p.t_x && p.t_x <= p.n };
+    let ok = if p.x == 0 {
+        p.t_x == 0
+    } else {
+        p.x <= p.t_x && p.t_x <= p.n
+    };
     if !ok {
         return Err(ModelError::InvalidInput(format!(
             "need x <= t_x <= n, and t_x = 0 when x = 0: {p:?}"
@@ -87,10 +93,17 @@ impl BgBb {
             vec![2.0, 2.0, 2.0, 5.0],
             vec![1.5, 0.5, 0.3, 3.0],
         ];
-        let nll = |q: &[f64]| -super::sum_ll(&weighted, |p| p.weight * ln_lik(q[0], q[1], q[2], q[3], p));
+        let nll =
+            |q: &[f64]| -super::sum_ll(&weighted, |p| p.weight * ln_lik(q[0], q[1], q[2], q[3], p));
         let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
-        Ok(BgBb { alpha: v[0], beta: v[1], gamma: v[2], delta: v[3], report })
+        Ok(BgBb {
+            alpha: v[0],
+            beta: v[1],
+            gamma: v[2],
+            delta: v[3],
+            report,
+        })
     }
 
     /// A model with given parameters (all finite and > 0); its report has
@@ -98,7 +111,13 @@ impl BgBb {
     pub fn with_params(alpha: f64, beta: f64, gamma: f64, delta: f64) -> Result<Self, ModelError> {
         let v = [alpha, beta, gamma, delta];
         super::check_positive(NAME, &PARAMS, &v)?;
-        Ok(BgBb { alpha, beta, gamma, delta, report: super::unfitted_report(NAME, &PARAMS, &v) })
+        Ok(BgBb {
+            alpha,
+            beta,
+            gamma,
+            delta,
+            report: super::unfitted_report(NAME, &PARAMS, &v),
+        })
     }
 
     /// Estimates and fit diagnostics.
@@ -115,12 +134,19 @@ impl BgBb {
             validate_pattern(p)?;
         }
         let ll = super::sum_ll(patterns, |p| {
-            if p.weight == 0.0 { 0.0 } else { p.weight * ln_lik(self.alpha, self.beta, self.gamma, self.delta, p) }
+            if p.weight == 0.0 {
+                0.0
+            } else {
+                p.weight * ln_lik(self.alpha, self.beta, self.gamma, self.delta, p)
+            }
         });
         if ll.is_finite() {
             Ok(ll)
         } else {
-            Err(ModelError::NotIdentified(format!("{NAME}: log-likelihood is not finite at {:?}", self.report.params)))
+            Err(ModelError::NotIdentified(format!(
+                "{NAME}: log-likelihood is not finite at {:?}",
+                self.report.params
+            )))
         }
     }
 
@@ -133,7 +159,8 @@ impl BgBb {
         }
         let (a, b, g, d) = (self.alpha, self.beta, self.gamma, self.delta);
         let (x, n) = (p.x as f64, p.n as f64);
-        let alive_next = ln_beta(a + x, b + n - x) - ln_beta(a, b) + ln_beta(g, d + n + 1.0) - ln_beta(g, d);
+        let alive_next =
+            ln_beta(a + x, b + n - x) - ln_beta(a, b) + ln_beta(g, d + n + 1.0) - ln_beta(g, d);
         (alive_next - ln_lik(a, b, g, d, p)).exp()
     }
 
@@ -166,16 +193,21 @@ impl BgBb {
         let (a, b, d) = (self.alpha, self.beta, self.delta);
         let nf = n as f64;
         let survival_sum = super::across_removable(self.gamma, 1.0, |g| {
-            let ln_ratio = ln_gamma(g + d) + ln_gamma(1.0 + d + nf) - ln_gamma(g + d + nf) - ln_gamma(1.0 + d);
+            let ln_ratio =
+                ln_gamma(g + d) + ln_gamma(1.0 + d + nf) - ln_gamma(g + d + nf) - ln_gamma(1.0 + d);
             d / (g - 1.0) * -ln_ratio.exp_m1()
         });
         a / (a + b) * survival_sum
     }
 }
 
-/// Individual log-likelihood:
+/// Individual log-likelihood
+///
+/// ```text
 /// L = B(α+x, β+n−x)/B(α,β) · B(γ, δ+n)/B(γ,δ)
-///   + Σ_{i=0}^{n−t_x−1} B(α+x, β+t_x−x+i)/B(α,β) · B(γ+1, δ+t_x+i)/B(γ,δ),
+///   + Σ_{i=0}^{n−t_x−1} B(α+x, β+t_x−x+i)/B(α,β) · B(γ+1, δ+t_x+i)/B(γ,δ)
+/// ```
+///
 /// the first term for "alive through n", the sum over the opportunity
 /// t_x+i+1 at which she became inactive unobserved.
 fn ln_lik(alpha: f64, beta: f64, gamma: f64, delta: f64, p: &Pattern) -> f64 {
@@ -184,7 +216,10 @@ fn ln_lik(alpha: f64, beta: f64, gamma: f64, delta: f64, p: &Pattern) -> f64 {
     let mut acc = ln_beta(alpha + x, beta + n - x) + ln_beta(gamma, delta + n);
     for i in 0..p.n.saturating_sub(p.t_x) {
         let i = i as f64;
-        acc = log_add_exp(acc, ln_beta(alpha + x, beta + tx - x + i) + ln_beta(gamma + 1.0, delta + tx + i));
+        acc = log_add_exp(
+            acc,
+            ln_beta(alpha + x, beta + tx - x + i) + ln_beta(gamma + 1.0, delta + tx + i),
+        );
     }
     acc - norm
 }
@@ -207,7 +242,10 @@ mod tests {
         assert_eq!(round(m.gamma, 3), 0.657, "{rep:?}");
         assert_eq!(round(m.delta, 3), 2.783, "{rep:?}");
         assert_eq!(round(rep.log_likelihood, 1), -33225.6, "{rep:?}");
-        assert!(rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0), "{rep:?}");
+        assert!(
+            rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0),
+            "{rep:?}"
+        );
         eprintln!("BG/BB fit: {rep:?}");
     }
 
@@ -222,12 +260,31 @@ mod tests {
         // C(t_x−1, x−1) for the orderings of the earlier transactions.
         let m = BgBb::with_params(1.204, 0.750, 0.657, 2.783).expect("valid");
         let n = 6u32;
-        let choose = |k: u32, j: u32| -> f64 { (0..j).map(|i| (k - i) as f64 / (i + 1) as f64).product() };
-        let mut total = (ln_lik(m.alpha, m.beta, m.gamma, m.delta, &Pattern { x: 0, t_x: 0, n, weight: 1.0 })).exp();
+        let choose =
+            |k: u32, j: u32| -> f64 { (0..j).map(|i| (k - i) as f64 / (i + 1) as f64).product() };
+        let mut total = (ln_lik(
+            m.alpha,
+            m.beta,
+            m.gamma,
+            m.delta,
+            &Pattern {
+                x: 0,
+                t_x: 0,
+                n,
+                weight: 1.0,
+            },
+        ))
+        .exp();
         for tx in 1..=n {
             for x in 1..=tx {
-                let p = Pattern { x, t_x: tx, n, weight: 1.0 };
-                total += choose(tx - 1, x - 1) * ln_lik(m.alpha, m.beta, m.gamma, m.delta, &p).exp();
+                let p = Pattern {
+                    x,
+                    t_x: tx,
+                    n,
+                    weight: 1.0,
+                };
+                total +=
+                    choose(tx - 1, x - 1) * ln_lik(m.alpha, m.beta, m.gamma, m.delta, &p).exp();
             }
         }
         assert!((total - 1.0).abs() < 1e-12, "{total}");
@@ -240,10 +297,18 @@ mod tests {
         // Unconditional: E[p] Σ_{t=1..n} P(alive at t).
         for n in [1u32, 6, 11, 50] {
             let want = a / (a + b) * (1..=n).map(|t| survive(g, d, t as f64)).sum::<f64>();
-            assert!((m.expected_transactions_new(n) / want - 1.0).abs() < 1e-12, "n={n}");
+            assert!(
+                (m.expected_transactions_new(n) / want - 1.0).abs() < 1e-12,
+                "n={n}"
+            );
         }
         // Conditional: joint weight of (alive at n, p, future survival) over L.
-        let p = Pattern { x: 3, t_x: 4, n: 6, weight: 1.0 };
+        let p = Pattern {
+            x: 3,
+            t_x: 4,
+            n: 6,
+            weight: 1.0,
+        };
         let l = ln_lik(a, b, g, d, &p).exp();
         let p_part = (ln_beta(a + 4.0, b + 3.0) - ln_beta(a, b)).exp();
         for n_star in [1u32, 5, 10] {
@@ -263,29 +328,100 @@ mod tests {
         let m = BgBb::with_params(1.204, 0.750, 0.657, 2.783).expect("valid");
         // Transacting at the last opportunity: alive at n, so P(alive at n+1) =
         // survival of one more opportunity, E[1−θ | alive at n].
-        let last = m.p_alive(&Pattern { x: 6, t_x: 6, n: 6, weight: 1.0 });
+        let last = m.p_alive(&Pattern {
+            x: 6,
+            t_x: 6,
+            n: 6,
+            weight: 1.0,
+        });
         let want = survive(m.gamma, m.delta, 7.0) / survive(m.gamma, m.delta, 6.0);
         assert!((last - want).abs() < 1e-12);
         // More recent → more likely alive; all within [0, 1].
         let mut prev = 0.0;
         for tx in 1..=6 {
-            let v = m.p_alive(&Pattern { x: 1, t_x: tx, n: 6, weight: 1.0 });
+            let v = m.p_alive(&Pattern {
+                x: 1,
+                t_x: tx,
+                n: 6,
+                weight: 1.0,
+            });
             assert!(v > prev && v <= 1.0);
             prev = v;
         }
-        assert!(m.p_alive(&Pattern { x: 2, t_x: 1, n: 6, weight: 1.0 }).is_nan());
+        assert!(
+            m.p_alive(&Pattern {
+                x: 2,
+                t_x: 1,
+                n: 6,
+                weight: 1.0
+            })
+            .is_nan()
+        );
+    }
+
+    #[test]
+    fn random_parameter_points_never_give_nan() {
+        let data = donations();
+        let mut state: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let p = Pattern {
+            x: 3,
+            t_x: 4,
+            n: 6,
+            weight: 1.0,
+        };
+        for _ in 0..200 {
+            let v: Vec<f64> = (0..4).map(|_| (next() * 16.0 - 8.0).exp()).collect();
+            let m = BgBb::with_params(v[0], v[1], v[2], v[3]).expect("valid");
+            match m.log_likelihood(&data) {
+                Ok(ll) => assert!(ll.is_finite() && ll < 0.0),
+                Err(ModelError::NotIdentified(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(m.expected_transactions(5, &p).is_finite(), "{v:?}");
+            assert!(m.expected_transactions_new(6).is_finite(), "{v:?}");
+            assert!((0.0..=1.0).contains(&m.p_alive(&p)), "{v:?}");
+        }
     }
 
     #[test]
     fn errors() {
         assert_eq!(BgBb::fit(&[]).err(), Some(ModelError::Empty));
-        let zero_weight = [Pattern { x: 1, t_x: 1, n: 6, weight: 0.0 }];
+        let zero_weight = [Pattern {
+            x: 1,
+            t_x: 1,
+            n: 6,
+            weight: 0.0,
+        }];
         assert_eq!(BgBb::fit(&zero_weight).err(), Some(ModelError::Empty));
-        let nobody = [Pattern { x: 0, t_x: 0, n: 6, weight: 100.0 }];
-        assert!(matches!(BgBb::fit(&nobody), Err(ModelError::NotIdentified(_))));
-        let bad = [Pattern { x: 3, t_x: 2, n: 6, weight: 1.0 }];
+        let nobody = [Pattern {
+            x: 0,
+            t_x: 0,
+            n: 6,
+            weight: 100.0,
+        }];
+        assert!(matches!(
+            BgBb::fit(&nobody),
+            Err(ModelError::NotIdentified(_))
+        ));
+        let bad = [Pattern {
+            x: 3,
+            t_x: 2,
+            n: 6,
+            weight: 1.0,
+        }];
         assert!(matches!(BgBb::fit(&bad), Err(ModelError::InvalidInput(_))));
-        let bad = [Pattern { x: 1, t_x: 1, n: 6, weight: f64::NAN }];
+        let bad = [Pattern {
+            x: 1,
+            t_x: 1,
+            n: 6,
+            weight: f64::NAN,
+        }];
         assert!(matches!(BgBb::fit(&bad), Err(ModelError::InvalidInput(_))));
     }
 }

@@ -10,7 +10,7 @@
 //! On the CDNOW calibration data the paper reports r = 0.243, α = 4.414,
 //! a = 0.793, b = 2.426 with log-likelihood −9582.4; the tests reproduce them.
 
-use super::special::{ln_beta, ln_gamma, ln_hyp2f1, log_add_exp};
+use super::special::{ln_abs_hyp2f1, ln_beta, ln_gamma, log_add_exp, tanh_sinh_nodes};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
 const NAME: &str = "BG/NBD";
@@ -21,7 +21,8 @@ const PARAMS: [&str; 4] = ["r", "alpha", "a", "b"];
 pub struct BgNbd {
     /// Shape of the Gamma distribution of purchase rates λ.
     pub r: f64,
-    /// Scale (rate) of the Gamma distribution of purchase rates, in 1/time.
+    /// Rate parameter of the Gamma distribution of purchase rates; it carries
+    /// the time unit of the data.
     pub alpha: f64,
     /// First shape of the Beta distribution of drop-out probabilities p.
     pub a: f64,
@@ -45,10 +46,18 @@ impl BgNbd {
             vec![2.0, 2.0 * unit, 2.0, 5.0],
             vec![0.25, 0.25 * unit, 1.5, 0.5],
         ];
-        let nll = |p: &[f64]| -super::sum_ll(data, |c| ln_lik(p[0], p[1], p[2], p[3], c));
+        let distinct = super::distinct_weighted(data);
+        let nll =
+            |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
         let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
-        Ok(BgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3], report })
+        Ok(BgNbd {
+            r: v[0],
+            alpha: v[1],
+            a: v[2],
+            b: v[3],
+            report,
+        })
     }
 
     /// A model with given parameters (all finite and > 0); its report has
@@ -56,7 +65,13 @@ impl BgNbd {
     pub fn with_params(r: f64, alpha: f64, a: f64, b: f64) -> Result<Self, ModelError> {
         let v = [r, alpha, a, b];
         super::check_positive(NAME, &PARAMS, &v)?;
-        Ok(BgNbd { r, alpha, a, b, report: super::unfitted_report(NAME, &PARAMS, &v) })
+        Ok(BgNbd {
+            r,
+            alpha,
+            a,
+            b,
+            report: super::unfitted_report(NAME, &PARAMS, &v),
+        })
     }
 }
 
@@ -96,13 +111,56 @@ pub(super) fn alive_expectation(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f
         let z = t / (alpha + t);
         // ln(α/(α+t)) via ln_1p keeps precision for small t.
         let ln_one_minus_z = -(t / alpha).ln_1p();
-        let ln_f = ln_hyp2f1(r, b, a + b - 1.0, z);
-        let bracket = -(r * ln_one_minus_z + ln_f).exp_m1();
+        // ₂F₁ is negative when a + b < 1 (c < 0), hence the signed form.
+        let (ln_f, sign) = ln_abs_hyp2f1(r, b, a + b - 1.0, z);
+        let scaled = r * ln_one_minus_z + ln_f;
+        let bracket = if sign > 0.0 {
+            -scaled.exp_m1()
+        } else {
+            1.0 - sign * scaled.exp()
+        };
         (a + b - 1.0) / (a - 1.0) * bracket
     };
     // Both a = 1 and a + b = 1 are removable singularities of the closed form
     // (the expectation itself is smooth in a and b).
-    super::across_removable(a, 1.0, |a| super::across_removable(a + b, 1.0, |s| closed_form(a, s - a)))
+    let v = super::across_removable(a, 1.0, |a| {
+        super::across_removable(a + b, 1.0, |s| closed_form(a, s - a))
+    });
+    if v.is_finite() {
+        v
+    } else {
+        alive_expectation_by_quadrature(r, alpha, a, b, t)
+    }
+}
+
+/// The same expectation as a 1-D integral over p, after integrating λ out
+/// analytically: E_p[(1 − (α/(α+pt))^r)/p] with p ~ Beta(a, b). Used when the
+/// ₂F₁ series cannot converge in reasonable time (t/(α+t) within ~2e-5 of 1,
+/// i.e. horizons beyond about 50 000 times α). The integrand bends at
+/// p ≈ α/(rt), so the interval is split there; tanh-sinh handles the Beta
+/// end-point singularities.
+pub(super) fn alive_expectation_by_quadrature(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
+    if !(t >= 0.0 && t.is_finite()) {
+        return f64::NAN;
+    }
+    if t == 0.0 {
+        return 0.0;
+    }
+    let ln_norm = ln_beta(a, b);
+    let integrand = |p: f64, one_minus_p: f64| -> f64 {
+        let bought = -(-r * (p * t / alpha).ln_1p()).exp_m1() / p;
+        bought * ((a - 1.0) * p.ln() + (b - 1.0) * one_minus_p.ln() - ln_norm).exp()
+    };
+    let split = (alpha / (r.max(1.0) * t)).min(0.5);
+    let h = 1.0 / 64.0;
+    let mut total = 0.0;
+    for (p, _, w) in tanh_sinh_nodes(split, h) {
+        total += w * integrand(p, 1.0 - p);
+    }
+    for (u, uc, w) in tanh_sinh_nodes(1.0 - split, h) {
+        total += w * integrand(split + u, uc);
+    }
+    total
 }
 
 impl PurchaseModel for BgNbd {
@@ -155,14 +213,17 @@ impl PurchaseModel for BgNbd {
         if ll.is_finite() {
             Ok(ll)
         } else {
-            Err(ModelError::NotIdentified(format!("{NAME}: log-likelihood is not finite at {:?}", self.report.params)))
+            Err(ModelError::NotIdentified(format!(
+                "{NAME}: log-likelihood is not finite at {:?}",
+                self.report.params
+            )))
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_data::{cdnow_customers, round};
+    use super::super::test_data::{cdnow_customers, round, tanh_sinh};
     use super::*;
 
     #[test]
@@ -178,8 +239,36 @@ mod tests {
         assert_eq!(round(m.a, 3), 0.793, "{rep:?}");
         assert_eq!(round(m.b, 3), 2.426, "{rep:?}");
         assert_eq!(round(rep.log_likelihood, 1), -9582.4, "{rep:?}");
-        assert!(rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0), "{rep:?}");
+        assert!(
+            rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0),
+            "{rep:?}"
+        );
         eprintln!("BG/NBD fit {elapsed:?}: {rep:?}");
+    }
+
+    #[test]
+    fn fit_does_not_depend_on_the_time_unit() {
+        // Weeks → milliseconds: α scales, r, a, b and the fit quality do not.
+        let k = 7.0 * 24.0 * 3600.0 * 1000.0;
+        let ms: Vec<Customer> = cdnow_customers()
+            .into_iter()
+            .map(|c| Customer {
+                x: c.x,
+                t_x: c.t_x * k,
+                t: c.t * k,
+            })
+            .collect();
+        let m = BgNbd::fit(&ms).expect("fit");
+        assert!(m.report().converged, "{:?}", m.report());
+        assert_eq!(
+            (
+                round(m.r, 3),
+                round(m.alpha / k, 3),
+                round(m.a, 3),
+                round(m.b, 3)
+            ),
+            (0.243, 4.414, 0.793, 2.426)
+        );
     }
 
     #[test]
@@ -187,38 +276,43 @@ mod tests {
         let data = cdnow_customers();
         let a = BgNbd::fit(&data).expect("fit");
         let b = BgNbd::fit(&data).expect("fit");
-        assert_eq!(a.report().log_likelihood.to_bits(), b.report().log_likelihood.to_bits());
+        assert_eq!(
+            a.report().log_likelihood.to_bits(),
+            b.report().log_likelihood.to_bits()
+        );
         assert_eq!(a.r.to_bits(), b.r.to_bits());
     }
 
-    /// Brute-force E[X(T,T+t) | x, t_x, T] by integrating the individual-level
-    /// model over the Gamma and Beta mixing distributions (2-D midpoint rule
-    /// after substitutions that remove the endpoint singularities).
+    /// Brute-force E[X(T,T+t) | x, t_x, T]: the individual-level model
+    /// integrated over the Gamma and Beta mixing densities by 2-D tanh-sinh
+    /// quadrature, independently of the closed form and of ₂F₁.
     fn brute_force_conditional(r: f64, alpha: f64, a: f64, b: f64, c: &Customer, t: f64) -> f64 {
-        let n = 2000;
-        // λ = u/α with u ~ Gamma(r, 1); substituting u = v^(1/r) turns the
-        // density into e^{−u} dv / Γ(r+1), smooth at 0. The integrand decays
-        // like u^{x+r} e^{−u(1 + t_x/α)}, which sets the truncation point.
-        let umax = (60.0 + 6.0 * (c.x + r)) / (1.0 + c.t_x / alpha);
-        let vmax = umax.powf(r);
+        let h = 1.0 / 48.0;
+        // λ = u/α with u ~ Gamma(r, 1); the integrand decays like
+        // u^{x+r} e^{−u(1 + t_x/α)}, which sets where to stop.
+        let umax = (80.0 + 8.0 * (c.x + r)) / (1.0 + c.t_x / alpha);
+        let lam_nodes = tanh_sinh(umax, h);
+        let p_nodes = tanh_sinh(1.0, h);
+        let ln_norm_p = ln_beta(a, b);
+        let ln_norm_u = ln_gamma(r);
+        let x = c.x;
         let mut num = 0.0;
         let mut den = 0.0;
-        for i in 0..n {
-            let v = (i as f64 + 0.5) / n as f64 * vmax;
-            let u = v.powf(1.0 / r);
+        for &(u, _, wu) in &lam_nodes {
             let lam = u / alpha;
-            let w_lam = (-u).exp();
-            for j in 0..n {
-                // p = w^(1/a), w ∈ (0,1): the Beta density becomes ∝ (1−p)^(b−1) dw.
-                let w = (j as f64 + 0.5) / n as f64;
-                let p = w.powf(1.0 / a);
-                let w_p = (1.0 - p).powf(b - 1.0);
-                let x = c.x;
-                let alive = (1.0 - p).powf(x) * lam.powf(x) * (-lam * c.t).exp();
-                let dead = if x > 0.0 { p * (1.0 - p).powf(x - 1.0) * lam.powf(x) * (-lam * c.t_x).exp() } else { 0.0 };
+            let dens_u = ((r - 1.0) * u.ln() - u - ln_norm_u).exp() * wu;
+            for &(p, q, wp) in &p_nodes {
+                // q = 1 − p without cancellation near p = 1.
+                let dens_p = ((a - 1.0) * p.ln() + (b - 1.0) * q.ln() - ln_norm_p).exp() * wp;
+                let alive = (x * q.ln() + x * lam.ln() - lam * c.t).exp();
+                let dead = if x > 0.0 {
+                    p * ((x - 1.0) * q.ln() + x * lam.ln() - lam * c.t_x).exp()
+                } else {
+                    0.0
+                };
                 let future = (-(lam * p * t)).exp_m1() / -p;
-                num += w_lam * w_p * alive * future;
-                den += w_lam * w_p * (alive + dead);
+                num += dens_u * dens_p * alive * future;
+                den += dens_u * dens_p * (alive + dead);
             }
         }
         num / den
@@ -228,14 +322,81 @@ mod tests {
     fn conditional_expectation_matches_numerical_integration() {
         let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
         for c in [
-            Customer { x: 2.0, t_x: 30.43, t: 38.86 },
-            Customer { x: 0.0, t_x: 0.0, t: 20.0 },
-            Customer { x: 7.0, t_x: 35.0, t: 36.0 },
+            Customer {
+                x: 2.0,
+                t_x: 30.43,
+                t: 38.86,
+            },
+            Customer {
+                x: 0.0,
+                t_x: 0.0,
+                t: 20.0,
+            },
+            Customer {
+                x: 7.0,
+                t_x: 35.0,
+                t: 36.0,
+            },
         ] {
             let exact = m.expected_purchases(39.0, &c);
             let numeric = brute_force_conditional(m.r, m.alpha, m.a, m.b, &c, 39.0);
-            assert!(((exact - numeric) / exact).abs() < 1e-4, "{c:?}: {exact} vs {numeric}");
+            assert!(
+                ((exact - numeric) / exact).abs() < 1e-7,
+                "{c:?}: {exact} vs {numeric}"
+            );
         }
+    }
+
+    #[test]
+    fn conditional_expectation_matches_high_precision_reference() {
+        // Eq. (10) evaluated with mpmath 1.3 at 30 significant digits.
+        let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
+        for (c, want) in [
+            (
+                Customer {
+                    x: 2.0,
+                    t_x: 30.43,
+                    t: 38.86,
+                },
+                1.226_028_174_767_144,
+            ),
+            (
+                Customer {
+                    x: 0.0,
+                    t_x: 0.0,
+                    t: 20.0,
+                },
+                0.322_659_522_685_405_1,
+            ),
+            (
+                Customer {
+                    x: 7.0,
+                    t_x: 35.0,
+                    t: 36.0,
+                },
+                4.939_432_635_090_128,
+            ),
+        ] {
+            let got = m.expected_purchases(39.0, &c);
+            assert!((got / want - 1.0).abs() < 1e-13, "{c:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn quadrature_fallback_agrees_with_closed_form() {
+        for (r, alpha, a, b, t) in [
+            (0.243, 4.414, 0.793, 2.426, 39.0),
+            (2.5, 30.0, 3.0, 0.4, 500.0),
+            (0.8, 1.0, 0.3, 0.5, 5.0),
+        ] {
+            let closed = alive_expectation(r, alpha, a, b, t);
+            let quad = alive_expectation_by_quadrature(r, alpha, a, b, t);
+            assert!((closed / quad - 1.0).abs() < 1e-10, "{closed} vs {quad}");
+        }
+        // Where the series gives up, the fallback still answers.
+        let m = BgNbd::with_params(143.0, 0.000_472, 0.000_864, 10.5).expect("valid");
+        let e = m.expected_purchases_new(52.0);
+        assert!(e.is_finite() && e > 0.0, "{e}");
     }
 
     #[test]
@@ -243,29 +404,63 @@ mod tests {
         // The paper's worked example (its Section 5): x = 2, t_x = 30.43,
         // T = 38.86 is expected to make 1.226 purchases in the next 39 weeks.
         let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
-        let c = Customer { x: 2.0, t_x: 30.43, t: 38.86 };
+        let c = Customer {
+            x: 2.0,
+            t_x: 30.43,
+            t: 38.86,
+        };
         assert_eq!(round(m.expected_purchases(39.0, &c), 3), 1.226);
     }
 
     #[test]
     fn p_alive_properties() {
         let m = BgNbd::with_params(0.243, 4.414, 0.793, 2.426).expect("valid");
-        assert_eq!(m.p_alive(&Customer { x: 0.0, t_x: 0.0, t: 38.0 }), 1.0);
+        assert_eq!(
+            m.p_alive(&Customer {
+                x: 0.0,
+                t_x: 0.0,
+                t: 38.0
+            }),
+            1.0
+        );
         let mut last = 0.0;
         // More recent last purchase → more likely alive.
         for tx in [1.0, 10.0, 20.0, 30.0, 38.0] {
-            let p = m.p_alive(&Customer { x: 3.0, t_x: tx, t: 38.0 });
+            let p = m.p_alive(&Customer {
+                x: 3.0,
+                t_x: tx,
+                t: 38.0,
+            });
             assert!((0.0..=1.0).contains(&p) && p > last, "{tx}: {p}");
             last = p;
         }
         // Longer silence since the last purchase → less likely alive.
-        let early = m.p_alive(&Customer { x: 3.0, t_x: 10.0, t: 20.0 });
-        let late = m.p_alive(&Customer { x: 3.0, t_x: 10.0, t: 60.0 });
+        let early = m.p_alive(&Customer {
+            x: 3.0,
+            t_x: 10.0,
+            t: 20.0,
+        });
+        let late = m.p_alive(&Customer {
+            x: 3.0,
+            t_x: 10.0,
+            t: 60.0,
+        });
         assert!(late < early);
         // Extreme buyer: no overflow, no NaN.
-        let p = m.p_alive(&Customer { x: 5000.0, t_x: 1.0, t: 1000.0 });
+        let p = m.p_alive(&Customer {
+            x: 5000.0,
+            t_x: 1.0,
+            t: 1000.0,
+        });
         assert!((0.0..=1.0).contains(&p));
-        assert!(m.p_alive(&Customer { x: 1.0, t_x: 3.0, t: 2.0 }).is_nan());
+        assert!(
+            m.p_alive(&Customer {
+                x: 1.0,
+                t_x: 3.0,
+                t: 2.0
+            })
+            .is_nan()
+        );
     }
 
     #[test]
@@ -277,14 +472,20 @@ mod tests {
         assert!((slope / (m.r / m.alpha) - 1.0).abs() < 1e-5, "{slope}");
         assert_eq!(m.expected_purchases_new(0.0), 0.0);
         // Increasing and concave in t.
-        let e: Vec<f64> = (0..=10).map(|k| m.expected_purchases_new(10.0 * k as f64)).collect();
+        let e: Vec<f64> = (0..=10)
+            .map(|k| m.expected_purchases_new(10.0 * k as f64))
+            .collect();
         for w in e.windows(3) {
             assert!(w[1] > w[0] && w[2] - w[1] < w[1] - w[0]);
         }
         // Long horizons (z close to 1) stay finite.
         assert!(m.expected_purchases_new(1e5).is_finite());
         // A new customer is a customer with x = 0, t_x = 0, T = 0.
-        let c0 = Customer { x: 0.0, t_x: 0.0, t: 0.0 };
+        let c0 = Customer {
+            x: 0.0,
+            t_x: 0.0,
+            t: 0.0,
+        };
         assert!((m.expected_purchases(52.0, &c0) - m.expected_purchases_new(52.0)).abs() < 1e-13);
         // In the long run everyone drops out after 1/p purchases on average,
         // and E[1/p] = (a+b−1)/(a−1) for p ~ Beta(a, b) with a > 1.
@@ -297,12 +498,20 @@ mod tests {
         // Inside the interpolation band the value must agree with the smooth
         // continuation from outside it (second-order accurate midpoint).
         let d = 3e-5;
-        let near = |a: f64| BgNbd::with_params(0.5, 3.0, a, 2.0).expect("valid").expected_purchases_new(26.0);
+        let near = |a: f64| {
+            BgNbd::with_params(0.5, 3.0, a, 2.0)
+                .expect("valid")
+                .expected_purchases_new(26.0)
+        };
         let at = near(1.0);
         assert!(at.is_finite());
         assert!((at - 0.5 * (near(1.0 + d) + near(1.0 - d))).abs() < 1e-8 * at);
         // Same for a + b = 1, where ₂F₁ has c = a + b − 1 = 0.
-        let also = |b: f64| BgNbd::with_params(0.5, 3.0, 0.4, b).expect("valid").expected_purchases_new(26.0);
+        let also = |b: f64| {
+            BgNbd::with_params(0.5, 3.0, 0.4, b)
+                .expect("valid")
+                .expected_purchases_new(26.0)
+        };
         let at = also(0.6);
         assert!(at.is_finite());
         assert!((at - 0.5 * (also(0.6 + d) + also(0.6 - d))).abs() < 1e-8 * at);
@@ -314,7 +523,9 @@ mod tests {
         // Deterministic LCG so the test needs no external crate.
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         for _ in 0..200 {
@@ -325,7 +536,11 @@ mod tests {
                 Err(ModelError::NotIdentified(_)) => {}
                 Err(e) => panic!("{e}"),
             }
-            let c = Customer { x: 3.0, t_x: 20.0, t: 30.0 };
+            let c = Customer {
+                x: 3.0,
+                t_x: 20.0,
+                t: 30.0,
+            };
             assert!(m.expected_purchases(52.0, &c).is_finite(), "{p:?}");
             assert!(m.expected_purchases_new(52.0).is_finite(), "{p:?}");
         }

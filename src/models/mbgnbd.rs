@@ -24,7 +24,8 @@ const PARAMS: [&str; 4] = ["r", "alpha", "a", "b"];
 pub struct MbgNbd {
     /// Shape of the Gamma distribution of purchase rates λ.
     pub r: f64,
-    /// Rate of the Gamma distribution of purchase rates, in time units.
+    /// Rate parameter of the Gamma distribution of purchase rates; it carries
+    /// the time unit of the data.
     pub alpha: f64,
     /// First shape of the Beta distribution of drop-out probabilities p.
     pub a: f64,
@@ -46,10 +47,18 @@ impl MbgNbd {
             vec![2.0, 2.0 * unit, 2.0, 5.0],
             vec![0.25, 0.25 * unit, 1.5, 0.5],
         ];
-        let nll = |p: &[f64]| -super::sum_ll(data, |c| ln_lik(p[0], p[1], p[2], p[3], c));
+        let distinct = super::distinct_weighted(data);
+        let nll =
+            |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
         let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
-        Ok(MbgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3], report })
+        Ok(MbgNbd {
+            r: v[0],
+            alpha: v[1],
+            a: v[2],
+            b: v[3],
+            report,
+        })
     }
 
     /// A model with given parameters (all finite and > 0); its report has
@@ -57,7 +66,13 @@ impl MbgNbd {
     pub fn with_params(r: f64, alpha: f64, a: f64, b: f64) -> Result<Self, ModelError> {
         let v = [r, alpha, a, b];
         super::check_positive(NAME, &PARAMS, &v)?;
-        Ok(MbgNbd { r, alpha, a, b, report: super::unfitted_report(NAME, &PARAMS, &v) })
+        Ok(MbgNbd {
+            r,
+            alpha,
+            a,
+            b,
+            report: super::unfitted_report(NAME, &PARAMS, &v),
+        })
     }
 }
 
@@ -90,7 +105,14 @@ impl PurchaseModel for MbgNbd {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
         }
-        self.p_alive(c) * alive_expectation(self.r + c.x, self.alpha + c.t, self.a, self.b + c.x + 1.0, t)
+        self.p_alive(c)
+            * alive_expectation(
+                self.r + c.x,
+                self.alpha + c.t,
+                self.a,
+                self.b + c.x + 1.0,
+                t,
+            )
     }
 
     /// 1 / (1 + a/(b+x) · ((α+T)/(α+t_x))^{r+x}), for every x including 0.
@@ -99,8 +121,8 @@ impl PurchaseModel for MbgNbd {
             return f64::NAN;
         }
         let x = c.x;
-        let ln_odds =
-            self.a.ln() - (self.b + x).ln() + (self.r + x) * ((self.alpha + c.t).ln() - (self.alpha + c.t_x).ln());
+        let ln_odds = self.a.ln() - (self.b + x).ln()
+            + (self.r + x) * ((self.alpha + c.t).ln() - (self.alpha + c.t_x).ln());
         1.0 / (1.0 + ln_odds.exp())
     }
 
@@ -123,7 +145,10 @@ impl PurchaseModel for MbgNbd {
         if ll.is_finite() {
             Ok(ll)
         } else {
-            Err(ModelError::NotIdentified(format!("{NAME}: log-likelihood is not finite at {:?}", self.report.params)))
+            Err(ModelError::NotIdentified(format!(
+                "{NAME}: log-likelihood is not finite at {:?}",
+                self.report.params
+            )))
         }
     }
 }
@@ -146,8 +171,14 @@ mod tests {
         assert!(rep.converged, "{rep:?}");
         // Same number of parameters; the extra drop-out chance at time 0 should
         // not fit CDNOW materially worse than BG/NBD's −9582.4.
-        assert!(rep.log_likelihood > bg.report().log_likelihood - 5.0, "{rep:?}");
-        assert!(rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0), "{rep:?}");
+        assert!(
+            rep.log_likelihood > bg.report().log_likelihood - 5.0,
+            "{rep:?}"
+        );
+        assert!(
+            rep.std_errors.iter().all(|s| s.is_finite() && *s > 0.0),
+            "{rep:?}"
+        );
         eprintln!("MBG/NBD fit {elapsed:?}: {rep:?}");
     }
 
@@ -163,11 +194,52 @@ mod tests {
     }
 
     #[test]
+    fn random_parameter_points_never_give_nan() {
+        let data = cdnow_customers();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let c = Customer {
+            x: 3.0,
+            t_x: 20.0,
+            t: 30.0,
+        };
+        for _ in 0..100 {
+            let p: Vec<f64> = (0..4).map(|_| (next() * 16.0 - 8.0).exp()).collect();
+            let m = MbgNbd::with_params(p[0], p[1], p[2], p[3]).expect("valid");
+            match m.log_likelihood(&data) {
+                Ok(ll) => assert!(ll.is_finite() && ll < 0.0),
+                Err(ModelError::NotIdentified(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(m.expected_purchases(52.0, &c).is_finite(), "{p:?}");
+            assert!(m.expected_purchases_new(52.0).is_finite(), "{p:?}");
+            assert!((0.0..=1.0).contains(&m.p_alive(&c)), "{p:?}");
+        }
+    }
+
+    #[test]
     fn likelihood_matches_direct_formula() {
         for c in [
-            Customer { x: 0.0, t_x: 0.0, t: 38.86 },
-            Customer { x: 2.0, t_x: 30.43, t: 38.86 },
-            Customer { x: 9.0, t_x: 12.0, t: 20.0 },
+            Customer {
+                x: 0.0,
+                t_x: 0.0,
+                t: 38.86,
+            },
+            Customer {
+                x: 2.0,
+                t_x: 30.43,
+                t: 38.86,
+            },
+            Customer {
+                x: 9.0,
+                t_x: 12.0,
+                t: 20.0,
+            },
         ] {
             for (r, alpha, a, b) in [(0.525, 6.183, 0.891, 1.614), (2.0, 1.5, 3.0, 0.7)] {
                 let want = direct_likelihood(r, alpha, a, b, &c).ln();
@@ -182,21 +254,32 @@ mod tests {
         let (r, alpha, a, b) = (m.r, m.alpha, m.a, m.b);
         let t = 39.0;
         // Unconditional: b/(a−1)[1 − (α/(α+t))^r ₂F₁(r, b+1; a+b; t/(α+t))].
-        let want = b / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * hyp2f1(r, b + 1.0, a + b, t / (alpha + t)));
+        let want = b / (a - 1.0)
+            * (1.0 - (alpha / (alpha + t)).powf(r) * hyp2f1(r, b + 1.0, a + b, t / (alpha + t)));
         assert!((m.expected_purchases_new(t) / want - 1.0).abs() < 1e-12);
         // Conditional with the closed form written out.
-        let c = Customer { x: 2.0, t_x: 30.43, t: 38.86 };
+        let c = Customer {
+            x: 2.0,
+            t_x: 30.43,
+            t: 38.86,
+        };
         let (x, tx, big_t) = (c.x, c.t_x, c.t);
         let z = t / (alpha + big_t + t);
         let num = (a + b + x) / (a - 1.0)
-            * (1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * hyp2f1(r + x, b + x + 1.0, a + b + x, z));
+            * (1.0
+                - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x)
+                    * hyp2f1(r + x, b + x + 1.0, a + b + x, z));
         let den = 1.0 + a / (b + x) * ((alpha + big_t) / (alpha + tx)).powf(r + x);
         assert!((m.expected_purchases(t, &c) / (num / den) - 1.0).abs() < 1e-12);
         // Slope at 0 is the mean rate times the share surviving time 0.
         let h = 1e-6;
         assert!((m.expected_purchases_new(h) / h / (r / alpha * b / (a + b)) - 1.0).abs() < 1e-5);
         // Unlike BG/NBD, a customer without repeat purchases may be dead.
-        let p0 = m.p_alive(&Customer { x: 0.0, t_x: 0.0, t: 38.86 });
+        let p0 = m.p_alive(&Customer {
+            x: 0.0,
+            t_x: 0.0,
+            t: 38.86,
+        });
         assert!(p0 > 0.0 && p0 < 1.0);
     }
 }

@@ -48,7 +48,13 @@ pub struct OptimOptions {
 
 impl Default for OptimOptions {
     fn default() -> Self {
-        OptimOptions { grad_tol: 1e-10, max_bfgs_iter: 500, max_nm_iter: 4000, agree_tol: 1e-9, grad_step: 1e-5 }
+        OptimOptions {
+            grad_tol: 1e-10,
+            max_bfgs_iter: 500,
+            max_nm_iter: 4000,
+            agree_tol: 1e-9,
+            grad_step: 1e-5,
+        }
     }
 }
 
@@ -99,7 +105,11 @@ fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalRe
     let mut fx = eval(f, &x);
     let mut iterations = 0;
     let Some(mut g) = gradient(f, &x, opts.grad_step) else {
-        return LocalResult { x, f: fx, iterations };
+        return LocalResult {
+            x,
+            f: fx,
+            iterations,
+        };
     };
     let mut h = identity(n);
     // Log-parameter steps larger than this would scale a parameter by e^3 in
@@ -138,7 +148,9 @@ fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalRe
         }
         iterations += 1;
         let Some((xn, fnew)) = accepted else { break };
-        let Some(gn) = gradient(f, &xn, opts.grad_step) else { break };
+        let Some(gn) = gradient(f, &xn, opts.grad_step) else {
+            break;
+        };
         let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
@@ -155,7 +167,8 @@ fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalRe
             if iterations == 1 {
                 // Scale the initial identity to the observed curvature (N&W 6.20).
                 let scale = sy / dot(&y, &y);
-                h.iter_mut().for_each(|row| row.iter_mut().for_each(|v| *v *= scale));
+                h.iter_mut()
+                    .for_each(|row| row.iter_mut().for_each(|v| *v *= scale));
             }
             let rho = 1.0 / sy;
             let hy: Vec<f64> = (0..n).map(|i| dot(&h[i], &y)).collect();
@@ -163,16 +176,23 @@ fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalRe
             // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ, expanded (N&W 6.17).
             for i in 0..n {
                 for j in 0..n {
-                    h[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j]) + (rho * rho * yhy + rho) * s[i] * s[j];
+                    h[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
+                        + (rho * rho * yhy + rho) * s[i] * s[j];
                 }
             }
         }
     }
-    LocalResult { x, f: fx, iterations }
+    LocalResult {
+        x,
+        f: fx,
+        iterations,
+    }
 }
 
 fn identity(n: usize) -> Vec<Vec<f64>> {
-    (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect()
+    (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect()
 }
 
 /// Nelder–Mead from `x0` with an initial simplex of side `step`; restarts from
@@ -202,16 +222,30 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usi
             let size = simplex
                 .iter()
                 .skip(1)
-                .map(|(v, _)| max_abs(&v.iter().zip(&simplex[0].0).map(|(a, b)| a - b).collect::<Vec<_>>()))
+                .map(|(v, _)| {
+                    max_abs(
+                        &v.iter()
+                            .zip(&simplex[0].0)
+                            .map(|(a, b)| a - b)
+                            .collect::<Vec<_>>(),
+                    )
+                })
                 .fold(0.0_f64, f64::max);
             if f_hi.is_finite() && spread <= 1e-15 * (1.0 + f_lo.abs()) || size < 1e-11 {
                 break;
             }
             iterations += 1;
-            let centroid: Vec<f64> =
-                (0..n).map(|j| simplex[..n].iter().map(|(v, _)| v[j]).sum::<f64>() / n as f64).collect();
+            let centroid: Vec<f64> = (0..n)
+                .map(|j| simplex[..n].iter().map(|(v, _)| v[j]).sum::<f64>() / n as f64)
+                .collect();
             let worst = simplex[n].0.clone();
-            let along = |t: f64| -> Vec<f64> { centroid.iter().zip(&worst).map(|(c, w)| c + t * (c - w)).collect() };
+            let along = |t: f64| -> Vec<f64> {
+                centroid
+                    .iter()
+                    .zip(&worst)
+                    .map(|(c, w)| c + t * (c - w))
+                    .collect()
+            };
             let xr = along(1.0);
             let fr = eval(f, &xr);
             if fr < simplex[0].1 {
@@ -235,7 +269,11 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usi
                 } else {
                     let lo = simplex[0].0.clone();
                     for v in simplex.iter_mut().skip(1) {
-                        let xs: Vec<f64> = lo.iter().zip(&v.0).map(|(l, x)| l + 0.5 * (x - l)).collect();
+                        let xs: Vec<f64> = lo
+                            .iter()
+                            .zip(&v.0)
+                            .map(|(l, x)| l + 0.5 * (x - l))
+                            .collect();
                         let fs = eval(f, &xs);
                         *v = (xs, fs);
                     }
@@ -247,12 +285,17 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usi
             best_x = simplex[0].0.clone();
             best_f = simplex[0].1;
         }
-        if iterations >= max_iter || !(start_f - best_f > 1e-12 * (1.0 + best_f.abs())) {
+        let improved = start_f - best_f > 1e-12 * (1.0 + best_f.abs());
+        if iterations >= max_iter || !improved {
             break;
         }
         side = (side * 0.5).max(1e-3);
     }
-    LocalResult { x: best_x, f: best_f, iterations }
+    LocalResult {
+        x: best_x,
+        f: best_f,
+        iterations,
+    }
 }
 
 /// Minimises `f` from each of `starts` in order and returns the best optimum.
@@ -262,7 +305,11 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usi
 /// early once two starts reach optima that agree within `agree_tol`, since
 /// further starts would only cost time. Starts whose objective is not finite
 /// are skipped. Returns `None` if no start has a finite objective.
-pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, starts: &[Vec<f64>], opts: &OptimOptions) -> Option<OptimResult> {
+pub fn minimize<F: Fn(&[f64]) -> f64>(
+    f: &F,
+    starts: &[Vec<f64>],
+    opts: &OptimOptions,
+) -> Option<OptimResult> {
     let mut best: Option<OptimResult> = None;
     let mut runs = 0;
     let mut agreed = false;
@@ -274,7 +321,10 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, starts: &[Vec<f64>], opts: &OptimOp
         let mut r = bfgs(f, x0, opts);
         let mut iterations = r.iterations;
         let mut g = gradient(f, &r.x, opts.grad_step);
-        let passes = |g: &Option<Vec<f64>>, fx: f64| g.as_ref().is_some_and(|g| max_abs(g) <= opts.grad_tol * (1.0 + fx.abs()));
+        let passes = |g: &Option<Vec<f64>>, fx: f64| {
+            g.as_ref()
+                .is_some_and(|g| max_abs(g) <= opts.grad_tol * (1.0 + fx.abs()))
+        };
         if !passes(&g, r.f) {
             let nm = nelder_mead(f, &r.x, 0.2, opts.max_nm_iter);
             iterations += nm.iterations;
@@ -285,10 +335,20 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, starts: &[Vec<f64>], opts: &OptimOp
         }
         let converged = passes(&g, r.f);
         let max_gradient = g.as_ref().map_or(f64::INFINITY, |g| max_abs(g));
-        let candidate = OptimResult { x: r.x, f: r.f, iterations, converged, starts: runs, max_gradient };
+        let candidate = OptimResult {
+            x: r.x,
+            f: r.f,
+            iterations,
+            converged,
+            starts: runs,
+            max_gradient,
+        };
         match &best {
             Some(b) => {
-                if converged && b.converged && (candidate.f - b.f).abs() <= opts.agree_tol * (1.0 + b.f.abs()) {
+                if converged
+                    && b.converged
+                    && (candidate.f - b.f).abs() <= opts.agree_tol * (1.0 + b.f.abs())
+                {
                     agreed = true;
                 }
                 // Prefer a converged optimum; among equals the lower value.
@@ -358,9 +418,12 @@ pub fn hessian<F: Fn(&[f64]) -> f64>(f: &F, x: &[f64], h: &[f64]) -> Option<Vec<
 /// Inverse of a symmetric positive-definite matrix through its Cholesky
 /// factor. Returns `None` if the matrix is not (numerically) positive definite,
 /// which at a likelihood maximum means the information matrix is singular.
+#[allow(clippy::needless_range_loop)] // index form mirrors the textbook algorithm
 pub fn invert_spd(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let n = m.len();
-    if m.iter().any(|row| row.len() != n || row.iter().any(|v| !v.is_finite())) {
+    if m.iter()
+        .any(|row| row.len() != n || row.iter().any(|v| !v.is_finite()))
+    {
         return None;
     }
     // A = L Lᵀ.
@@ -369,7 +432,7 @@ pub fn invert_spd(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
         for j in 0..=i {
             let s: f64 = m[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return None;
                 }
                 l[i][i] = s.sqrt();
@@ -409,11 +472,16 @@ mod tests {
         let starts = vec![vec![-1.2, 1.0], vec![2.0, 2.0]];
         let r = minimize(&rosenbrock, &starts, &OptimOptions::default()).expect("finite");
         assert!(r.converged);
-        assert!((r.x[0] - 1.0).abs() < 1e-5 && (r.x[1] - 1.0).abs() < 1e-5, "{:?}", r.x);
+        assert!(
+            (r.x[0] - 1.0).abs() < 1e-5 && (r.x[1] - 1.0).abs() < 1e-5,
+            "{:?}",
+            r.x
+        );
         assert_eq!(r.starts, 2);
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn quadratic_minimum_and_hessian() {
         // f = ½ xᵀ A x − bᵀx with A SPD: minimiser A⁻¹b, Hessian A.
         let a = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]];
@@ -461,9 +529,35 @@ mod tests {
     }
 
     #[test]
+    fn nelder_mead_takes_over_when_no_gradient_at_start() {
+        // Undefined for x₀ < 0, so the central difference at x₀ = 0 fails and
+        // BFGS cannot even start; Nelder–Mead must carry the search.
+        let f = |x: &[f64]| {
+            if x[0] < 0.0 {
+                f64::NAN
+            } else {
+                (x[0] - 1.0).powi(2) + (x[1] + 2.0).powi(2)
+            }
+        };
+        let r = minimize(&f, &[vec![0.0, 0.0]], &OptimOptions::default()).expect("finite");
+        assert!(r.converged);
+        assert!(
+            (r.x[0] - 1.0).abs() < 1e-6 && (r.x[1] + 2.0).abs() < 1e-6,
+            "{:?}",
+            r.x
+        );
+    }
+
+    #[test]
     fn infinite_regions_are_avoided() {
         // Minimum at 2 inside a domain x > 0; outside, the objective is NaN.
-        let f = |x: &[f64]| if x[0] > 0.0 { (x[0] - 2.0).powi(2) - x[0].ln() } else { f64::NAN };
+        let f = |x: &[f64]| {
+            if x[0] > 0.0 {
+                (x[0] - 2.0).powi(2) - x[0].ln()
+            } else {
+                f64::NAN
+            }
+        };
         let r = minimize(&f, &[vec![0.1]], &OptimOptions::default()).expect("finite");
         // d/dx: 2(x−2) − 1/x = 0 → x = 1 + √(1.5)
         assert!((r.x[0] - (1.0 + 1.5_f64.sqrt())).abs() < 1e-6, "{:?}", r.x);

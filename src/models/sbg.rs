@@ -4,12 +4,12 @@
 //!
 //! In a contractual setting with discrete renewal periods, each customer
 //! churns at the end of every period with probability θ ~ Beta(α, β). The
-//! equation numbers in the comments are the paper's: (3) P(T = t), (4) S(t),
-//! (5)–(6) the recursions, (7) the likelihood and (8) the retention rate. DEL,
-//! the discounted expected lifetime, is from Fader & Hardie (2010),
-//! "Customer-base valuation in a contractual setting: the perils of ignoring
-//! heterogeneity", *Marketing Science* 29(1). (Equation numbers were taken
-//! from memory of the paper and could not be re-checked here.)
+//! comments name the paper's expressions (P(T = t), S(t), their recursions,
+//! the likelihood and the retention rate) rather than number them, as the
+//! numbering could not be checked against the paper here. DEL, the discounted
+//! expected lifetime, is from Fader & Hardie (2010), "Customer-base valuation
+//! in a contractual setting: the perils of ignoring heterogeneity",
+//! *Marketing Science* 29(1).
 
 use super::special::{hyp2f1, ln_beta};
 use super::{FitReport, ModelError};
@@ -43,26 +43,43 @@ impl Sbg {
             return Err(ModelError::Empty);
         }
         if survivors.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(ModelError::InvalidInput("survivor counts must be finite and >= 0".into()));
+            return Err(ModelError::InvalidInput(
+                "survivor counts must be finite and >= 0".into(),
+            ));
         }
         if survivors.windows(2).any(|w| w[1] > w[0]) {
-            return Err(ModelError::InvalidInput("survivor counts must not increase".into()));
+            return Err(ModelError::InvalidInput(
+                "survivor counts must not increase".into(),
+            ));
         }
         let k = survivors.len() - 1;
-        if !(survivors[0] > 0.0) {
+        if survivors[0] <= 0.0 {
             return Err(ModelError::Empty);
         }
         if survivors[k] == survivors[0] {
-            return Err(ModelError::NotIdentified("nobody churned, so the churn distribution is not identified".into()));
+            return Err(ModelError::NotIdentified(
+                "nobody churned, so the churn distribution is not identified".into(),
+            ));
         }
         if survivors[1] == 0.0 {
-            return Err(ModelError::NotIdentified("everybody churned in the first period".into()));
+            return Err(ModelError::NotIdentified(
+                "everybody churned in the first period".into(),
+            ));
         }
-        let starts = vec![vec![1.0, 1.0], vec![0.5, 2.0], vec![2.0, 5.0], vec![0.3, 0.3]];
+        let starts = vec![
+            vec![1.0, 1.0],
+            vec![0.5, 2.0],
+            vec![2.0, 5.0],
+            vec![0.3, 0.3],
+        ];
         let nll = |p: &[f64]| -ln_lik(p[0], p[1], survivors);
         let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
         let (alpha, beta) = (report.params[0].1, report.params[1].1);
-        Ok(Sbg { alpha, beta, report })
+        Ok(Sbg {
+            alpha,
+            beta,
+            report,
+        })
     }
 
     /// A model with given parameters (both finite and > 0); its report has
@@ -70,7 +87,11 @@ impl Sbg {
     pub fn with_params(alpha: f64, beta: f64) -> Result<Self, ModelError> {
         let v = [alpha, beta];
         super::check_positive(NAME, &PARAMS, &v)?;
-        Ok(Sbg { alpha, beta, report: super::unfitted_report(NAME, &PARAMS, &v) })
+        Ok(Sbg {
+            alpha,
+            beta,
+            report: super::unfitted_report(NAME, &PARAMS, &v),
+        })
     }
 
     /// Estimates and fit diagnostics.
@@ -78,7 +99,7 @@ impl Sbg {
         &self.report
     }
 
-    /// (3): P(T = t) = B(α+1, β+t−1)/B(α,β), the probability of churning at the
+    /// P(T = t) = B(α+1, β+t−1)/B(α,β), the probability of churning at the
     /// end of period t (t >= 1; 0 for t = 0).
     pub fn churn_probability(&self, t: u32) -> f64 {
         if t == 0 {
@@ -88,13 +109,13 @@ impl Sbg {
         (ln_beta(self.alpha + 1.0, self.beta + t - 1.0) - ln_beta(self.alpha, self.beta)).exp()
     }
 
-    /// (4): S(t) = B(α, β+t)/B(α,β), the share of the cohort still active at
+    /// S(t) = B(α, β+t)/B(α,β), the share of the cohort still active at
     /// the start of period t+1 (S(0) = 1).
     pub fn survival(&self, t: u32) -> f64 {
         (ln_beta(self.alpha, self.beta + t as f64) - ln_beta(self.alpha, self.beta)).exp()
     }
 
-    /// (8): retention rate r_t = S(t)/S(t−1) = (β+t−1)/(α+β+t−1) for t >= 1;
+    /// Retention rate r_t = S(t)/S(t−1) = (β+t−1)/(α+β+t−1) for t >= 1;
     /// it rises with t because the cohort sorts towards loyal customers.
     pub fn retention_rate(&self, t: u32) -> f64 {
         if t == 0 {
@@ -106,7 +127,7 @@ impl Sbg {
 
     /// Projected survivors n₀·S(t) for t = 0..=periods.
     pub fn project_survivors(&self, cohort_size: f64, periods: u32) -> Vec<f64> {
-        // The recursion S(t) = S(t−1)·r_t (5)–(6) avoids one ln_beta per period.
+        // The recursion S(t) = S(t−1)·r_t avoids one ln_beta per period.
         let mut out = Vec::with_capacity(periods as usize + 1);
         let mut s = 1.0;
         out.push(cohort_size);
@@ -129,11 +150,11 @@ impl Sbg {
     }
 }
 
-/// (7): LL = Σ_{t=1}^{k} (n_{t−1} − n_t) ln P(T = t) + n_k ln S(k): churners in
+/// LL = Σ_{t=1}^{k} (n_{t−1} − n_t) ln P(T = t) + n_k ln S(k): churners in
 /// each observed period, and the still-active customers as right-censored.
 fn ln_lik(alpha: f64, beta: f64, survivors: &[f64]) -> f64 {
     let k = survivors.len() - 1;
-    // (5): P(T=1) = α/(α+β), P(T=t) = (β+t−2)/(α+β+t−1) · P(T=t−1).
+    // P(T=1) = α/(α+β), P(T=t) = (β+t−2)/(α+β+t−1) · P(T=t−1).
     let mut p = alpha / (alpha + beta);
     let mut s = 1.0 - p;
     let mut ll = 0.0;
@@ -141,7 +162,7 @@ fn ln_lik(alpha: f64, beta: f64, survivors: &[f64]) -> f64 {
         if t > 1 {
             let tf = t as f64;
             p *= (beta + tf - 2.0) / (alpha + beta + tf - 1.0);
-            // (6): S(t) = S(t−1) − P(T = t).
+            // S(t) = S(t−1) − P(T = t).
             s -= p;
         }
         let churned = survivors[t - 1] - survivors[t];
@@ -163,8 +184,12 @@ fn ln_lik(alpha: f64, beta: f64, survivors: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    const REGULAR: [f64; 13] = [1000.0, 631.0, 468.0, 382.0, 326.0, 289.0, 262.0, 241.0, 223.0, 207.0, 194.0, 183.0, 173.0];
-    const HIGH_END: [f64; 13] = [1000.0, 869.0, 743.0, 653.0, 593.0, 551.0, 517.0, 491.0, 468.0, 445.0, 427.0, 409.0, 394.0];
+    const REGULAR: [f64; 13] = [
+        1000.0, 631.0, 468.0, 382.0, 326.0, 289.0, 262.0, 241.0, 223.0, 207.0, 194.0, 183.0, 173.0,
+    ];
+    const HIGH_END: [f64; 13] = [
+        1000.0, 869.0, 743.0, 653.0, 593.0, 551.0, 517.0, 491.0, 468.0, 445.0, 427.0, 409.0, 394.0,
+    ];
 
     #[test]
     fn recovers_parameters_from_an_exact_survivor_curve() {
@@ -172,25 +197,39 @@ mod tests {
         let curve = truth.project_survivors(1_000_000.0, 7);
         let fit = Sbg::fit(&curve).expect("fit");
         assert!(fit.report().converged);
-        assert!((fit.alpha - 0.668).abs() < 1e-5 && (fit.beta - 3.806).abs() < 1e-4, "{:?}", fit.report());
+        assert!(
+            (fit.alpha - 0.668).abs() < 1e-5 && (fit.beta - 3.806).abs() < 1e-4,
+            "{:?}",
+            fit.report()
+        );
     }
 
     #[test]
     fn fits_the_papers_cohorts_and_projects_their_holdout() {
-        // Fitted on years 0–7 as in the paper. We could not confirm the printed
-        // estimates here, so the test checks the projection instead: the
-        // model must track the held-out years 8–12 closely, which is the
-        // paper's point.
-        for data in [REGULAR, HIGH_END] {
+        // Fitted on years 0–7 as in the paper. The estimates asserted are this
+        // code's; they agree with the figures we recall the paper printing
+        // (regular α = 0.704, β = 1.182; high end α = 0.668, β = 3.806), but
+        // that could not be confirmed against the paper here. The projection
+        // check is the paper's point: held-out years 8–12 are tracked closely.
+        for (data, alpha, beta) in [(REGULAR, 0.704, 1.182), (HIGH_END, 0.668, 3.806)] {
             let m = Sbg::fit(&data[..8]).expect("fit");
             assert!(m.report().converged);
+            assert_eq!(
+                (round3(m.alpha), round3(m.beta)),
+                (alpha, beta),
+                "{:?}",
+                m.report()
+            );
             let proj = m.project_survivors(1000.0, 12);
             for t in 8..=12 {
                 let rel = (proj[t] - data[t]).abs() / data[t];
                 assert!(rel < 0.06, "t={t}: {} vs {}", proj[t], data[t]);
             }
-            eprintln!("sBG fit: {:?}", m.report());
         }
+    }
+
+    fn round3(v: f64) -> f64 {
+        (v * 1000.0).round() / 1000.0
     }
 
     #[test]
@@ -217,9 +256,21 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(Sbg::fit(&[1000.0, 600.0]).err(), Some(ModelError::Empty));
-        assert!(matches!(Sbg::fit(&[1000.0, 1000.0, 1000.0]), Err(ModelError::NotIdentified(_))));
-        assert!(matches!(Sbg::fit(&[1000.0, 0.0, 0.0]), Err(ModelError::NotIdentified(_))));
-        assert!(matches!(Sbg::fit(&[1000.0, 600.0, 700.0]), Err(ModelError::InvalidInput(_))));
-        assert!(matches!(Sbg::fit(&[1000.0, f64::NAN, 700.0]), Err(ModelError::InvalidInput(_))));
+        assert!(matches!(
+            Sbg::fit(&[1000.0, 1000.0, 1000.0]),
+            Err(ModelError::NotIdentified(_))
+        ));
+        assert!(matches!(
+            Sbg::fit(&[1000.0, 0.0, 0.0]),
+            Err(ModelError::NotIdentified(_))
+        ));
+        assert!(matches!(
+            Sbg::fit(&[1000.0, 600.0, 700.0]),
+            Err(ModelError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            Sbg::fit(&[1000.0, f64::NAN, 700.0]),
+            Err(ModelError::InvalidInput(_))
+        ));
     }
 }

@@ -2,5 +2,6 @@
 
 mod common;
 mod foundation;
+mod ltv;
 mod scoring;
 mod summary_props;
