@@ -239,6 +239,8 @@ pub struct ConfigFile {
     pub best: crate::best::BestRule,
     #[serde(default)]
     pub lifecycle: crate::lifecycle::LifecycleRules,
+    #[serde(default)]
+    pub run: crate::run::RunSettings,
 }
 
 impl ConfigFile {

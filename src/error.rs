@@ -44,6 +44,9 @@ pub enum Error {
     /// A computation cannot be carried out on this data (e.g. a sum overflows).
     #[error("{0}")]
     Data(String),
+    /// Another run holds the output directory's lock (a failure to retry, exit code 1).
+    #[error("{0}")]
+    Locked(String),
     /// A failure inside polars that is not the user's input.
     #[error("internal error (polars): {0}")]
     Polars(#[from] polars::error::PolarsError),
@@ -53,7 +56,7 @@ impl Error {
     /// The process exit code for this error: 2 for bad input or usage, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Polars(_) => 1,
+            Error::Polars(_) | Error::Locked(_) => 1,
             Error::Io { source, .. }
                 if !matches!(
                     source.kind(),

@@ -30,6 +30,7 @@ pub mod money;
 pub mod output;
 pub mod profit;
 pub mod rfm;
+pub mod run;
 pub mod segments;
 pub mod summary;
 pub mod synth;

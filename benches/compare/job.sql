@@ -173,16 +173,20 @@ ORDER BY s.customer_id;
 ------------------------------------------------------------------------------------------
 -- Money-decile table (JOB.md "Money deciles")
 ------------------------------------------------------------------------------------------
+-- With fewer than 10 customers NTILE leaves the last deciles empty; they still get a
+-- row (0 customers, zero revenue and shares, null min/max), as for purchase slices.
 CREATE OR REPLACE TEMP TABLE money_deciles AS
 WITH t AS (
-    SELECT d.decile,
-           COUNT(*)          AS customers,
-           SUM(s.monetary_c) AS revenue_c,
-           SUM(s.profit_c)   AS profit_c,
-           MIN(s.monetary_c) AS min_monetary_c,
-           MAX(s.monetary_c) AS max_monetary_c
-    FROM summary s JOIN decile d USING (customer_id)
-    GROUP BY d.decile
+    SELECT g.decile,
+           COUNT(s.customer_id)           AS customers,
+           COALESCE(SUM(s.monetary_c), 0) AS revenue_c,
+           COALESCE(SUM(s.profit_c), 0)   AS profit_c,
+           MIN(s.monetary_c)              AS min_monetary_c,
+           MAX(s.monetary_c)              AS max_monetary_c
+    FROM range(1, 11) g(decile)
+    LEFT JOIN decile d ON d.decile = g.decile
+    LEFT JOIN summary s ON s.customer_id = d.customer_id
+    GROUP BY g.decile
 ), tot AS (
     SELECT SUM(revenue_c) AS rev, SUM(profit_c) AS prof FROM t
 )

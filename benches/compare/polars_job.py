@@ -199,7 +199,13 @@ def run(pl, lines, out: Path) -> None:
     md = (s.group_by("decile").agg(
         pl.len().alias("customers"), pl.col("monetary_c").sum().alias("revenue_c"),
         pl.col("profit_c").sum().alias("profit_c"), pl.col("monetary_c").min().alias("min_c"),
-        pl.col("monetary_c").max().alias("max_c")).sort("decile"))
+        pl.col("monetary_c").max().alias("max_c")))
+    # Empty deciles (fewer than 10 customers) still get a row, as in the oracle.
+    md = (pl.DataFrame({"decile": list(range(1, 11))}, schema={"decile": md["decile"].dtype})
+          .join(md, on="decile", how="left")
+          .with_columns(pl.col("customers").fill_null(0), pl.col("revenue_c").fill_null(0),
+                        pl.col("profit_c").fill_null(0))
+          .sort("decile"))
     share = lambda c, t: (pl.col(c).cast(pl.Float64) / t) if t > 0 else pl.lit(None, pl.Float64)
     md.select(
         "decile", "customers", money_text(pl, "revenue_c").alias("revenue"),

@@ -17,6 +17,7 @@ mod deciles;
 mod ltv;
 mod profit;
 mod rfm;
+mod run;
 mod segments;
 mod summary;
 mod synth;
@@ -64,6 +65,8 @@ enum Command {
     Ltv(ltv::LtvArgs),
     /// Kotler's 20/80/30 profitability view, the whale curve and the Gini coefficient.
     Profit(profit::ProfitArgs),
+    /// The nightly job of a config file: a dated directory of outputs and a manifest.
+    Run(run::RunArgs),
     /// The segment file: summary, scores, segment, decile, best customer, lifecycle stage.
     Segments(segments::SegmentsArgs),
     /// Check input files against the column mapping and report every problem.
@@ -316,6 +319,7 @@ pub fn main() -> i32 {
         Command::Deciles(a) => deciles::run(&ctx, a),
         Command::Ltv(a) => ltv::run(&ctx, a),
         Command::Profit(a) => profit::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
         Command::Segments(a) => segments::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Synth(a) => synth::run(&ctx, a),

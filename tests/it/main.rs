@@ -3,5 +3,6 @@
 mod common;
 mod foundation;
 mod ltv;
+mod nightly;
 mod scoring;
 mod summary_props;

@@ -1,0 +1,425 @@
+//! Nightly runs: one config names the inputs, mapping, analyses and outputs; each run
+//! writes a dated directory (segment file, tables, migration from the previous run,
+//! manifest with checksums) that appears whole or not at all, then moves the `latest`
+//! pointer. A lock keeps two runs off the same output directory.
+//!
+//! Not for: the analyses themselves (see `segments`, `deciles`, `profit`, `ltv`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::config::{ConfigFile, LoadOptions};
+use crate::deciles;
+use crate::error::{Error, Result};
+use crate::load::{Loaded, load};
+use crate::output::{self, OutputFormat};
+use crate::profit::profit_view;
+use crate::segments::{AnalysisSettings, Segmentation, segment};
+
+/// The `[run]` table of a config file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Where dated run directories and the `latest` pointer live.
+    pub output_dir: Option<PathBuf>,
+    /// Segment file format: "parquet" (default), "csv" or "jsonl".
+    pub segments_format: Option<String>,
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The dated directory.
+    pub dir: PathBuf,
+    pub outputs: Vec<String>,
+    pub customers: usize,
+    /// Customers who changed segment since the previous run (None without one).
+    pub moved: Option<u64>,
+}
+
+const LOCK_FILE: &str = ".custvalue.lock";
+
+/// Runs the whole job of a config file.
+pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let settings = &cfg.run;
+    let base = settings.output_dir.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: [run] output_dir is required: where dated run directories go",
+            config_path.display()
+        ))
+    })?;
+    let seg_format = settings.segments_format.as_deref().unwrap_or("parquet");
+    if !matches!(seg_format, "parquet" | "csv" | "jsonl") {
+        return Err(Error::Usage(format!(
+            "[run] segments_format must be parquet, csv or jsonl, not {seg_format:?}"
+        )));
+    }
+    std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+    let _lock = acquire_lock(&base)?;
+
+    let loaded = load(opts)?;
+    let loaded_at = started.elapsed();
+    let analysis: AnalysisSettings = cfg.analysis();
+    let seg = segment(&loaded.transactions, &analysis)?;
+    let analysed_at = started.elapsed();
+
+    let day = crate::time::format_day(loaded.report.as_of);
+    let work = base.join(format!(".{day}.partial"));
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    }
+    std::fs::create_dir(&work).map_err(|e| Error::io(&work, e))?;
+    let written = write_outputs(&work, &base, &seg, seg_format);
+    let (mut outputs, moved) = match written {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(e);
+        }
+    };
+    let manifest = manifest(
+        config_path,
+        &loaded,
+        &work,
+        &outputs,
+        [loaded_at, analysed_at, started.elapsed()],
+    )?;
+    let mut file = output::AtomicFile::create(&work.join("manifest.json"))?;
+    std::io::Write::write_all(file.writer(), manifest.as_bytes())
+        .map_err(|e| Error::io(work.join("manifest.json"), e))?;
+    file.commit()?;
+    outputs.push("manifest.json".into());
+
+    let dir = base.join(&day);
+    publish(&work, &dir)?;
+    point_latest(&base, &day)?;
+    Ok(RunOutcome {
+        dir,
+        outputs,
+        customers: seg.summary.len(),
+        moved,
+    })
+}
+
+/// Holds an exclusive lock on the output directory while alive.
+fn acquire_lock(base: &Path) -> Result<File> {
+    let path = base.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(format!(
+            "another run holds the lock on {}; try again when it has finished",
+            base.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+fn write_outputs(
+    work: &Path,
+    base: &Path,
+    seg: &Segmentation,
+    seg_format: &str,
+) -> Result<(Vec<String>, Option<u64>)> {
+    let d = seg.summary.currency_decimals;
+    let mut outputs = Vec::new();
+    let mut write = |name: &str, frame: &mut DataFrame| -> Result<()> {
+        output::write_frame(frame, &work.join(name))?;
+        outputs.push(name.to_string());
+        Ok(())
+    };
+    let seg_name = format!("segments.{seg_format}");
+    write(&seg_name, &mut seg.to_frame()?)?;
+    let money = deciles::money_deciles(&seg.summary, &seg.decile);
+    write("money_deciles.csv", &mut deciles::money_frame(&money, d)?)?;
+    let purchase = deciles::purchase_deciles(&seg.summary);
+    write(
+        "purchase_deciles.csv",
+        &mut deciles::purchase_frame(&purchase, d)?,
+    )?;
+    let view = profit_view(&seg.summary);
+    write("whale_curve.csv", &mut view.whale_frame()?)?;
+    let sizes = seg.segment_sizes();
+    let mut size_frame = DataFrame::new(
+        sizes.len(),
+        vec![
+            Column::new(
+                "segment".into(),
+                sizes.iter().map(|s| s.segment.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customers".into(),
+                sizes.iter().map(|s| s.customers as i64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "revenue".into(),
+                sizes
+                    .iter()
+                    .map(|s| seg.summary.money(s.revenue))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "revenue_share".into(),
+                sizes.iter().map(|s| s.revenue_share).collect::<Vec<_>>(),
+            ),
+        ],
+    )?;
+    write("segment_sizes.csv", &mut size_frame)?;
+    let previous = previous_segments(base, d)?;
+    let moved = match previous {
+        Some(prev) => {
+            let m = migration(seg, &prev);
+            let moved = m
+                .iter()
+                .filter(|r| r.from != r.to && r.from != NEW && r.to != VANISHED)
+                .map(|r| r.customers)
+                .sum();
+            write("migration.csv", &mut migration_frame(&m, d)?)?;
+            Some(moved)
+        }
+        None => None,
+    };
+    Ok((outputs, moved))
+}
+
+/// Label of customers absent from the previous run.
+pub const NEW: &str = "(new)";
+/// Label of customers absent from this run.
+pub const VANISHED: &str = "(vanished)";
+/// Label of customers without a purchase (no segment).
+pub const NO_SEGMENT: &str = "(no purchase)";
+
+/// The previous run's customer → (segment, monetary in minor units), if there is one.
+fn previous_segments(
+    base: &Path,
+    decimals: u32,
+) -> Result<Option<BTreeMap<String, (String, i64)>>> {
+    let latest = base.join("latest");
+    let Ok(dir) = std::fs::canonicalize(&latest) else {
+        return Ok(None);
+    };
+    for format in ["parquet", "csv", "jsonl"] {
+        let path = dir.join(format!("segments.{format}"));
+        if !path.exists() {
+            continue;
+        }
+        let df = match OutputFormat::from_path(&path)? {
+            OutputFormat::Parquet => {
+                let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+                ParquetReader::new(file).finish()?
+            }
+            _ => return read_csv_segments(&path, decimals).map(Some),
+        };
+        let ids = df.column("customer_id")?.cast(&DataType::String)?;
+        let ids = ids.str()?;
+        let segs = df.column("segment")?.str()?.clone();
+        let monetary = df.column("monetary")?.cast(&DataType::Float64)?;
+        let monetary = monetary.f64()?;
+        let mut out = BTreeMap::new();
+        for i in 0..df.height() {
+            if let Some(id) = ids.get(i) {
+                let m = crate::money::f64_to_minor(monetary.get(i).unwrap_or(0.0), decimals)
+                    .unwrap_or(0);
+                out.insert(
+                    id.to_string(),
+                    (segs.get(i).unwrap_or(NO_SEGMENT).to_string(), m),
+                );
+            }
+        }
+        return Ok(Some(out));
+    }
+    Ok(None)
+}
+
+fn read_csv_segments(path: &Path, decimals: u32) -> Result<BTreeMap<String, (String, i64)>> {
+    let bad = |e: csv::Error| {
+        Error::input(
+            path.display().to_string(),
+            format!("previous segment file: {e}"),
+        )
+    };
+    let mut r = csv::Reader::from_path(path).map_err(bad)?;
+    let headers = r.headers().map_err(bad)?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                path.display().to_string(),
+                format!("previous segment file has no column {name}"),
+            )
+        })
+    };
+    let (id, segment, monetary) = (col("customer_id")?, col("segment")?, col("monetary")?);
+    let mut out = BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.map_err(bad)?;
+        let seg = match &rec[segment] {
+            "" => NO_SEGMENT,
+            s => s,
+        };
+        let m = crate::money::text_to_minor(&rec[monetary], decimals).unwrap_or(0);
+        out.insert(rec[id].to_string(), (seg.to_string(), m));
+    }
+    Ok(out)
+}
+
+/// One cell of the migration matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Migration {
+    pub from: String,
+    pub to: String,
+    pub customers: u64,
+    /// This run's revenue of those customers (the previous run's for vanished ones).
+    pub revenue: i64,
+}
+
+/// How many customers (and how much revenue) moved from each segment to each other one.
+pub fn migration(seg: &Segmentation, previous: &BTreeMap<String, (String, i64)>) -> Vec<Migration> {
+    let mut cells: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for c in 0..seg.summary.len() {
+        let id = seg.summary.ids.display(c);
+        let to = seg.segment_of(c).unwrap_or(NO_SEGMENT).to_string();
+        let from = previous.get(&id).map_or(NEW.to_string(), |p| p.0.clone());
+        seen.insert(id);
+        let cell = cells.entry((from, to)).or_insert((0, 0));
+        cell.0 += 1;
+        cell.1 += seg.summary.monetary[c];
+    }
+    for (id, (from, monetary)) in previous {
+        if !seen.contains(id) {
+            let cell = cells
+                .entry((from.clone(), VANISHED.to_string()))
+                .or_insert((0, 0));
+            cell.0 += 1;
+            cell.1 += monetary;
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((from, to), (customers, revenue))| Migration {
+            from,
+            to,
+            customers,
+            revenue,
+        })
+        .collect()
+}
+
+fn migration_frame(rows: &[Migration], decimals: u32) -> Result<DataFrame> {
+    Ok(DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "from_segment".into(),
+                rows.iter().map(|r| r.from.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "to_segment".into(),
+                rows.iter().map(|r| r.to.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customers".into(),
+                rows.iter().map(|r| r.customers as i64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "revenue".into(),
+                rows.iter()
+                    .map(|r| crate::money::minor_to_f64(r.revenue, decimals))
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )?)
+}
+
+fn checksum(path: &Path) -> Result<(u64, String)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    Ok((bytes, hasher.finalize().to_hex().to_string()))
+}
+
+fn manifest(
+    config_path: &Path,
+    loaded: &Loaded,
+    work: &Path,
+    outputs: &[String],
+    times: [std::time::Duration; 3],
+) -> Result<String> {
+    let (_, config_hash) = checksum(config_path)?;
+    let r = &loaded.report;
+    let inputs = r
+        .files
+        .iter()
+        .map(|f| {
+            let (bytes, sum) = checksum(Path::new(&f.path))?;
+            Ok(serde_json::json!({
+                "path": f.path, "bytes": bytes, "blake3": sum,
+                "rows_read": f.rows_read, "rows_used": f.rows_used, "rows_rejected": f.rows_rejected,
+            }))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outs = outputs
+        .iter()
+        .map(|name| {
+            let (bytes, sum) = checksum(&work.join(name))?;
+            Ok(serde_json::json!({ "name": name, "bytes": bytes, "blake3": sum }))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let reasons: BTreeMap<&str, u64> = r
+        .rejected_by_reason
+        .iter()
+        .map(|(k, v)| (k.key(), *v))
+        .collect();
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    let json = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": config_path.display().to_string(),
+        "config_blake3": config_hash,
+        "as_of": crate::time::format_day(r.as_of),
+        "rows": { "read": r.rows_read, "used": r.rows_used, "rejected": r.rows_rejected, "rejected_by_reason": reasons },
+        "customers": loaded.transactions.n_customers(),
+        "inputs": inputs,
+        "outputs": outs,
+        "durations_ms": { "load": ms(times[0]), "analyse": ms(times[1] - times[0]), "total": ms(times[2]) },
+    });
+    serde_json::to_string_pretty(&json).map_err(|e| Error::Data(e.to_string()))
+}
+
+/// Moves the finished directory into place, replacing an earlier run of the same date.
+fn publish(work: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let old = dir.with_extension("replaced");
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+        std::fs::rename(work, dir).map_err(|e| Error::io(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(work, dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Points `latest` at the run directory by renaming a fresh symlink over it.
+fn point_latest(base: &Path, day: &str) -> Result<()> {
+    let tmp = base.join(".latest.partial");
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(day, &tmp).map_err(|e| Error::io(&tmp, e))?;
+    let latest = base.join("latest");
+    std::fs::rename(&tmp, &latest).map_err(|e| Error::io(&latest, e))?;
+    if let Ok(d) = File::open(base) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
