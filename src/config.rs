@@ -289,14 +289,15 @@ impl InputConfig {
         if let Some(files) = &self.files {
             opts.inputs = files.clone();
         }
+        let key = |k: &'static str| move |e: Error| Error::Usage(format!("{k}: {e}"));
         if let Some(d) = &self.delimiter {
-            opts.delimiter = single_byte("input.delimiter", d)?;
+            opts.delimiter = single_byte("delimiter", d)?;
         }
         if let Some(h) = self.header {
             opts.has_header = h;
         }
         if let Some(q) = &self.quote {
-            opts.quote = single_byte("input.quote", q)?;
+            opts.quote = single_byte("quote", q)?;
         }
         if let Some(f) = &self.time_format {
             opts.time_format = TimeFormat::Custom(f.clone());
@@ -305,10 +306,10 @@ impl InputConfig {
             opts.customer_id_type = t;
         }
         if let Some(d) = self.currency_decimals {
-            opts.currency_decimals = check_decimals(d)?;
+            opts.currency_decimals = check_decimals(d).map_err(key("currency_decimals"))?;
         }
         if let Some(a) = &self.as_of {
-            opts.as_of = Some(parse_as_of(a)?);
+            opts.as_of = Some(parse_as_of(a).map_err(key("as_of"))?);
         }
         if let Some(m) = &self.margin {
             let text = match m {
@@ -317,14 +318,16 @@ impl InputConfig {
                 toml::Value::Integer(i) => i.to_string(),
                 other => {
                     return Err(Error::Usage(format!(
-                        "input.margin must be a number, got {other}"
+                        "margin must be a number, got {other}"
                     )));
                 }
             };
-            opts.margin = parse_margin(&text)?;
+            opts.margin = parse_margin(&text).map_err(key("margin"))?;
         }
         if let Some(p) = &self.on_bad_rows {
-            opts.on_bad_rows = p.parse().map_err(Error::Usage)?;
+            opts.on_bad_rows = p
+                .parse()
+                .map_err(|e| Error::Usage(format!("on_bad_rows: {e}")))?;
         }
         Ok(())
     }

@@ -49,9 +49,9 @@ fn key_of(s: &Summary, by: DecileBy) -> &[i64] {
 pub struct MoneyDecile {
     pub decile: u8,
     pub customers: u64,
-    pub revenue: i64,
+    pub revenue: i128,
     pub revenue_share: Option<f64>,
-    pub profit: i64,
+    pub profit: i128,
     pub profit_share: Option<f64>,
     pub cum_revenue_share: Option<f64>,
     pub cum_profit_share: Option<f64>,
@@ -87,17 +87,17 @@ pub fn money_deciles(s: &Summary, deciles: &[u8]) -> Vec<MoneyDecile> {
         let row = &mut rows[usize::from(d) - 1];
         let m = s.monetary[c];
         row.customers += 1;
-        row.revenue += m;
-        row.profit += s.profit[c];
+        row.revenue += i128::from(m);
+        row.profit += i128::from(s.profit[c]);
         row.min_monetary = Some(row.min_monetary.map_or(m, |x| x.min(m)));
         row.max_monetary = Some(row.max_monetary.map_or(m, |x| x.max(m)));
     }
     let (mut cum_r, mut cum_p) = (0i128, 0i128);
     for row in &mut rows {
-        cum_r += i128::from(row.revenue);
-        cum_p += i128::from(row.profit);
-        row.revenue_share = share(row.revenue.into(), total_revenue);
-        row.profit_share = share(row.profit.into(), total_profit);
+        cum_r += row.revenue;
+        cum_p += row.profit;
+        row.revenue_share = share(row.revenue, total_revenue);
+        row.profit_share = share(row.profit, total_profit);
         row.cum_revenue_share = share(cum_r, total_revenue);
         row.cum_profit_share = share(cum_p, total_profit);
     }
@@ -112,7 +112,7 @@ pub struct PurchaseSlice {
     pub customers: u64,
     /// Customers in this row / all customers.
     pub customer_share: f64,
-    pub revenue: i64,
+    pub revenue: i128,
 }
 
 /// Ten revenue slices and the customers who make each; then the monetary ≤ 0 row.
@@ -146,14 +146,14 @@ pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
         let k = (10 * running + total - 1) / total;
         let k = k.clamp(1, 10) as usize;
         rows[k - 1].customers += 1;
-        rows[k - 1].revenue += m;
+        rows[k - 1].revenue += i128::from(m);
     }
     let rest: Vec<usize> = (0..s.len()).filter(|&c| s.monetary[c] <= 0).collect();
     rows.push(PurchaseSlice {
         slice: None,
         customers: rest.len() as u64,
         customer_share: 0.0,
-        revenue: rest.iter().map(|&c| s.monetary[c]).sum(),
+        revenue: rest.iter().map(|&c| i128::from(s.monetary[c])).sum(),
     });
     for row in &mut rows {
         row.customer_share = row.customers as f64 / all;
@@ -263,9 +263,10 @@ pub fn money_frame(
     decimals: u32,
 ) -> crate::Result<polars::prelude::DataFrame> {
     use polars::prelude::*;
-    let money = |f: &dyn Fn(&MoneyDecile) -> Option<i64>| {
+    let unit = 10f64.powi(decimals as i32);
+    let money = |f: &dyn Fn(&MoneyDecile) -> Option<i128>| {
         rows.iter()
-            .map(|r| f(r).map(|m| crate::money::minor_to_f64(m, decimals)))
+            .map(|r| f(r).map(|m| m as f64 / unit))
             .collect::<Vec<_>>()
     };
     let share = |f: &dyn Fn(&MoneyDecile) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();
@@ -284,8 +285,14 @@ pub fn money_frame(
         Column::new("profit_share".into(), share(&|r| r.profit_share)),
         Column::new("cum_revenue_share".into(), share(&|r| r.cum_revenue_share)),
         Column::new("cum_profit_share".into(), share(&|r| r.cum_profit_share)),
-        Column::new("min_monetary".into(), money(&|r| r.min_monetary)),
-        Column::new("max_monetary".into(), money(&|r| r.max_monetary)),
+        Column::new(
+            "min_monetary".into(),
+            money(&|r| r.min_monetary.map(i128::from)),
+        ),
+        Column::new(
+            "max_monetary".into(),
+            money(&|r| r.max_monetary.map(i128::from)),
+        ),
     ];
     Ok(DataFrame::new(rows.len(), columns)?)
 }
@@ -314,7 +321,7 @@ pub fn purchase_frame(
         Column::new(
             "revenue".into(),
             rows.iter()
-                .map(|r| crate::money::minor_to_f64(r.revenue, decimals))
+                .map(|r| r.revenue as f64 / 10f64.powi(decimals as i32))
                 .collect::<Vec<_>>(),
         ),
     ];

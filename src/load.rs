@@ -792,6 +792,13 @@ fn intern<V: Copy + TryFrom<usize>>(map: &mut PlHashMap<Box<str>, V>, key: &str)
     next
 }
 
+/// A validated customer id, not yet registered.
+enum CustomerKey<'a> {
+    Int(i64),
+    Text(&'a str),
+    Owned(String),
+}
+
 /// The cells of one row by role.
 struct RowCells<'a> {
     customer: Cell<'a>,
@@ -808,6 +815,66 @@ struct RowCells<'a> {
 type Reject = (String, RejectReason, String, String);
 
 impl Rows {
+    /// An empty table with the same settings, for one chunk of rows.
+    fn empty_like(&self) -> Rows {
+        Rows {
+            id_kind: self.id_kind.clone(),
+            text_ids: PlHashMap::default(),
+            int_ids: PlHashMap::default(),
+            customer: Vec::new(),
+            day: Vec::new(),
+            amount: Vec::new(),
+            profit: Vec::new(),
+            order: Vec::new(),
+            category: Vec::new(),
+            categories: PlHashMap::default(),
+            declared: self.declared,
+            decimals: self.decimals,
+            margin: self.margin,
+            time_format: self.time_format.clone(),
+            as_of: self.as_of,
+        }
+    }
+
+    /// Appends a chunk's rows, recoding its customers and categories into this table's
+    /// codes (new keys get codes in the chunk's order of first appearance).
+    fn absorb(&mut self, chunk: Rows) {
+        fn by_code<K>(map: PlHashMap<K, u32>) -> Vec<K> {
+            let mut keyed: Vec<(K, u32)> = map.into_iter().collect();
+            keyed.sort_unstable_by_key(|e| e.1);
+            keyed.into_iter().map(|e| e.0).collect()
+        }
+        let text: Vec<u32> = by_code(chunk.text_ids)
+            .into_iter()
+            .map(|k| intern(&mut self.text_ids, &k))
+            .collect();
+        let ints: Vec<u32> = by_code(chunk.int_ids)
+            .into_iter()
+            .map(|k| {
+                let next = self.int_ids.len() as u32;
+                *self.int_ids.entry(k).or_insert(next)
+            })
+            .collect();
+        let customer_codes = if ints.is_empty() { text } else { ints };
+        let category_codes: Vec<u32> = by_code(chunk.categories)
+            .into_iter()
+            .map(|k| intern(&mut self.categories, &k))
+            .collect();
+        self.customer
+            .extend(chunk.customer.iter().map(|&c| customer_codes[c as usize]));
+        self.category.extend(chunk.category.iter().map(|&k| {
+            if k == NO_CATEGORY {
+                k
+            } else {
+                category_codes[k as usize]
+            }
+        }));
+        self.day.extend(chunk.day);
+        self.amount.extend(chunk.amount);
+        self.profit.extend(chunk.profit);
+        self.order.extend(chunk.order);
+    }
+
     fn check_id_kind(&mut self, kind: IdKind, file: &str) -> Result<()> {
         match &self.id_kind {
             None => {
@@ -838,7 +905,7 @@ impl Rows {
     fn push(&mut self, cells: &RowCells, m: &Mapping) -> std::result::Result<(), Reject> {
         let name = |i: usize| m.names[i].clone();
         let col = |i: usize| m.names[i].as_str();
-        let customer = self.customer_code(cells.customer, col(m.customer))?;
+        let customer = self.customer_key(cells.customer, col(m.customer))?;
         let time = self.parse_time(cells.time, col(m.time))?;
         if let Some(as_of) = self.as_of
             && time.day > as_of
@@ -928,6 +995,7 @@ impl Rows {
             }
             other => intern(&mut self.categories, &other.shown()),
         };
+        let customer = self.customer_code(customer);
         self.customer.push(customer);
         self.day.push(time.day);
         self.amount.push(amount);
@@ -937,7 +1005,13 @@ impl Rows {
         Ok(())
     }
 
-    fn customer_code(&mut self, cell: Cell, col: &str) -> std::result::Result<u32, Reject> {
+    /// Checks a customer cell; the id is only registered once the whole row is valid,
+    /// so a rejected row never creates a customer.
+    fn customer_key<'c>(
+        &self,
+        cell: Cell<'c>,
+        col: &str,
+    ) -> std::result::Result<CustomerKey<'c>, Reject> {
         let kind = self.id_kind.as_ref().map(|k| k.0).unwrap_or(IdKind::Text);
         let bad = |reason, detail: &str, expected: &str| {
             Err((
@@ -952,9 +1026,9 @@ impl Rows {
         }
         match (kind, cell) {
             (_, Cell::Invalid(_)) => bad(RejectReason::InvalidUtf8, "", "UTF-8 text"),
-            (IdKind::Int, Cell::Int(i)) => Ok(self.int_code(i)),
+            (IdKind::Int, Cell::Int(i)) => Ok(CustomerKey::Int(i)),
             (IdKind::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
-                Ok(i) => Ok(self.int_code(i)),
+                Ok(i) => Ok(CustomerKey::Int(i)),
                 Err(_) => bad(
                     RejectReason::BadCustomerId,
                     "not an integer",
@@ -962,8 +1036,16 @@ impl Rows {
                 ),
             },
             (IdKind::Int, _) => bad(RejectReason::BadCustomerId, "", "an integer id"),
-            (IdKind::Text, Cell::Text(s)) => Ok(self.text_code(s.trim())),
-            (IdKind::Text, other) => Ok(self.text_code(&other.shown())),
+            (IdKind::Text, Cell::Text(s)) => Ok(CustomerKey::Text(s.trim())),
+            (IdKind::Text, other) => Ok(CustomerKey::Owned(other.shown())),
+        }
+    }
+
+    fn customer_code(&mut self, key: CustomerKey) -> u32 {
+        match key {
+            CustomerKey::Int(i) => self.int_code(i),
+            CustomerKey::Text(s) => self.text_code(s),
+            CustomerKey::Owned(s) => self.text_code(&s),
         }
     }
 
@@ -977,6 +1059,19 @@ impl Rows {
     }
 
     fn parse_time(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
+        let time = self.parse_time_unchecked(cell, col)?;
+        if !(crate::time::MIN_DAY..=crate::time::MAX_DAY).contains(&time.day) {
+            return Err((
+                col.to_string(),
+                RejectReason::BadTime,
+                "outside the years 1 to 9999".into(),
+                self.time_format.describe(),
+            ));
+        }
+        Ok(time)
+    }
+
+    fn parse_time_unchecked(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
         let expected = || self.time_format.describe();
         let reject =
             |reason, detail: &str| Err((col.to_string(), reason, detail.to_string(), expected()));
@@ -1082,9 +1177,9 @@ struct RejectSink<'a> {
 }
 
 impl RejectSink<'_> {
-    fn used(&mut self) {
-        self.report.rows_read += 1;
-        self.report.rows_used += 1;
+    fn used_n(&mut self, n: u64) {
+        self.report.rows_read += n;
+        self.report.rows_used += n;
     }
 
     fn reject(&mut self, loc: &Loc, reject: Reject, value: String, record: String) -> Result<()> {
@@ -1235,65 +1330,144 @@ fn load_csv(
     )?;
     let m = Mapping::resolve(&file, &names, &opts.columns)?;
     let delimiter = (opts.delimiter as char).to_string();
-    loop {
-        if !pending_first && !csv.read_byte_record(&mut record).map_err(read_error)? {
-            break;
+    // Records are read into a reused batch, then converted in parallel.
+    let mut batch: Vec<csv::ByteRecord> = Vec::new();
+    let mut done = false;
+    while !done {
+        let mut len = 0;
+        if pending_first {
+            batch.push(std::mem::take(&mut record));
+            len = 1;
+            pending_first = false;
         }
-        pending_first = false;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let loc = Loc {
-            file: &file,
-            place: "line",
-            line,
-        };
-        let joined = || {
-            record
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect::<Vec<_>>()
-                .join(&delimiter)
-        };
-        if record.len() != names.len() {
-            let reject = (
-                "(row)".to_string(),
-                RejectReason::WrongFieldCount,
-                format!("{} fields, the header has {}", record.len(), names.len()),
-                format!("{} fields", names.len()),
-            );
-            sink.reject(&loc, reject, joined(), joined())?;
-            continue;
-        }
-        let cell = |i: usize| -> Cell {
-            let bytes = &record[i];
-            match std::str::from_utf8(bytes) {
-                Ok(s) if s.trim().is_empty() => Cell::Null,
-                Ok(s) => Cell::Text(s),
-                Err(_) => Cell::Invalid(bytes),
+        while len < CSV_BATCH {
+            if len == batch.len() {
+                batch.push(csv::ByteRecord::new());
             }
-        };
-        let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
-        let (amount, unit_price) = match m.amount {
-            AmountSource::Column(i) => (cell(i), None),
-            AmountSource::Product {
-                quantity,
+            if !csv.read_byte_record(&mut batch[len]).map_err(read_error)? {
+                done = true;
+                break;
+            }
+            len += 1;
+        }
+        let batch = &batch[..len];
+        let convert_record = |k: usize, local: &mut Rows| -> Option<PendingReject> {
+            let record = &batch[k];
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let joined = || {
+                record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(&delimiter)
+            };
+            if record.len() != names.len() {
+                let reject = (
+                    "(row)".to_string(),
+                    RejectReason::WrongFieldCount,
+                    format!("{} fields, the header has {}", record.len(), names.len()),
+                    format!("{} fields", names.len()),
+                );
+                return Some(PendingReject {
+                    line,
+                    reject,
+                    value: joined(),
+                    record: joined(),
+                });
+            }
+            let cell = |i: usize| -> Cell {
+                let bytes = &record[i];
+                match std::str::from_utf8(bytes) {
+                    Ok(s) if s.trim().is_empty() => Cell::Null,
+                    Ok(s) => Cell::Text(s),
+                    Err(_) => Cell::Invalid(bytes),
+                }
+            };
+            let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
+            let (amount, unit_price) = match m.amount {
+                AmountSource::Column(i) => (cell(i), None),
+                AmountSource::Product {
+                    quantity,
+                    unit_price,
+                } => (cell(quantity), Some(cell(unit_price))),
+            };
+            let cells = RowCells {
+                customer: cell(m.customer),
+                time: cell(m.time),
+                amount,
                 unit_price,
-            } => (cell(quantity), Some(cell(unit_price))),
+                order: opt_cell(m.order),
+                cost: opt_cell(m.cost),
+                category: opt_cell(m.category),
+            };
+            local.push(&cells, &m).err().map(|reject| PendingReject {
+                line,
+                value: cell_for(&cells, &m, &reject.0).shown(),
+                reject,
+                record: joined(),
+            })
         };
-        let cells = RowCells {
-            customer: cell(m.customer),
-            time: cell(m.time),
-            amount,
-            unit_price,
-            order: opt_cell(m.order),
-            cost: opt_cell(m.cost),
-            category: opt_cell(m.category),
-        };
-        match rows.push(&cells, &m) {
-            Ok(()) => sink.used(),
-            Err(reject) => {
-                let value = cell_for(&cells, &m, &reject.0).shown();
-                sink.reject(&loc, reject, value, joined())?;
+        convert(rows, sink, &file, "line", len, convert_record)?;
+    }
+    Ok(())
+}
+
+/// Records read before converting them in parallel.
+const CSV_BATCH: usize = 1 << 17;
+/// Rows one worker converts at a time.
+const CHUNK_ROWS: usize = 1 << 14;
+
+/// A rejected row waiting for the bad-row policy.
+struct PendingReject {
+    line: u64,
+    reject: Reject,
+    value: String,
+    record: String,
+}
+
+/// Converts rows `0..n` in parallel chunks, each into its own `Rows`, then merges the
+/// chunks and hands their rejections to the policy in row order, so the result is the
+/// same as converting sequentially.
+fn convert<F>(
+    rows: &mut Rows,
+    sink: &mut RejectSink,
+    file: &str,
+    place: &'static str,
+    n: usize,
+    row: F,
+) -> Result<()>
+where
+    F: Fn(usize, &mut Rows) -> Option<PendingReject> + Sync,
+{
+    use rayon::prelude::*;
+    let n_chunks = n.div_ceil(CHUNK_ROWS);
+    // Chunks are converted a group at a time so the extra memory stays bounded.
+    let group = 4 * rayon::current_num_threads().max(1);
+    for first in (0..n_chunks).step_by(group) {
+        let chunks: Vec<(Rows, Vec<PendingReject>)> = (first..n_chunks.min(first + group))
+            .into_par_iter()
+            .map(|k| {
+                let mut local = rows.empty_like();
+                let mut rejects = Vec::new();
+                for i in k * CHUNK_ROWS..n.min((k + 1) * CHUNK_ROWS) {
+                    if let Some(r) = row(i, &mut local) {
+                        rejects.push(r);
+                    }
+                }
+                (local, rejects)
+            })
+            .collect();
+        for (local, rejects) in chunks {
+            for r in rejects {
+                let loc = Loc {
+                    file,
+                    place,
+                    line: r.line,
+                };
+                sink.reject(&loc, r.reject, r.value, r.record)?;
             }
+            sink.used_n(local.day.len() as u64);
+            rows.absorb(local);
         }
     }
     Ok(())
@@ -1347,6 +1521,9 @@ impl Typed {
         );
         Ok(match col.dtype() {
             DataType::String => Typed::Text(s.str()?.clone()),
+            DataType::Categorical(..) | DataType::Enum(..) => {
+                Typed::Text(s.cast(&DataType::String)?.str()?.clone())
+            }
             DataType::Date if temporal => Typed::Day(s.date()?.physical().clone()),
             DataType::Datetime(unit, _) if temporal => {
                 Typed::Datetime(s.datetime()?.physical().clone(), *unit)
@@ -1407,10 +1584,41 @@ fn read_columnar(path: &Path) -> Result<DataFrame> {
             ),
         )
     };
-    let mut df = if is_ipc(path) {
-        IpcReader::new(file).finish().map_err(corrupt)?
-    } else {
-        ParquetReader::new(file).finish().map_err(corrupt)?
+    // polars panics on some corrupt files and on column types this build lacks (decimal);
+    // those are bad input, not crashes, so the panic is caught and reported as such.
+    let ipc = is_ipc(path);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if ipc {
+            IpcReader::new(file).finish()
+        } else {
+            ParquetReader::new(file).finish()
+        }
+    }));
+    std::panic::set_hook(hook);
+    let mut df = match read {
+        Ok(result) => result.map_err(corrupt)?,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unreadable");
+            let hint = if what.contains("decimal") {
+                "a DECIMAL column, which this build does not read: store amounts as double or text"
+                    .to_string()
+            } else {
+                format!("the file is corrupt ({what})")
+            };
+            return Err(Error::input(
+                file_name,
+                format!(
+                    "cannot read as {}: {hint}",
+                    if ipc { "Arrow IPC" } else { "Parquet" }
+                ),
+            ));
+        }
     };
     df.rechunk_mut();
     Ok(df)
@@ -1461,7 +1669,7 @@ fn load_columnar(
     fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
         t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
     }
-    for i in 0..df.height() {
+    let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
         let cells = RowCells {
             customer: customer.cell(i),
             time: time.cell(i),
@@ -1471,23 +1679,16 @@ fn load_columnar(
             cost: opt_cell(&cost, i),
             category: opt_cell(&category, i),
         };
-        match rows.push(&cells, &m) {
-            Ok(()) => sink.used(),
-            Err(reject) => {
-                let loc = Loc {
-                    file: &file,
-                    place: "row",
-                    line: i as u64 + 1,
-                };
-                let value = cell_for(&cells, &m, &reject.0).shown();
-                let record = [cells.customer, cells.time, cells.amount]
-                    .iter()
-                    .map(Cell::shown)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                sink.reject(&loc, reject, value, record)?;
-            }
-        }
-    }
-    Ok(())
+        local.push(&cells, &m).err().map(|reject| PendingReject {
+            line: i as u64 + 1,
+            value: cell_for(&cells, &m, &reject.0).shown(),
+            reject,
+            record: [cells.customer, cells.time, cells.amount]
+                .iter()
+                .map(Cell::shown)
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    };
+    convert(rows, sink, &file, "row", df.height(), convert_row)
 }

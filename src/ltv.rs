@@ -120,9 +120,8 @@ fn model_error(e: models::ModelError) -> Error {
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("tx.csv");
-/// # let mut csv = String::from("customer_id,ts,amount\n");
-/// # for c in 0..60 { for k in 0..(c % 5 + 1) { csv.push_str(&format!("c{c},2024-{:02}-{:02},{}.50\n", 1 + (c * 7 + k * 40) % 12, 1 + k * 3, 10 + c % 7)); } }
-/// # std::fs::write(&path, csv).unwrap();
+/// # let params = custvalue::synth::SynthParams::for_rows(5_000, 7);
+/// # custvalue::synth::write_csv(&params, std::fs::File::create(&path).unwrap()).unwrap();
 /// let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
 /// let ltv = custvalue::ltv::value(&loaded.transactions, &Default::default()).unwrap();
 /// assert!(ltv.p_alive.iter().flatten().all(|p| (0.0..=1.0).contains(p)));

@@ -114,9 +114,10 @@ fn classify_bad(s: &str) -> DecimalError {
     if matches!(core, "nan" | "inf" | "infinity") {
         return DecimalError::NotFinite;
     }
-    if s.chars()
-        .any(|c| matches!(c, '$' | '€' | '£' | '¥' | '₹' | '₩' | '¤'))
-        || s.chars().any(|c| c.is_alphabetic()) && s.chars().any(|c| c.is_ascii_digit())
+    let letters: String = s.chars().filter(|c| c.is_alphabetic()).collect();
+    let is_code = letters.len() == 3 && letters.chars().all(|c| c.is_ascii_uppercase());
+    let symbols = ['$', '€', '£', '¥', '₹', '₩', '¤', '₽', '₺', '₫', '฿'];
+    if s.chars().any(|c| symbols.contains(&c)) || (is_code && s.chars().any(|c| c.is_ascii_digit()))
     {
         return DecimalError::CurrencySymbol;
     }
@@ -305,6 +306,9 @@ mod tests {
             Err(DecimalError::CurrencySymbol)
         );
         assert_eq!(parse_decimal("abc"), Err(DecimalError::NotANumber));
+        assert_eq!(parse_decimal("x1"), Err(DecimalError::NotANumber));
+        assert_eq!(parse_decimal("0x10"), Err(DecimalError::NotANumber));
+        assert_eq!(parse_decimal("USD 5"), Err(DecimalError::CurrencySymbol));
         assert_eq!(parse_decimal("1.2.3"), Err(DecimalError::NotANumber));
         assert_eq!(parse_decimal("-"), Err(DecimalError::NotANumber));
         assert_eq!(

@@ -66,6 +66,9 @@ impl AtomicFile {
             std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
                 .map_err(|e| Error::io(tmp.path(), e))?;
         }
+        // The lock tells a later run that this temporary is alive (see
+        // remove_stale_temporaries); the OS drops it when the process dies.
+        let _ = tmp.as_file().try_lock();
         let file = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
         Ok(AtomicFile {
             tmp: Some(tmp),
@@ -113,7 +116,11 @@ impl AtomicFile {
 fn remove_stale_temporaries(dir: &Path, prefix: &str) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(prefix) {
+            if e.file_name().to_string_lossy().starts_with(prefix)
+                && let Ok(f) = File::open(e.path())
+                && f.try_lock().is_ok()
+            {
+                // Nobody holds it: its writer died before renaming it into place.
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -333,6 +340,10 @@ pub fn write_json<W: Write>(df: &DataFrame, mut w: W, lines: bool) -> std::io::R
 
 /// 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
+    thousands_u128(u128::from(n))
+}
+
+fn thousands_u128(n: u128) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
@@ -345,11 +356,12 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// Minor units as currency text with thousands separators: -123456 → "-1,234.56".
-pub fn money_text(minor: i64, decimals: u32) -> String {
+pub fn money_text(minor: impl Into<i128>, decimals: u32) -> String {
+    let minor: i128 = minor.into();
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    let unit = 10u64.pow(decimals);
-    let whole = thousands(abs / unit);
+    let unit = 10u128.pow(decimals);
+    let whole = thousands_u128(abs / unit);
     if decimals == 0 {
         format!("{sign}{whole}")
     } else {

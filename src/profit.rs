@@ -197,8 +197,7 @@ impl ProfitView {
 
     /// "the top 20% of customers bring 78.0% of profit; the bottom 30% lose 12.3 ..."
     pub fn headline(&self, decimals: u32) -> String {
-        let money =
-            |v: i128| crate::output::money_text(i64::try_from(v).unwrap_or(i64::MAX), decimals);
+        let money = |v: i128| crate::output::money_text(v, decimals);
         match self.top20_profit_share {
             Some(share) => format!(
                 "the top 20% of customers bring {} of profit; the bottom 30% bring {}, and without them profit would be {} ({} of today's)",

@@ -58,6 +58,17 @@ pub struct RfmScores {
 /// Allowed numbers of score groups.
 pub const ALLOWED_K: [u8; 4] = [3, 4, 5, 10];
 
+/// Checks a number of score groups.
+pub fn check_k(k: u8) -> Result<()> {
+    if ALLOWED_K.contains(&k) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "RFM groups k must be 3, 4, 5 or 10, got {k}"
+        )))
+    }
+}
+
 /// Computes R, F and M scores with `k` groups.
 ///
 /// ```
@@ -70,11 +81,7 @@ pub const ALLOWED_K: [u8; 4] = [3, 4, 5, 10];
 /// assert_eq!(scores.cell(1).as_deref(), Some("222")); // B: more recent, more often, more money
 /// ```
 pub fn score(s: &Summary, k: u8) -> Result<RfmScores> {
-    if !ALLOWED_K.contains(&k) {
-        return Err(Error::Usage(format!(
-            "RFM groups k must be 3, 4, 5 or 10, got {k}"
-        )));
-    }
+    check_k(k)?;
     let buyers: Vec<u32> = (0..s.len() as u32)
         .filter(|&c| s.frequency[c as usize] > 0)
         .collect();

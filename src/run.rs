@@ -166,7 +166,7 @@ fn write_outputs(
                 "revenue".into(),
                 sizes
                     .iter()
-                    .map(|s| seg.summary.money(s.revenue))
+                    .map(|s| s.revenue as f64 / 10f64.powi(d as i32))
                     .collect::<Vec<_>>(),
             ),
             Column::new(

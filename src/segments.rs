@@ -55,6 +55,25 @@ pub struct AnalysisSettings {
 }
 
 impl AnalysisSettings {
+    /// Checks the settings before any data is read, so a bad setting fails fast.
+    pub fn check(&self) -> Result<()> {
+        rfm::check_k(self.rfm.k)?;
+        self.decile_by()?;
+        self.segment_rules()?;
+        let l = &self.lifecycle;
+        if l.new_max_tenure < 0
+            || l.active_max_recency < 0
+            || l.at_risk_max_recency < l.active_max_recency
+            || l.lapsed_max_recency < l.at_risk_max_recency
+            || l.reactivation_gap < 0
+        {
+            return Err(Error::Usage(
+                "[lifecycle] thresholds must be ≥ 0 and active ≤ at_risk ≤ lapsed".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn decile_by(&self) -> Result<DecileBy> {
         self.deciles
             .by
@@ -107,7 +126,7 @@ pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segment
 pub struct SegmentSize {
     pub segment: String,
     pub customers: u64,
-    pub revenue: i64,
+    pub revenue: i128,
     /// Revenue / total revenue of all customers (None when the total is 0).
     pub revenue_share: Option<f64>,
 }
@@ -122,14 +141,14 @@ impl Segmentation {
     pub fn segment_sizes(&self) -> Vec<SegmentSize> {
         let names = self.rules.names();
         let mut customers = vec![0u64; names.len() + 1];
-        let mut revenue = vec![0i64; names.len() + 1];
+        let mut revenue = vec![0i128; names.len() + 1];
         for c in 0..self.summary.len() {
             let k = match self.segment_of(c) {
                 Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
                 None => names.len(),
             };
             customers[k] += 1;
-            revenue[k] += self.summary.monetary[c];
+            revenue[k] += i128::from(self.summary.monetary[c]);
         }
         let total = self.summary.total_monetary();
         let mut out = Vec::new();

@@ -12,6 +12,11 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// Day number of 0001-01-01: earlier times are rejected.
+pub const MIN_DAY: i32 = -719_162;
+/// Day number of 9999-12-31: later times are rejected.
+pub const MAX_DAY: i32 = 2_932_896;
+
 /// A parsed time: the day and a timestamp (microseconds since the epoch, as written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineTime {
@@ -58,9 +63,12 @@ pub fn date_of(day: i32) -> NaiveDate {
     epoch() + chrono::Duration::days(i64::from(day))
 }
 
-/// `YYYY-MM-DD` text of a day number.
+/// `YYYY-MM-DD` text of a day number (`day N` beyond the calendar's range).
 pub fn format_day(day: i32) -> String {
-    date_of(day).format("%Y-%m-%d").to_string()
+    match epoch().checked_add_signed(chrono::Duration::days(i64::from(day))) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => format!("day {day}"),
+    }
 }
 
 /// Parses `YYYY-MM-DD` (used for `--as-of` and config dates).
@@ -255,5 +263,7 @@ mod tests {
         assert!(f.parse("2024-01-01").is_err());
         assert_eq!(format_day(9862), "1997-01-01");
         assert_eq!(parse_iso_date("1997-01-01"), Some(9862));
+        assert_eq!(parse_iso_date("0001-01-01"), Some(MIN_DAY));
+        assert_eq!(parse_iso_date("9999-12-31"), Some(MAX_DAY));
     }
 }

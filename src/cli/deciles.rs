@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &DecilesArgs) -> Result<i32> {
                 money_text(r.revenue, d),
             ]);
         }
-        print(&format!(
+        ctx.show(&format!(
             "Money deciles (by {})\n{}\nPurchase deciles\n{}\n{}\n",
             if by == DecileBy::Profit {
                 "profit"

@@ -160,7 +160,9 @@ impl InputArgs {
         let mut settings = AnalysisSettings::default();
         if let Some(path) = &self.config {
             let cfg = ConfigFile::read(path)?;
-            cfg.input.apply(&mut opts)?;
+            cfg.input
+                .apply(&mut opts)
+                .map_err(|e| Error::Usage(format!("{}: [input] {e}", path.display())))?;
             settings = cfg.analysis();
             opts.columns = cfg.columns;
         }
@@ -224,8 +226,17 @@ impl InputArgs {
         outputs: &[&Option<PathBuf>],
     ) -> Result<(Loaded, AnalysisSettings)> {
         let (opts, settings) = self.options_and_settings()?;
+        settings.check()?;
         for out in outputs.iter().filter_map(|o| o.as_ref()) {
             output::check_output(out, &opts.inputs)?;
+            if let custvalue::BadRowPolicy::Quarantine(q) = &opts.on_bad_rows
+                && (q == out || output::same_file(q, out))
+            {
+                return Err(Error::Usage(format!(
+                    "the quarantine file {} is also an output; choose another path",
+                    q.display()
+                )));
+            }
         }
         let loaded = custvalue::load(&opts)?;
         ctx.report_load(&loaded.report);
@@ -243,6 +254,13 @@ impl Ctx {
     pub fn note(&self, text: &str) {
         if !self.quiet {
             eprintln!("{text}");
+        }
+    }
+
+    /// Prints a human-readable result on stdout unless quiet (JSON is always printed).
+    pub fn show(&self, text: &str) {
+        if !self.quiet {
+            print(text);
         }
     }
 

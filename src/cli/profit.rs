@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &ProfitArgs) -> Result<i32> {
     let s = summarize(&loaded.transactions)?;
     let d = s.currency_decimals;
     let v = profit_view(&s);
-    let money = |m: i128| money_text(i64::try_from(m).unwrap_or(i64::MAX), d);
+    let money = |m: i128| money_text(m, d);
     let units = |m: i128| m as f64 / 10f64.powi(d as i32);
     if v.top20_profit_share.is_none() {
         eprintln!(
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: &ProfitArgs) -> Result<i32> {
             "Gini of monetary".to_string(),
             v.gini.map_or("n/a".into(), |g| format!("{g:.3}")),
         ]);
-        print(&format!("{}\n{}\n", t.render(), v.headline(d)));
+        ctx.show(&format!("{}\n{}\n", t.render(), v.headline(d)));
     }
     if let Some(out) = &args.out {
         output::write_frame(&mut v.whale_frame()?, out)?;

@@ -9,7 +9,7 @@ use custvalue::output::{self, money_text, thousands};
 use custvalue::terminal::{Table, percent};
 use custvalue::{Result, segment};
 
-use super::{Ctx, InputArgs, print};
+use super::{Ctx, InputArgs};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -50,6 +50,12 @@ pub struct RfmArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &RfmArgs) -> Result<i32> {
+    if let Some(k) = args.k {
+        custvalue::rfm::check_k(k)?;
+    }
+    if let Some(path) = &args.segments {
+        custvalue::rfm::SegmentRules::read(path)?;
+    }
     let (loaded, mut settings) = args.input.load(ctx, &[&args.out])?;
     if let Some(k) = args.k {
         settings.rfm.k = k;
@@ -68,7 +74,7 @@ pub fn run(ctx: &Ctx, args: &RfmArgs) -> Result<i32> {
             row.revenue_share.map_or("n/a".into(), percent),
         ]);
     }
-    print(&table.render());
+    ctx.show(&table.render());
     if let Some(out) = &args.out {
         let s = &seg.summary;
         let mut columns = vec![

@@ -8,7 +8,7 @@ use custvalue::output::{self, money_text, thousands};
 use custvalue::terminal::{Table, percent};
 use custvalue::{Result, segment};
 
-use super::{Ctx, InputArgs, print};
+use super::{Ctx, InputArgs};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -46,6 +46,12 @@ pub struct SegmentsArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
+    if let Some(k) = args.k {
+        custvalue::rfm::check_k(k)?;
+    }
+    if let Some(path) = &args.segments {
+        custvalue::rfm::SegmentRules::read(path)?;
+    }
     let (loaded, mut settings) = args.input.load(ctx, &[&args.out])?;
     if let Some(k) = args.k {
         settings.rfm.k = k;
@@ -71,7 +77,7 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     for (name, n, re) in seg.stage_counts() {
         stages.row([name.to_string(), thousands(n), thousands(re)]);
     }
-    print(&format!(
+    ctx.show(&format!(
         "{}\n{}\nbest customers: {} of {}\n",
         sizes.render(),
         stages.render(),

@@ -41,8 +41,8 @@ pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<i32> {
     let summary = summarize(&loaded.transactions)?;
     let d = summary.currency_decimals;
     let buyers = summary.frequency.iter().filter(|&&f| f > 0).count();
-    let revenue = i64::try_from(summary.total_monetary()).unwrap_or(i64::MAX);
-    let profit = i64::try_from(summary.total_profit()).unwrap_or(i64::MAX);
+    let revenue = summary.total_monetary();
+    let profit = summary.total_profit();
     let mut frame = summary.to_frame()?;
     match &args.out {
         Some(out) => {

@@ -1,8 +1,10 @@
 //! Integration tests: one binary (links polars once) with a module per area.
 
+mod bad_inputs;
 mod common;
 mod foundation;
 mod ltv;
 mod nightly;
+mod reliability;
 mod scoring;
 mod summary_props;
