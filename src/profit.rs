@@ -195,6 +195,25 @@ impl ProfitView {
         )?)
     }
 
+    /// The figures as JSON, money in currency units.
+    pub fn to_json(&self, decimals: u32) -> serde_json::Value {
+        let units = |m: i128| m as f64 / 10f64.powi(decimals as i32);
+        serde_json::json!({
+            "customers": self.customers,
+            "total_profit": units(self.total_profit),
+            "top20_customers": self.top20_customers,
+            "top20_profit": units(self.top20_profit),
+            "top20_profit_share": self.top20_profit_share,
+            "bottom30_customers": self.bottom30_customers,
+            "bottom30_profit": units(self.bottom30_profit),
+            "profit_without_bottom30": units(self.profit_without_bottom30),
+            "whale_peak": self.whale_peak,
+            "whale_peak_customer_share": self.whale_peak_customer_share,
+            "gini": self.gini,
+            "whale_curve": self.whale_curve,
+        })
+    }
+
     /// "the top 20% of customers bring 78.0% of profit; the bottom 30% lose 12.3 ..."
     pub fn headline(&self, decimals: u32) -> String {
         let money = |v: i128| crate::output::money_text(v, decimals);

@@ -190,6 +190,13 @@ fn write_outputs(
         }
         None => None,
     };
+    drop(write);
+    let json = format!("{}\n", view.to_json(d));
+    let mut file = output::AtomicFile::create(&work.join("profit.json"))?;
+    std::io::Write::write_all(file.writer(), json.as_bytes())
+        .map_err(|e| Error::io(work.join("profit.json"), e))?;
+    file.commit()?;
+    outputs.push("profit.json".to_string());
     Ok((outputs, moved))
 }
 

@@ -41,27 +41,13 @@ pub fn run(ctx: &Ctx, args: &ProfitArgs) -> Result<i32> {
     let d = s.currency_decimals;
     let v = profit_view(&s);
     let money = |m: i128| money_text(m, d);
-    let units = |m: i128| m as f64 / 10f64.powi(d as i32);
     if v.top20_profit_share.is_none() {
         eprintln!(
             "warning: total profit is not positive; profit shares and the whale curve are undefined"
         );
     }
     if args.json {
-        let json = serde_json::json!({
-            "customers": v.customers,
-            "total_profit": units(v.total_profit),
-            "top20_customers": v.top20_customers,
-            "top20_profit": units(v.top20_profit),
-            "top20_profit_share": v.top20_profit_share,
-            "bottom30_customers": v.bottom30_customers,
-            "bottom30_profit": units(v.bottom30_profit),
-            "profit_without_bottom30": units(v.profit_without_bottom30),
-            "whale_peak": v.whale_peak,
-            "whale_peak_customer_share": v.whale_peak_customer_share,
-            "gini": v.gini,
-            "whale_curve": v.whale_curve,
-        });
+        let json = v.to_json(d);
         print(&format!("{json}\n"));
     } else {
         let mut t = Table::new(["figure", "value"]);

@@ -47,7 +47,7 @@ fn two_runs_write_dated_directories_a_manifest_and_the_migration() {
     assert_eq!(manifest["rows"]["read"], 18);
     assert_eq!(manifest["rows"]["used"], 18);
     assert_eq!(manifest["as_of"], "2024-04-01");
-    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 5);
+    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 6);
     assert_eq!(manifest["outputs"][0]["name"], "segments.csv");
     assert_eq!(manifest["outputs"][0]["blake3"].as_str().unwrap().len(), 64);
     // The segment file of the run equals the one `segments` writes.
