@@ -29,6 +29,7 @@ pub mod models;
 pub mod money;
 pub mod output;
 pub mod profit;
+pub mod report;
 pub mod rfm;
 pub mod run;
 pub mod segments;

@@ -16,6 +16,7 @@ use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
 mod deciles;
 mod ltv;
 mod profit;
+mod report;
 mod rfm;
 mod run;
 mod segments;
@@ -69,6 +70,9 @@ enum Command {
     Run(run::RunArgs),
     /// The segment file: summary, scores, segment, decile, best customer, lifecycle stage.
     Segments(segments::SegmentsArgs),
+    /// The self-contained HTML report: charts of deciles, 20/80/30, RFM, segments,
+    /// lifecycle, best customers and (with --model) lifetime value.
+    Report(report::ReportArgs),
     /// Check input files against the column mapping and report every problem.
     Validate(validate::ValidateArgs),
     /// Generate synthetic transactions (BG/NBD purchases, Gamma-Gamma spend).
@@ -339,6 +343,7 @@ pub fn main() -> i32 {
         Command::Profit(a) => profit::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Segments(a) => segments::run(&ctx, a),
+        Command::Report(a) => report::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Synth(a) => synth::run(&ctx, a),
     });

@@ -6,5 +6,6 @@ mod foundation;
 mod ltv;
 mod nightly;
 mod reliability;
+mod report;
 mod scoring;
 mod summary_props;

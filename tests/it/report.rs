@@ -1,0 +1,313 @@
+//! The HTML report end to end: the real binary writes the sample report; the page must
+//! be self-contained (nothing to fetch, no scripts), every chart must be there with its
+//! reading, and the readings must state the library's own figures. When Chromium is
+//! installed (`/usr/bin/chromium`, as `.ci/run` arranges), the page is also opened
+//! headless: no console message (a blocked fetch or script shows up there), every chart
+//! drawn, and a screenshot taken.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+
+use custvalue::terminal::percent;
+
+use crate::common::{bin, path_str, sample};
+
+/// Every panel of the sample report with `--model` and `--calibration-end`.
+const PANELS: [&str; 9] = [
+    "money-deciles",
+    "purchase-deciles",
+    "whale-curve",
+    "rfm-heat-map",
+    "lifecycle",
+    "segments",
+    "best-customers",
+    "clv",
+    "holdout",
+];
+
+const CALIBRATION_END: &str = "2024-06-30";
+
+/// The text of the panel `<section … id="ID">…</section>`.
+fn panel<'h>(html: &'h str, id: &str) -> &'h str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no panel {id}"));
+    let end = html[start..]
+        .find("</section>")
+        .unwrap_or_else(|| panic!("panel {id} is not closed"));
+    &html[start..start + end]
+}
+
+/// Undoes askama's HTML escaping.
+fn unescape(text: &str) -> String {
+    text.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn reading(section: &str) -> String {
+    let start = section.find("<p class=\"reading\">").expect("a reading") + 19;
+    let end = start + section[start..].find("</p>").expect("reading closed");
+    unescape(&section[start..end])
+}
+
+/// Shapes drawn in the data colours (not axes, grid or text) inside the panel's chart.
+fn drawn_marks(section: &str) -> usize {
+    let Some(start) = section.find("<svg") else {
+        return 0;
+    };
+    let svg = &section[start..];
+    let svg = &svg[..svg.find("</svg>").unwrap_or(svg.len())];
+    let data = ["#1F4E79", "#5B8DB8", "#E07A1F", "#B93A32"];
+    svg.split('<')
+        .filter(|e| {
+            ["rect ", "polyline ", "polygon ", "circle ", "path "]
+                .iter()
+                .any(|k| e.starts_with(k))
+        })
+        .filter(|e| {
+            data.iter().any(|c| {
+                e.contains(&format!("fill=\"{c}\"")) || e.contains(&format!("stroke=\"{c}\""))
+            })
+        })
+        .count()
+}
+
+fn write_sample_report(dir: &Path) -> (PathBuf, String) {
+    let out = dir.join("report.html");
+    // From the repository root, so the page names the input as the README does.
+    bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-q", "report", "-i", "data-samples/transactions.csv"])
+        .args(["--model", "bgnbd", "--calibration-end", CALIBRATION_END])
+        .args(["-o", path_str(&out)])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    let html = std::fs::read_to_string(&out).expect("the report is written");
+    (out, html)
+}
+
+#[test]
+fn sample_report_is_self_contained_and_every_chart_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, html) = write_sample_report(dir.path());
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let lower = html.to_ascii_lowercase();
+    for banned in [
+        "http://", "https://", "<script", "<link", "<img", "<iframe", "@import", "url(",
+    ] {
+        assert!(!lower.contains(banned), "the report contains {banned:?}");
+    }
+    assert!(lower.contains("content-security-policy"));
+
+    for id in PANELS {
+        let section = panel(&html, id);
+        assert!(section.contains("<svg"), "{id}: no chart");
+        assert!(drawn_marks(section) >= 2, "{id}: the chart is empty");
+        let text = reading(section);
+        assert!(
+            text.ends_with('.') && text.chars().any(|c| c.is_ascii_digit()),
+            "{id}: reading {text:?}"
+        );
+    }
+
+    // The readings state the library's figures, computed here independently.
+    let loaded = custvalue::load(&custvalue::LoadOptions::new([path_str(&sample(
+        "transactions.csv",
+    ))]))
+    .unwrap();
+    let settings = custvalue::AnalysisSettings::default();
+    let seg = custvalue::segment(&loaded.transactions, &settings).unwrap();
+    let view = custvalue::profit::profit_view(&seg.summary);
+    let whale = reading(panel(&html, "whale-curve"));
+    let want = format!(
+        "The top 20% of customers bring {} of profit",
+        percent(view.top20_profit_share.unwrap())
+    );
+    assert!(whale.starts_with(&want), "{whale:?} should start {want:?}");
+
+    let money = custvalue::deciles::money_deciles(&seg.summary, &seg.decile);
+    let want = format!(
+        "The top 10% of customers bring {} of revenue and the top 20% bring {}",
+        percent(money[0].cum_revenue_share.unwrap()),
+        percent(money[1].cum_revenue_share.unwrap())
+    );
+    assert!(reading(panel(&html, "money-deciles")).starts_with(&want));
+
+    let best = seg.best.count();
+    let want = format!("{best} customer{} (", if best == 1 { "" } else { "s" });
+    assert!(reading(panel(&html, "best-customers")).starts_with(&want));
+    // The best-customer table lists at most ten of them.
+    let rows = panel(&html, "best-customers").matches("<tr>").count() - 1;
+    assert_eq!(rows, best.min(10));
+
+    let ltv = custvalue::ltv::value(
+        &loaded.transactions,
+        &custvalue::ltv::LtvSettings {
+            calibration_end: custvalue::time::parse_iso_date(CALIBRATION_END),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let holdout = ltv.holdout.as_ref().unwrap();
+    let want = format!(
+        "purchases against {} actual",
+        custvalue::output::thousands(holdout.total_actual)
+    );
+    assert!(reading(panel(&html, "holdout")).contains(&want));
+
+    match chromium() {
+        Some(chromium) => check_in_chromium(&chromium, &out, dir.path()),
+        None => eprintln!(
+            "notice: /usr/bin/chromium is not installed: the report was checked for structure only"
+        ),
+    }
+}
+
+#[test]
+fn report_without_a_model_leaves_out_lifetime_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tx.csv");
+    // A customer whose only line is a return, a loss-making one, and repeaters.
+    std::fs::write(
+        &input,
+        "customer_id,ts,amount,cost\n\
+         A,2024-01-02,100,40\nA,2024-03-05,80,30\nA,2024-06-01,120,50\n\
+         B,2024-02-01,-20,-8\n\
+         C,2024-05-01,30,45\nC,2024-06-20,10,15\n\
+         D,2024-06-28,55,20\n",
+    )
+    .unwrap();
+    let out = dir.path().join("small.html");
+    let run = || {
+        bin()
+            .args(["-q", "report", "-i", path_str(&input), "-o", path_str(&out)])
+            .assert()
+            .success();
+        std::fs::read(&out).unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run(), "the same input gives the same bytes");
+    let html = String::from_utf8(first).unwrap();
+    for id in &PANELS[..7] {
+        assert!(panel(&html, id).contains("<svg"), "{id}");
+    }
+    assert!(!html.contains("id=\"clv\"") && !html.contains("id=\"holdout\""));
+}
+
+#[test]
+fn report_flags_are_checked_before_loading() {
+    let sample = sample("transactions.csv");
+    bin()
+        .args(["report", "-i", path_str(&sample), "-o", "report.csv"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(".html"));
+    bin()
+        .args(["report", "-i", path_str(&sample), "-o", "r.html"])
+        .args(["--calibration-end", CALIBRATION_END])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--model"));
+    bin()
+        .args([
+            "report",
+            "-i",
+            path_str(&sample),
+            "-o",
+            "r.html",
+            "--model",
+            "nbd",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown model"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/chromium");
+    path.exists().then_some(path)
+}
+
+/// Runs headless Chromium on the page with `extra` flags; returns (stdout, stderr).
+fn run_chromium(chromium: &Path, page: &Path, work: &Path, extra: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir_in(work).unwrap();
+    let stdout = work.join("chromium.out");
+    let stderr = work.join("chromium.err");
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("chromium starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(status.success(), "chromium failed: {status}\n{err}");
+    (std::fs::read_to_string(&stdout).unwrap_or_default(), err)
+}
+
+fn check_in_chromium(chromium: &Path, page: &Path, work: &Path) {
+    let (dom, log) = run_chromium(chromium, page, work, &["--dump-dom"]);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    for id in PANELS {
+        let section = panel(&dom, id);
+        assert!(
+            drawn_marks(section) >= 2,
+            "{id}: the chart as Chromium parsed it is empty"
+        );
+    }
+
+    let shot = work.join("report.png");
+    let arg = format!("--screenshot={}", shot.display());
+    let (_, log) = run_chromium(chromium, page, work, &[&arg, "--window-size=1280,4000"]);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 50_000);
+    // IHDR: width and height, big-endian, at bytes 16..24.
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    assert_eq!(width, 1280);
+}
