@@ -216,6 +216,12 @@ impl Segmentation {
     /// The segment file: the summary's columns, then the RFM columns, `decile`,
     /// `best_customer`, `stage`, `reactivated`. One row per customer in id order.
     pub fn to_frame(&self) -> Result<DataFrame> {
+        self.to_frame_with_p_alive(None)
+    }
+
+    /// The segment file with a `p_alive` column after `stage` when a lifetime-value
+    /// model was fitted (JOB.md: P(alive) is reported beside the stage).
+    pub fn to_frame_with_p_alive(&self, p_alive: Option<&[Option<f64>]>) -> Result<DataFrame> {
         let mut frame = self.summary.to_frame()?;
         let n = self.summary.len();
         let mut columns = self.rfm_columns();
@@ -233,6 +239,9 @@ impl Segmentation {
                 .map(|c| self.lifecycle.stage[c].map(|s| s.name()))
                 .collect::<Vec<_>>(),
         ));
+        if let Some(p) = p_alive {
+            columns.push(Column::new("p_alive".into(), p.to_vec()));
+        }
         columns.push(Column::new(
             "reactivated".into(),
             self.lifecycle.reactivated.clone(),

@@ -16,7 +16,8 @@ Examples:
   custvalue segments --input 'tx/*.parquet' --config nightly.toml --out segments.parquet
 
 One row per customer, in customer-id order: the summary columns, r_score, f_score,
-m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated.
+m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated
+(and p_alive beside the stage with --model bgnbd|paretonbd|mbgnbd).
 Thresholds come from the config file's [rfm], [deciles], [best] and [lifecycle] tables:
   [best]       min_spend = 1000.0, min_categories = 4, min_orders = 6, window_days = 365
   [lifecycle]  new_max_tenure = 90, active_max_recency = 180, at_risk_max_recency = 365,
@@ -39,6 +40,10 @@ pub struct SegmentsArgs {
     /// Best-customer minimum spend in the window, currency units [default: 1000].
     #[arg(long, value_name = "AMOUNT")]
     pub best_min_spend: Option<f64>,
+
+    /// Fit a lifetime-value model (bgnbd, paretonbd, mbgnbd) and add P(alive) beside the stage.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
 
     /// Where to write the segment file (.parquet, .csv, .jsonl, .json, .arrow).
     #[arg(long, short, value_name = "FILE")]
@@ -84,8 +89,21 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
         thousands(seg.best.count() as u64),
         thousands(seg.summary.len() as u64)
     ));
+    let p_alive = match &args.model {
+        Some(model) => {
+            let settings = custvalue::ltv::LtvSettings {
+                model: model.parse().map_err(|e: custvalue::models::ModelError| {
+                    custvalue::Error::Usage(e.to_string())
+                })?,
+                gamma_gamma: false,
+                ..Default::default()
+            };
+            Some(custvalue::ltv::value(&loaded.transactions, &settings)?.p_alive)
+        }
+        None => None,
+    };
     if let Some(out) = &args.out {
-        output::write_frame(&mut seg.to_frame()?, out)?;
+        output::write_frame(&mut seg.to_frame_with_p_alive(p_alive.as_deref())?, out)?;
         ctx.note(&format!(
             "wrote {} customers to {}",
             thousands(seg.summary.len() as u64),

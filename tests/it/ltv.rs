@@ -121,3 +121,32 @@ fn nobody_repeating_is_a_clear_error() {
         .code(2)
         .stderr(predicate::str::contains("cannot be fitted"));
 }
+
+#[test]
+fn the_segment_file_carries_p_alive_beside_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seg.csv");
+    bin()
+        .args([
+            "-q",
+            "segments",
+            "-i",
+            path_str(&sample("cdnow.csv")),
+            "--time-col",
+            "date",
+        ])
+        .args(["--model", "bgnbd", "-o", path_str(&out)])
+        .assert()
+        .success();
+    let rows = read_csv(&out);
+    assert_eq!(rows.len(), 2357);
+    for r in &rows {
+        if r["frequency"] == "0" {
+            assert_eq!(r["p_alive"], "");
+            assert_eq!(r["stage"], "");
+        } else {
+            let p: f64 = r["p_alive"].parse().unwrap();
+            assert!((0.0..=1.0).contains(&p));
+        }
+    }
+}
