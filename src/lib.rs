@@ -17,8 +17,11 @@
 //! assert_eq!(frame.height(), 2);
 //! ```
 
+pub mod affinity;
 pub mod best;
+pub mod cohorts;
 pub mod config;
+pub mod cube;
 pub mod deciles;
 pub mod error;
 pub mod lifecycle;

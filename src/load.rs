@@ -1287,13 +1287,14 @@ fn load_csv(
     sink: &mut RejectSink,
 ) -> Result<()> {
     let file = path.display().to_string();
-    let reader = open_text(path, gzip)?;
+    let lines = LineIndex::new(open_text(path, gzip)?);
+    let line_starts = lines.starts.clone();
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .quote(opts.quote)
         .has_headers(false)
         .flexible(true)
-        .from_reader(reader);
+        .from_reader(lines);
     let read_error = |e: csv::Error| match e.kind() {
         csv::ErrorKind::Io(io) => Error::input(file.clone(), format!("read failed: {io}")),
         _ => Error::input(file.clone(), format!("unreadable CSV: {e}")),
@@ -1351,9 +1352,20 @@ fn load_csv(
             len += 1;
         }
         let batch = &batch[..len];
+        let record_lines: Vec<u64> = {
+            let mut starts = line_starts.borrow_mut();
+            let lines: Vec<u64> = batch
+                .iter()
+                .map(|r| starts.line_of(r.position().map_or(0, |p| p.byte())))
+                .collect();
+            if let Some(last) = batch.last().and_then(|r| r.position()) {
+                starts.forget_before(last.byte());
+            }
+            lines
+        };
         let convert_record = |k: usize, local: &mut Rows| -> Option<PendingReject> {
             let record = &batch[k];
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let line = record_lines[k];
             let joined = || {
                 record
                     .iter()
@@ -1410,6 +1422,76 @@ fn load_csv(
         convert(rows, sink, &file, "line", len, convert_record)?;
     }
     Ok(())
+}
+
+/// Where physical lines start in the bytes read so far. The csv crate's own line count
+/// misses blank lines and lone-CR line ends, so records get their line from their byte
+/// offset instead.
+#[derive(Default)]
+struct LineStarts {
+    /// Offsets where a line starts (after `\n` or a lone `\r`; at the LF of `\r\n`),
+    /// ascending.
+    starts: std::collections::VecDeque<u64>,
+    /// Line starts already forgotten.
+    forgotten: u64,
+}
+
+impl LineStarts {
+    /// The 1-based line holding byte `offset`.
+    fn line_of(&self, offset: u64) -> u64 {
+        1 + self.forgotten + self.starts.partition_point(|&s| s <= offset) as u64
+    }
+
+    /// Drops line starts at or before `offset`: later records start after it.
+    fn forget_before(&mut self, offset: u64) {
+        while self.starts.front().is_some_and(|&s| s <= offset) {
+            self.starts.pop_front();
+            self.forgotten += 1;
+        }
+    }
+}
+
+/// A reader that records where lines start as the bytes go through it.
+struct LineIndex<R> {
+    inner: R,
+    offset: u64,
+    after_cr: bool,
+    starts: std::rc::Rc<std::cell::RefCell<LineStarts>>,
+}
+
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        LineIndex {
+            inner,
+            offset: 0,
+            after_cr: false,
+            starts: Default::default(),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut starts = self.starts.borrow_mut();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let at = self.offset + i as u64;
+            match b {
+                b'\n' if self.after_cr => {
+                    // CRLF: the csv crate starts the next record at the LF, so the line
+                    // is taken to start there.
+                    if let Some(last) = starts.starts.back_mut() {
+                        *last = at;
+                    }
+                }
+                b'\n' | b'\r' => starts.starts.push_back(at + 1),
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// Records read before converting them in parallel.

@@ -13,6 +13,9 @@ use custvalue::output;
 use custvalue::time::TimeFormat;
 use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
 
+mod affinity;
+mod cohorts;
+mod cube;
 mod deciles;
 mod ltv;
 mod profit;
@@ -73,6 +76,12 @@ enum Command {
     /// The self-contained HTML report: charts of deciles, 20/80/30, RFM, segments,
     /// lifecycle, best customers and (with --model) lifetime value.
     Report(report::ReportArgs),
+    /// Customer dimension × category: customers, orders, revenue, share and index per cell.
+    Cube(cube::CubeArgs),
+    /// The monthly cohort retention triangle.
+    Cohorts(cohorts::CohortsArgs),
+    /// Category pairs bought together (support, confidence, lift) for cross-selling.
+    Affinity(affinity::AffinityArgs),
     /// Check input files against the column mapping and report every problem.
     Validate(validate::ValidateArgs),
     /// Generate synthetic transactions (BG/NBD purchases, Gamma-Gamma spend).
@@ -344,6 +353,9 @@ pub fn main() -> i32 {
         Command::Run(a) => run::run(&ctx, a),
         Command::Segments(a) => segments::run(&ctx, a),
         Command::Report(a) => report::run(&ctx, a),
+        Command::Cube(a) => cube::run(&ctx, a),
+        Command::Cohorts(a) => cohorts::run(&ctx, a),
+        Command::Affinity(a) => affinity::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Synth(a) => synth::run(&ctx, a),
     });

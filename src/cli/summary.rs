@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use custvalue::output::{self, money_text, thousands};
-use custvalue::{Result, load, summarize};
+use custvalue::{Result, summarize};
 
 use super::{Ctx, InputArgs, print};
 
@@ -32,12 +32,7 @@ pub struct SummaryArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &SummaryArgs) -> Result<i32> {
-    let opts = args.input.options()?;
-    if let Some(out) = &args.out {
-        output::check_output(out, &opts.inputs)?;
-    }
-    let loaded = load(&opts)?;
-    ctx.report_load(&loaded.report);
+    let (loaded, _) = args.input.load(ctx, &[&args.out])?;
     let summary = summarize(&loaded.transactions)?;
     let d = summary.currency_decimals;
     let buyers = summary.frequency.iter().filter(|&&f| f > 0).count();

@@ -9,3 +9,4 @@ mod reliability;
 mod report;
 mod scoring;
 mod summary_props;
+mod three_d;
