@@ -99,6 +99,9 @@ pub struct Segmentation {
     pub decile: Vec<u8>,
     pub best: BestCustomers,
     pub lifecycle: Lifecycle,
+    /// The category to offer next (JOB.md, "Category affinity"); None when no pair
+    /// qualifies.
+    pub next_category: Vec<Option<String>>,
 }
 
 /// Runs summary, RFM, deciles, best customers and lifecycle.
@@ -110,6 +113,8 @@ pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segment
     let decile = deciles::assign(&summary, decile_by);
     let best = best_customers(tx, &settings.best)?;
     let lifecycle = lifecycle(tx, &summary, &settings.lifecycle);
+    let pairs = crate::affinity::affinity(tx, &summary).pairs;
+    let next_category = crate::affinity::next_category(tx, &summary, &pairs);
     Ok(Segmentation {
         summary,
         scores,
@@ -118,6 +123,7 @@ pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segment
         decile,
         best,
         lifecycle,
+        next_category,
     })
 }
 
@@ -214,7 +220,7 @@ impl Segmentation {
     }
 
     /// The segment file: the summary's columns, then the RFM columns, `decile`,
-    /// `best_customer`, `stage`, `reactivated`. One row per customer in id order.
+    /// `best_customer`, `stage`, `reactivated`, `next_category`. One row per customer in id order.
     pub fn to_frame(&self) -> Result<DataFrame> {
         self.to_frame_with_p_alive(None)
     }
@@ -245,6 +251,10 @@ impl Segmentation {
         columns.push(Column::new(
             "reactivated".into(),
             self.lifecycle.reactivated.clone(),
+        ));
+        columns.push(Column::new(
+            "next_category".into(),
+            self.next_category.clone(),
         ));
         for c in columns {
             frame.with_column(c)?;

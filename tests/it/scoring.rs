@@ -9,17 +9,20 @@ use crate::common::{bin, fixture, path_str};
 /// R by recency desc (F 91, E 87, 9 60, 10 59, A 46, C 22, G 17, D 1 → sizes 2,2,2,1,1),
 /// F by frequency asc then id (9 D E F G 10 A C), M by monetary asc then id
 /// (D F G E C A 10 9), money deciles by monetary desc then id (10 9 A C E G F D B).
+/// Next category: the pairs by lift are (a,b) (b,a) (bread,milk) (milk,bread) at 8,
+/// (books,music) (music,books) at 4, (cheese,wine) (wine,cheese) at 8/3; customer 9 bought
+/// books only → music; E and G bought wine only → cheese; nobody else has a pair to offer.
 const HAND_SCORES: &str = "\
-r_score,f_score,m_score,rfm_cell,rfm_score,segment,decile,best_customer,stage,reactivated
-2,3,4,234,9,At risk,1,false,new,false
-2,1,5,215,8,Hibernating,2,false,new,false
-3,4,3,343,10,Loyal,3,false,new,false
-,,,,,,9,false,,false
-3,5,3,353,11,Loyal,4,false,new,false
-5,1,1,511,7,New,8,false,new,false
-1,2,2,122,5,Lost,5,false,new,false
-1,2,1,121,4,Lost,7,false,active,false
-4,3,2,432,9,Potential loyalist,6,false,new,false
+r_score,f_score,m_score,rfm_cell,rfm_score,segment,decile,best_customer,stage,reactivated,next_category
+2,3,4,234,9,At risk,1,false,new,false,
+2,1,5,215,8,Hibernating,2,false,new,false,music
+3,4,3,343,10,Loyal,3,false,new,false,
+,,,,,,9,false,,false,
+3,5,3,353,11,Loyal,4,false,new,false,
+5,1,1,511,7,New,8,false,new,false,
+1,2,2,122,5,Lost,5,false,new,false,cheese
+1,2,1,121,4,Lost,7,false,active,false,
+4,3,2,432,9,Potential loyalist,6,false,new,false,cheese
 ";
 
 #[test]
