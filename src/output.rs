@@ -175,6 +175,11 @@ impl OutputFormat {
 /// and not one of the inputs.
 pub fn check_output(path: &Path, inputs: &[String]) -> Result<()> {
     OutputFormat::from_path(path)?;
+    check_target(path, inputs)
+}
+
+/// Checks that an output path is not one of the inputs and that its directory exists.
+pub fn check_target(path: &Path, inputs: &[String]) -> Result<()> {
     for input in inputs {
         if same_file(Path::new(input), path) {
             return Err(Error::Usage(format!(

@@ -50,9 +50,9 @@ pub struct LtvArgs {
     #[arg(long, default_value = "D")]
     pub period: String,
 
-    /// Prediction horizon in periods [default: one year: 365 days or 52 weeks].
+    /// Prediction horizon: periods, or with a unit: 365d, 52w, 1y [default: one year].
     #[arg(long, value_name = "N")]
-    pub horizon: Option<u32>,
+    pub horizon: Option<String>,
 
     /// Annual discount rate for CLV.
     #[arg(long, value_name = "RATE", default_value_t = 0.10)]
@@ -71,7 +71,32 @@ pub struct LtvArgs {
     pub out: Option<PathBuf>,
 }
 
-fn fit_table(r: &FitReport) -> String {
+/// "52w", "365d", "1y" or a bare number of periods → periods of the model.
+fn parse_horizon(text: &str, period: Period) -> Result<u32> {
+    let bad = || {
+        Error::Usage(format!(
+            "horizon {text:?}: write a number of periods, or 365d, 52w, 1y"
+        ))
+    };
+    let t = text.trim();
+    let (number, unit_days) = match t.char_indices().last() {
+        Some((i, 'd')) => (&t[..i], Some(1.0)),
+        Some((i, 'w')) => (&t[..i], Some(7.0)),
+        Some((i, 'y')) => (&t[..i], Some(365.0)),
+        _ => (t, None),
+    };
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let periods = match unit_days {
+        Some(days) => n * days / f64::from(period.days()),
+        None => n,
+    };
+    if !(periods >= 1.0 && periods < 1e6) {
+        return Err(bad());
+    }
+    Ok(periods.round() as u32)
+}
+
+pub(crate) fn fit_table(r: &FitReport) -> String {
     let mut t = Table::new(["parameter", "estimate", "std. error"]);
     for (i, (name, v)) in r.params.iter().enumerate() {
         let se = r.std_errors.get(i).copied().unwrap_or(f64::NAN);
@@ -125,10 +150,13 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         model,
         gamma_gamma,
         period,
-        horizon: args.horizon.unwrap_or(match period {
-            Period::Day => 365,
-            Period::Week => 52,
-        }),
+        horizon: match &args.horizon {
+            Some(h) => parse_horizon(h, period)?,
+            None => match period {
+                Period::Day => 365,
+                Period::Week => 52,
+            },
+        },
         annual_discount: args.discount,
         margin: args.clv_margin,
         calibration_end,

@@ -12,11 +12,13 @@ use custvalue::config::{
 use custvalue::output;
 use custvalue::time::TimeFormat;
 use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
+pub(crate) use ltv::fit_table;
 
 mod affinity;
 mod cohorts;
 mod cube;
 mod deciles;
+mod fit;
 mod ltv;
 mod profit;
 mod report;
@@ -64,6 +66,8 @@ enum Command {
     Rfm(rfm::RfmArgs),
     /// Money deciles and purchase deciles, with the headline sentence.
     Deciles(deciles::DecilesArgs),
+    /// Fit a lifetime-value model directly on a model summary (x, t_x, T) or BG/BB patterns.
+    Fit(fit::FitArgs),
     /// Lifetime value: BG/NBD, Pareto/NBD or MBG/NBD with Gamma-Gamma spend, P(alive),
     /// CLV, and a calibration/holdout check.
     Ltv(ltv::LtvArgs),
@@ -348,6 +352,7 @@ pub fn main() -> i32 {
         Command::Summary(a) => summary::run(&ctx, a),
         Command::Rfm(a) => rfm::run(&ctx, a),
         Command::Deciles(a) => deciles::run(&ctx, a),
+        Command::Fit(a) => fit::run(&ctx, a),
         Command::Ltv(a) => ltv::run(&ctx, a),
         Command::Profit(a) => profit::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),

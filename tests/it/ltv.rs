@@ -150,3 +150,85 @@ fn the_segment_file_carries_p_alive_beside_the_stage() {
         }
     }
 }
+
+#[test]
+fn fit_reproduces_the_published_estimates_from_the_command_line() {
+    // Fader, Hardie & Lee (2005): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, LL −9582.4.
+    bin()
+        .args([
+            "fit",
+            "--summary",
+            path_str(&fixture("cdnow_summary.csv")),
+            "--model",
+            "bgnbd",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("log-likelihood -9582.4")
+                .and(predicate::str::is_match(r"r\s+0\.24(2[5-9]|3[0-4])").unwrap())
+                .and(predicate::str::contains("alpha        4.41"))
+                .and(predicate::str::contains("a            0.79"))
+                .and(predicate::str::contains("b            2.42")),
+        );
+    // Fader, Hardie & Shang (2010): alpha 1.204, beta 0.750, gamma 0.657, delta 2.783.
+    bin()
+        .args([
+            "fit",
+            "--summary",
+            path_str(&fixture("donations.csv")),
+            "--model",
+            "bgbb",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("log-likelihood -33225.5")
+                .and(predicate::str::contains("delta        2.783")),
+        );
+    bin()
+        .args(["fit", "--summary", path_str(&fixture("hand.csv"))])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no column 'x'"));
+}
+
+#[test]
+fn horizons_take_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("cdnow.csv");
+    let run = |h: &str| {
+        let out = dir.path().join(format!("{h}.csv"));
+        bin()
+            .args([
+                "-q",
+                "ltv",
+                "-i",
+                path_str(&input),
+                "--time-col",
+                "date",
+                "--period",
+                "W",
+                "--spend",
+                "none",
+            ])
+            .args(["--horizon", h, "-o", path_str(&out)])
+            .assert()
+            .success();
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(run("52w"), run("52"));
+    assert_eq!(run("364d"), run("52"));
+    bin()
+        .args([
+            "ltv",
+            "-i",
+            path_str(&input),
+            "--time-col",
+            "date",
+            "--horizon",
+            "soon",
+        ])
+        .assert()
+        .code(2);
+}
