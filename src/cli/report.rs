@@ -20,9 +20,11 @@ Examples:
 
 One HTML file that opens anywhere, also from a mail attachment: no network, no scripts,
 charts as inline SVG. It shows the headline figures, money and purchase deciles, the whale
-curve (20/80/30), the RFM heat map, segments, lifecycle stages and best customers, each with
-a sentence that reads the chart. With --model it adds the distribution of predicted CLV
-(next 365 days), and with --calibration-end the model's predictions against the holdout.";
+curve (20/80/30), the RFM heat map, segments, lifecycle stages and best customers, what
+each money decile buys (index by category), the cohort retention triangle and the
+categories bought together, each with a sentence that reads the chart. With --model it
+adds the distribution of predicted CLV (next 365 days), and with --calibration-end the
+model's predictions against the holdout.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -82,6 +84,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<i32> {
         load: &loaded.report,
         settings: &settings,
         segmentation: &seg,
+        transactions: &loaded.transactions,
         ltv: ltv.as_ref(),
     })?;
     let mut file = AtomicFile::create(&args.out)?;

@@ -719,6 +719,158 @@ fn draw_heat_legend(area: &Area<'_>, max: u64) -> Drawn {
     Ok(())
 }
 
+/// A matrix of coloured cells, rows top to bottom and columns left to right, with a
+/// colour scale beside it. `cells[row][column]`: the fill and the label, or `None` for
+/// a cell that is not drawn (the empty corner of a triangle).
+pub struct Matrix {
+    pub rows: Vec<String>,
+    pub columns: Vec<String>,
+    pub cells: Vec<Vec<Option<(RGBColor, String)>>>,
+    /// The x and y axis titles.
+    pub titles: (String, String),
+    pub scale: Scale,
+}
+
+/// The colour scale of a matrix: `colour(t)` for t from 0 (bottom) to 1 (top), the
+/// tick labels at positions t, and a two-line title.
+pub struct Scale {
+    pub title: (String, String),
+    pub colour: fn(f64) -> RGBColor,
+    pub ticks: Vec<(f64, String)>,
+}
+
+fn mix(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let m = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+    RGBColor(m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
+}
+
+/// The neutral middle of the diverging scale.
+const NEUTRAL: RGBColor = RGBColor(0xf7, 0xf7, 0xf5);
+
+/// Diverging: 0 = `ACCENT` (under), 0.5 = neutral, 1 = `MONEY` (over).
+pub fn diverging(t: f64) -> RGBColor {
+    if t >= 0.5 {
+        mix(NEUTRAL, MONEY, (t - 0.5) * 2.0)
+    } else {
+        mix(NEUTRAL, ACCENT, (0.5 - t) * 2.0)
+    }
+}
+
+/// Sequential: 0 = `HEAT_LOW`, 1 = `MONEY`.
+pub fn sequential(t: f64) -> RGBColor {
+    mix(HEAT_LOW, MONEY, t)
+}
+
+/// A heat matrix drawn `FULL` wide, `row_height` pixels per row.
+pub fn matrix(name: &str, m: &Matrix, row_height: u32, y_area: u32) -> Result<String> {
+    let n = m.rows.len();
+    let height = (70 + row_height * n as u32).max(200);
+    svg(name, (FULL, height), |root| {
+        let (left, legend) = root.split_horizontally(FULL - 96);
+        let x = Axis::categories(m.columns.clone(), m.titles.0.as_str());
+        let y = Axis::categories(m.rows.iter().rev().cloned().collect(), m.titles.1.as_str());
+        let mut chart = plane(&left, &x, &y, (44, y_area), Grid::Horizontal)?;
+        let size = if m.columns.len() > 14 { 10.5 } else { 12.0 };
+        for (i, row) in m.cells.iter().enumerate() {
+            let slot = (n - 1 - i) as f64;
+            for (j, cell) in row.iter().enumerate() {
+                let Some((fill, text)) = cell else { continue };
+                let mut rect = Rectangle::new(
+                    [(j as f64, slot), (j as f64 + 1.0, slot + 1.0)],
+                    fill.filled(),
+                );
+                rect.set_margin(1, 1, 1, 1);
+                chart.draw_series(std::iter::once(rect))?;
+                label(
+                    &chart,
+                    (j as f64 + 0.5, slot + 0.5),
+                    (0, 0),
+                    text,
+                    &anchored(size, ink_on(*fill), HPos::Center, VPos::Center),
+                )?;
+            }
+        }
+        draw_scale(&legend, &m.scale, height)
+    })
+}
+
+/// The colour scale beside a matrix.
+fn draw_scale(area: &Area<'_>, scale: &Scale, chart_height: u32) -> Drawn {
+    let (top, x0, width) = (52, 12, 16);
+    let height = (chart_height as i32 - top - 60).clamp(80, 250);
+    area.draw(&Text::new(
+        scale.title.0.as_str(),
+        (x0 - 2, 8),
+        font(11.5, MUTED),
+    ))?;
+    area.draw(&Text::new(
+        scale.title.1.as_str(),
+        (x0 - 2, 23),
+        font(11.5, MUTED),
+    ))?;
+    let steps = 50;
+    for i in 0..steps {
+        let t = 1.0 - f64::from(i) / f64::from(steps - 1);
+        let y0 = top + height * i / steps;
+        let y1 = top + height * (i + 1) / steps + 1;
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + width, y1)],
+            (scale.colour)(t).filled(),
+        ))?;
+    }
+    for (t, text) in &scale.ticks {
+        let y = top + (f64::from(height) * (1.0 - t)).round() as i32;
+        area.draw(&PathElement::new(
+            vec![(x0 + width, y), (x0 + width + 4, y)],
+            AXIS.stroke_width(1),
+        ))?;
+        area.draw(&Text::new(
+            text.as_str(),
+            (x0 + width + 7, y),
+            anchored(11.0, MUTED, HPos::Left, VPos::Center),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Horizontal bars of positive values (e.g. lift) with a dashed reference line at
+/// `reference`, rows top to bottom, each labelled with `text`.
+pub fn reference_bars(
+    name: &str,
+    rows: &[(String, f64)],
+    reference: f64,
+    title: &str,
+) -> Result<String> {
+    let n = rows.len();
+    let height = (70 + 30 * n as u32).max(170);
+    let hi = rows.iter().map(|r| r.1).fold(reference, f64::max);
+    svg(name, (SIDE, height), |root| {
+        let names: Vec<String> = rows.iter().rev().map(|r| r.0.clone()).collect();
+        let x = Axis::numeric(0.0, hi, 5, 0.1, number, title);
+        let y = Axis::categories(names, "");
+        let mut chart = plane(root, &x, &y, (40, 150), Grid::Vertical)?;
+        for (i, (_, v)) in rows.iter().enumerate() {
+            let slot = (n - 1 - i) as f64;
+            chart.draw_series(std::iter::once(hbar(slot, 0.62, *v, MONEY)))?;
+            label(
+                &chart,
+                (*v, slot + 0.5),
+                (5, 0),
+                &format!("{v:.2}"),
+                &anchored(11.0, INK, HPos::Left, VPos::Center),
+            )?;
+        }
+        chart.draw_series(DashedLineSeries::new(
+            vec![(reference, y.range.start), (reference, y.range.end)],
+            5,
+            4,
+            ACCENT.stroke_width(2),
+        ))?;
+        Ok(())
+    })
+}
+
 /// One row of a two-panel horizontal bar chart.
 pub struct PairedRow {
     pub name: String,

@@ -3,8 +3,10 @@
 //! files; the charts are inline SVG.
 //!
 //! [`render`] builds the page from results that are already computed (the load report,
-//! the [`Segmentation`] and, optionally, the [`Ltv`] values); it derives the decile
-//! tables and the 20/80/30 view itself, which are cheap. Every chart carries a
+//! the [`Segmentation`], the transactions and, optionally, the [`Ltv`] values); it
+//! derives the decile tables, the 20/80/30 view, the cube of money deciles ×
+//! categories, the cohort retention triangle and the category pairs itself, which are
+//! cheap (one pass over the lines each). Every chart carries a
 //! one-sentence reading computed from the same figures. The page is an askama template
 //! (`templates/report.html`, escaped by default); the same inputs give the same bytes.
 //!
@@ -19,7 +21,7 @@ use std::path::Path;
 use askama::Template;
 
 use crate::error::{Error, Result};
-use crate::load::LoadReport;
+use crate::load::{LoadReport, Transactions};
 use crate::ltv::Ltv;
 use crate::segments::{AnalysisSettings, Segmentation};
 
@@ -32,6 +34,9 @@ pub struct ReportInput<'a> {
     /// The thresholds the segmentation used (shown next to the best-customer rule).
     pub settings: &'a AnalysisSettings,
     pub segmentation: &'a Segmentation,
+    /// The lines the segmentation was computed from: the cube of money deciles ×
+    /// categories, the cohort retention triangle and the category pairs come from them.
+    pub transactions: &'a Transactions,
     /// Lifetime values: adds the CLV distribution and, when the values were fitted with
     /// a calibration cut-off, the calibration/holdout chart.
     pub ltv: Option<&'a Ltv>,
@@ -54,6 +59,7 @@ pub const DEFAULT_TITLE: &str = "Customer value report";
 ///     load: &loaded.report,
 ///     settings: &settings,
 ///     segmentation: &seg,
+///     transactions: &loaded.transactions,
 ///     ltv: None,
 /// })
 /// .unwrap();

@@ -6,8 +6,11 @@
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::charts::{self, Column, Mark, PairedRow, RfmGrid, colour};
+use super::charts::{self, Column, Mark, Matrix, PairedRow, RfmGrid, Scale, colour};
 use super::{Cell, Figure, Legend, Page, Panel, ReportInput, Table};
+use crate::affinity;
+use crate::cohorts::{self, CohortRow};
+use crate::cube::{self, Dimension, Groups};
 use crate::deciles::{self, DecileBy, MoneyDecile};
 use crate::error::Result;
 use crate::ltv::{Bucket, HoldoutCheck, Ltv};
@@ -30,6 +33,9 @@ pub(super) fn page(input: &ReportInput<'_>) -> Result<Page> {
         vec![rfm_panel(seg)?, lifecycle_panel(seg)?],
         vec![segments_panel(seg)?],
         vec![best_panel(seg, input.settings)?],
+        vec![cube_panel(input)?],
+        vec![cohorts_panel(input)?],
+        vec![affinity_panel(input)?],
     ];
     if let Some(ltv) = input.ltv {
         let mut row = vec![clv_panel(ltv)?];
@@ -696,6 +702,275 @@ fn best_panel(seg: &Segmentation, settings: &AnalysisSettings) -> Result<Panel> 
                 top.len()
             )
         }
+    );
+    Ok(p)
+}
+
+/// Columns of the cube heat map: the categories with the most revenue.
+pub(super) const CUBE_CATEGORIES: usize = 12;
+/// Rows (latest cohorts) and columns (periods) of the retention triangle.
+pub(super) const TRIANGLE_COHORTS: usize = 18;
+pub(super) const TRIANGLE_PERIODS: usize = 18;
+/// Rows of the affinity table.
+pub(super) const TOP_PAIRS: usize = 10;
+
+/// Where an index sits on the diverging scale: by log(index / 100), so 200/3 and 150
+/// are equally far from 100, clamped to that range.
+fn index_position(index: f64) -> f64 {
+    if index <= 0.0 {
+        return 0.0;
+    }
+    let reach = 1.5f64.ln();
+    ((index / 100.0).ln().clamp(-reach, reach) / reach + 1.0) / 2.0
+}
+
+fn cube_panel(input: &ReportInput<'_>) -> Result<Panel> {
+    let seg = input.segmentation;
+    let c = cube::cube(input.transactions, &Groups::of(Dimension::Decile, seg))?;
+    // The categories with the most revenue (ties by name), most revenue first.
+    let mut shown: Vec<usize> = (0..c.categories.len())
+        .filter(|&k| c.categories[k] != cube::NONE_CATEGORY)
+        .collect();
+    shown.sort_by(|&a, &b| {
+        c.category_revenue[b]
+            .cmp(&c.category_revenue[a])
+            .then(a.cmp(&b))
+    });
+    shown.truncate(CUBE_CATEGORIES);
+    let groups: Vec<usize> = (0..c.groups.len())
+        .filter(|&g| c.group_customers[g] > 0)
+        .collect();
+    let mut index = vec![vec![None::<Option<f64>>; c.categories.len()]; c.groups.len()];
+    for r in &c.rows {
+        index[r.group][r.category] = Some(r.index);
+    }
+    let cells = groups
+        .iter()
+        .map(|&g| {
+            shown
+                .iter()
+                .map(|&k| {
+                    Some(match index[g][k] {
+                        Some(Some(i)) => (charts::diverging(index_position(i)), format!("{i:.0}")),
+                        Some(None) => (colour::PALE, "n/a".to_string()),
+                        None => (colour::PALE, "–".to_string()),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let svg = charts::matrix(
+        "Category index by money decile",
+        &Matrix {
+            rows: groups.iter().map(|&g| c.groups[g].clone()).collect(),
+            columns: shown.iter().map(|&k| c.categories[k].clone()).collect(),
+            cells,
+            titles: (
+                "category (the most revenue first)".into(),
+                "money decile (1 = the top 10%)".into(),
+            ),
+            scale: Scale {
+                title: ("index".into(), "(100 = average)".into()),
+                colour: charts::diverging,
+                ticks: [200.0 / 3.0, 80.0, 100.0, 125.0, 150.0]
+                    .iter()
+                    .map(|&i| {
+                        let text = if i < 70.0 {
+                            format!("≤ {i:.0}")
+                        } else if i >= 150.0 {
+                            format!("≥ {i:.0}")
+                        } else {
+                            format!("{i:.0}")
+                        };
+                        (index_position(i), text)
+                    })
+                    .collect(),
+            },
+        },
+        34,
+        60,
+    )?;
+    let reading = sentence(c.headline()) + ".";
+    let mut p = panel(
+        "cube",
+        "What each decile buys (customer × product)",
+        reading,
+        svg,
+    );
+    p.wide = true;
+    p.legend = vec![
+        legend(colour::MONEY, "over-buys: index above 100", "bar"),
+        legend(colour::ACCENT, "under-buys: index below 100", "bar"),
+    ];
+    p.note = format!(
+        "Index = 100 × the category's share of the decile's revenue ÷ its share of all revenue. {} of {} categories shown, by revenue.",
+        shown.len(),
+        c.categories.len()
+    );
+    Ok(p)
+}
+
+/// "42%", "7.5%": whole percents, one decimal below 10%.
+fn short_percent(v: f64) -> String {
+    let p = v * 100.0;
+    if p >= 9.95 || p == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+fn cohorts_panel(input: &ReportInput<'_>) -> Result<Panel> {
+    let seg = input.segmentation;
+    let triangle = cohorts::cohorts(input.transactions, &seg.summary)?;
+    let all: Vec<&[CohortRow]> = triangle
+        .rows
+        .chunk_by(|a, b| a.cohort == b.cohort)
+        .collect();
+    let shown = &all[all.len().saturating_sub(TRIANGLE_COHORTS)..];
+    let periods = shown
+        .iter()
+        .map(|g| g.len())
+        .max()
+        .unwrap_or(0)
+        .min(TRIANGLE_PERIODS);
+    // The scale tops out at the best retention after the cohort month (period 0 is
+    // always 100% and would wash the rest out).
+    let top = shown
+        .iter()
+        .flat_map(|g| g.iter().skip(1).take(periods))
+        .map(|r| r.retention)
+        .fold(0.0, f64::max);
+    let scale_max = if top > 0.0 {
+        (top * 20.0).ceil() / 20.0
+    } else {
+        1.0
+    };
+    let cells = shown
+        .iter()
+        .map(|g| {
+            (0..periods)
+                .map(|k| {
+                    g.get(k).map(|r| {
+                        (
+                            charts::sequential(r.retention / scale_max),
+                            short_percent(r.retention),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let svg = charts::matrix(
+        "Cohort retention",
+        &Matrix {
+            rows: shown
+                .iter()
+                .map(|g| format!("{} · {}", g[0].cohort, thousands(g[0].cohort_size)))
+                .collect(),
+            columns: (0..periods).map(|k| k.to_string()).collect(),
+            cells,
+            titles: (
+                "months after the first purchase".into(),
+                "cohort · customers".into(),
+            ),
+            scale: Scale {
+                title: ("customers".into(), "buying again".into()),
+                colour: charts::sequential,
+                ticks: (0..=4)
+                    .map(|i| {
+                        let t = f64::from(i) / 4.0;
+                        let text = format!(
+                            "{}%",
+                            charts::number(t * scale_max * 100.0, scale_max * 25.0)
+                        );
+                        (t, if i == 4 { format!("≥ {text}") } else { text })
+                    })
+                    .collect(),
+            },
+        },
+        30,
+        130,
+    )?;
+    let reading = sentence(triangle.headline()) + ".";
+    let mut p = panel("cohorts", "Cohort retention", reading, svg);
+    p.wide = true;
+    p.legend = vec![legend(
+        colour::MONEY,
+        "share of the cohort buying in the month (darker = more)",
+        "bar",
+    )];
+    p.note = format!(
+        "A cohort is the month of a customer's first purchase; month 0 is that month. {} of {} cohorts and months 0–{} shown, up to {}.",
+        shown.len(),
+        all.len(),
+        periods.saturating_sub(1),
+        triangle.last_month
+    );
+    Ok(p)
+}
+
+fn affinity_panel(input: &ReportInput<'_>) -> Result<Panel> {
+    let seg = input.segmentation;
+    let aff = affinity::affinity(input.transactions, &seg.summary);
+    let top: Vec<&affinity::Pair> = aff.pairs.iter().take(TOP_PAIRS).collect();
+    let name = |code: u32| aff.categories[code as usize].as_str();
+    let bars: Vec<(String, f64)> = top
+        .iter()
+        .map(|p| (format!("{} → {}", name(p.a), name(p.b)), p.lift()))
+        .collect();
+    let svg = charts::reference_bars(
+        "Top category pairs by lift",
+        &bars,
+        1.0,
+        "lift (1 = independent)",
+    )?;
+    let rows = top
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            vec![
+                cell((i + 1).to_string(), true),
+                cell(name(p.a), false),
+                cell(name(p.b), false),
+                cell(thousands(p.both), true),
+                cell(percent(p.support()), true),
+                cell(percent(p.confidence()), true),
+                cell(format!("{:.2}", p.lift()), true),
+            ]
+        })
+        .collect();
+    let reading = sentence(aff.headline()) + ".";
+    let mut p = panel("affinity", "Categories bought together", reading, svg);
+    p.layout = "side";
+    p.wide = true;
+    p.legend = vec![
+        legend(colour::MONEY, "lift of the pair", "bar"),
+        legend(
+            colour::ACCENT,
+            "lift 1: bought together as often as by chance",
+            "dash",
+        ),
+    ];
+    p.table = (!top.is_empty()).then(|| {
+        table(
+            &[
+                ("#", true),
+                ("bought A", false),
+                ("also bought B", false),
+                ("both", true),
+                ("support", true),
+                ("confidence", true),
+                ("lift", true),
+            ],
+            rows,
+        )
+    });
+    p.note = format!(
+        "Over {} with a purchase: support = both ÷ all, confidence = both ÷ bought A, lift = confidence ÷ B's share. The top {} of {} pairs by lift.",
+        customers(aff.customers),
+        top.len(),
+        thousands(aff.pairs.len() as u64)
     );
     Ok(p)
 }

@@ -232,3 +232,28 @@ fn horizons_take_units() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn bgnbd_recovers_the_parameters_the_generator_used() {
+    // The generator draws customers from BG/NBD with the CDNOW estimates (r 0.243,
+    // alpha 4.414 per week, a 0.793, b 2.426); fitting its output must find them again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tx.csv");
+    let params = custvalue::synth::SynthParams::for_rows(200_000, 11);
+    custvalue::synth::write_csv(&params, std::fs::File::create(&path).unwrap()).unwrap();
+    let loaded = custvalue::load(&custvalue::LoadOptions::new([path_str(&path)])).unwrap();
+    let settings = custvalue::ltv::LtvSettings {
+        gamma_gamma: false,
+        ..Default::default()
+    };
+    let ltv = custvalue::ltv::value(&loaded.transactions, &settings).unwrap();
+    let p = |n: &str| ltv.report().param(n).unwrap();
+    assert!((p("r") - 0.243).abs() < 0.03, "r {}", p("r"));
+    assert!(
+        (p("alpha") / 7.0 - 4.414).abs() < 0.15 * 4.414,
+        "alpha {}",
+        p("alpha")
+    );
+    assert!((p("a") - 0.793).abs() < 0.25 * 0.793, "a {}", p("a"));
+    assert!((p("b") - 2.426).abs() < 0.3 * 2.426, "b {}", p("b"));
+}

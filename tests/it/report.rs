@@ -16,7 +16,7 @@ use custvalue::terminal::percent;
 use crate::common::{bin, path_str, sample};
 
 /// Every panel of the sample report with `--model` and `--calibration-end`.
-const PANELS: [&str; 9] = [
+const PANELS: [&str; 12] = [
     "money-deciles",
     "purchase-deciles",
     "whale-curve",
@@ -24,9 +24,15 @@ const PANELS: [&str; 9] = [
     "lifecycle",
     "segments",
     "best-customers",
+    "cube",
+    "cohorts",
+    "affinity",
     "clv",
     "holdout",
 ];
+
+/// The panels of a report without `--model`.
+const WITHOUT_MODEL: usize = 10;
 
 const CALIBRATION_END: &str = "2024-06-30";
 
@@ -149,6 +155,60 @@ fn sample_report_is_self_contained_and_every_chart_reads() {
     let rows = panel(&html, "best-customers").matches("<tr>").count() - 1;
     assert_eq!(rows, best.min(10));
 
+    // The customer × product × behaviour panels read as the library's headlines, and
+    // come in page order: after the best customers, before lifetime value.
+    let as_sentence = |h: String| {
+        let mut c = h.chars();
+        let first = c.next().unwrap().to_uppercase().collect::<String>();
+        format!("{first}{}.", c.as_str())
+    };
+    let cube = custvalue::cube::cube(
+        &loaded.transactions,
+        &custvalue::cube::Groups::of(custvalue::cube::Dimension::Decile, &seg),
+    )
+    .unwrap();
+    assert_eq!(reading(panel(&html, "cube")), as_sentence(cube.headline()));
+    let cohorts = custvalue::cohorts::cohorts(&loaded.transactions, &seg.summary).unwrap();
+    assert_eq!(
+        reading(panel(&html, "cohorts")),
+        as_sentence(cohorts.headline())
+    );
+    let affinity = custvalue::affinity::affinity(&loaded.transactions, &seg.summary);
+    assert_eq!(
+        reading(panel(&html, "affinity")),
+        as_sentence(affinity.headline())
+    );
+    let at = |id: &str| html.find(&format!("id=\"{id}\"")).unwrap();
+    assert!(at("best-customers") < at("cube") && at("affinity") < at("clv"));
+    // Cells are labelled with their index (decile 1 × the category with the most
+    // revenue, say) and with their retention; the top ten pairs are in
+    // the table, the first one on top.
+    let cube_svg = panel(&html, "cube");
+    let top = (0..cube.categories.len())
+        .max_by_key(|&k| (cube.category_revenue[k], std::cmp::Reverse(k)))
+        .unwrap();
+    let cell = cube
+        .rows
+        .iter()
+        .find(|r| r.group == 0 && r.category == top)
+        .unwrap();
+    let name = &cube.categories[top];
+    // plotters writes each text on a line of its own.
+    let label = format!(">\n{:.0}\n</text>", cell.index.unwrap());
+    assert!(cube_svg.contains(&format!(">\n{name}\n</text>")), "{name}");
+    assert!(cube_svg.contains(&label), "{label}");
+    assert!(panel(&html, "cohorts").contains(">\n100%\n</text>"));
+    let pairs = panel(&html, "affinity");
+    assert_eq!(pairs.matches("<tr>").count() - 1, 10);
+    let first = &affinity.pairs[0];
+    let name = |code: u32| affinity.categories[code as usize].as_str();
+    assert!(pairs.contains(&format!(
+        "<td>{}</td><td>{}</td><td class=\"num\">{}</td>",
+        name(first.a),
+        name(first.b),
+        first.both
+    )));
+
     let ltv = custvalue::ltv::value(
         &loaded.transactions,
         &custvalue::ltv::LtvSettings {
@@ -197,8 +257,9 @@ fn report_without_a_model_leaves_out_lifetime_value() {
     let first = run();
     assert_eq!(first, run(), "the same input gives the same bytes");
     let html = String::from_utf8(first).unwrap();
-    for id in &PANELS[..7] {
+    for id in &PANELS[..WITHOUT_MODEL] {
         assert!(panel(&html, id).contains("<svg"), "{id}");
+        assert!(reading(panel(&html, id)).ends_with('.'), "{id}");
     }
     assert!(!html.contains("id=\"clv\"") && !html.contains("id=\"holdout\""));
 }
