@@ -85,26 +85,7 @@ pub fn check_output(path: &Path, inputs: &[String]) -> Result<()> {
             path.display()
         )));
     }
-    for input in inputs {
-        if crate::output::same_file(Path::new(input), path) {
-            return Err(Error::Usage(format!(
-                "output {} is the same file as an input; choose another path",
-                path.display()
-            )));
-        }
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
+    crate::output::check_target(path, inputs)
 }
 
 /// The page the template fills.
