@@ -327,23 +327,49 @@ fn data_scale(data: &[Customer]) -> (f64, f64) {
 /// Neumaier-compensated: the estimates of weakly identified parameters (e.g.
 /// Pareto/NBD β) move with log-likelihood differences of 1e-8 on totals near
 /// 1e4, so rounding noise in the sum would otherwise blur the optimum.
-fn sum_ll<T>(data: &[T], mut term: impl FnMut(&T) -> f64) -> f64 {
+fn sum_ll<T: Sync>(data: &[T], term: impl Fn(&T) -> f64 + Sync) -> f64 {
+    // Fixed-size chunks summed in parallel, then added in chunk order: the result does
+    // not depend on the number of threads (and equals the plain sequential sum when the
+    // data fit in one chunk).
+    const CHUNK: usize = 1 << 13;
+    use rayon::prelude::*;
+    let partial = |chunk: &[T]| -> (f64, f64) {
+        let mut total = 0.0_f64;
+        let mut comp = 0.0_f64;
+        for d in chunk {
+            let v = term(d);
+            if !v.is_finite() {
+                return (f64::NAN, 0.0);
+            }
+            neumaier_add(&mut total, &mut comp, v);
+        }
+        (total, comp)
+    };
+    let parts: Vec<(f64, f64)> = if data.len() <= CHUNK {
+        vec![partial(data)]
+    } else {
+        data.par_chunks(CHUNK).map(partial).collect()
+    };
     let mut total = 0.0_f64;
     let mut comp = 0.0_f64;
-    for d in data {
-        let v = term(d);
-        if !v.is_finite() {
+    for (t, c) in parts {
+        if !t.is_finite() {
             return f64::NAN;
         }
-        let t = total + v;
-        if total.abs() >= v.abs() {
-            comp += (total - t) + v;
-        } else {
-            comp += (v - t) + total;
-        }
-        total = t;
+        neumaier_add(&mut total, &mut comp, t);
+        comp += c;
     }
     total + comp
+}
+
+fn neumaier_add(total: &mut f64, comp: &mut f64, v: f64) {
+    let t = *total + v;
+    if total.abs() >= v.abs() {
+        *comp += (*total - t) + v;
+    } else {
+        *comp += (v - t) + *total;
+    }
+    *total = t;
 }
 
 /// Log-parameters further than this from the first (data-scaled) starting
