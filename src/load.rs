@@ -1287,7 +1287,7 @@ fn load_csv(
     sink: &mut RejectSink,
 ) -> Result<()> {
     let file = path.display().to_string();
-    let lines = LineIndex::new(open_text(path, gzip)?);
+    let lines = LineIndex::new(open_text(path, gzip)?, opts.delimiter, opts.quote);
     let line_starts = lines.starts.clone();
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
@@ -1350,6 +1350,15 @@ fn load_csv(
                 break;
             }
             len += 1;
+        }
+        if done && let Some(at) = line_starts.borrow().open_quote {
+            let line = line_starts.borrow().line_of(at);
+            return Err(Error::input(
+                file,
+                format!(
+                    "line {line}: a quote opens a field that is never closed; everything after it would be read as one value"
+                ),
+            ));
         }
         let batch = &batch[..len];
         let record_lines: Vec<u64> = {
@@ -1434,6 +1443,8 @@ struct LineStarts {
     starts: std::collections::VecDeque<u64>,
     /// Line starts already forgotten.
     forgotten: u64,
+    /// Where the quoted field still open at the end of the bytes so far began.
+    open_quote: Option<u64>,
 }
 
 impl LineStarts {
@@ -1451,20 +1462,38 @@ impl LineStarts {
     }
 }
 
+/// Where the bytes stand in CSV terms, to notice a quote that is never closed (the csv
+/// crate would silently read the rest of the file as one field).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
 /// A reader that records where lines start as the bytes go through it.
 struct LineIndex<R> {
     inner: R,
     offset: u64,
     after_cr: bool,
+    delimiter: u8,
+    quote: u8,
+    state: QuoteState,
+    quote_start: u64,
     starts: std::rc::Rc<std::cell::RefCell<LineStarts>>,
 }
 
 impl<R> LineIndex<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, delimiter: u8, quote: u8) -> Self {
         LineIndex {
             inner,
             offset: 0,
             after_cr: false,
+            delimiter,
+            quote,
+            state: QuoteState::FieldStart,
+            quote_start: 0,
             starts: Default::default(),
         }
     }
@@ -1488,6 +1517,23 @@ impl<R: std::io::Read> std::io::Read for LineIndex<R> {
                 _ => {}
             }
             self.after_cr = b == b'\r';
+            let end_of_field = b == self.delimiter || b == b'\n' || b == b'\r';
+            self.state = match self.state {
+                QuoteState::FieldStart | QuoteState::Unquoted if end_of_field => {
+                    QuoteState::FieldStart
+                }
+                QuoteState::FieldStart if b == self.quote => {
+                    self.quote_start = at;
+                    QuoteState::Quoted
+                }
+                QuoteState::FieldStart | QuoteState::Unquoted => QuoteState::Unquoted,
+                QuoteState::Quoted if b == self.quote => QuoteState::QuoteInQuoted,
+                QuoteState::Quoted => QuoteState::Quoted,
+                QuoteState::QuoteInQuoted if b == self.quote => QuoteState::Quoted,
+                QuoteState::QuoteInQuoted if end_of_field => QuoteState::FieldStart,
+                QuoteState::QuoteInQuoted => QuoteState::Unquoted,
+            };
+            starts.open_quote = (self.state == QuoteState::Quoted).then_some(self.quote_start);
         }
         self.offset += n as u64;
         Ok(n)
