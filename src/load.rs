@@ -1439,8 +1439,9 @@ fn load_csv(
 #[derive(Default)]
 struct LineStarts {
     /// Offsets where a line starts (after `\n` or a lone `\r`; at the LF of `\r\n`),
-    /// ascending.
-    starts: std::collections::VecDeque<u64>,
+    /// ascending, each with whether the line is blank (the csv crate skips blank lines
+    /// and starts the next record at the first of them).
+    starts: std::collections::VecDeque<(u64, bool)>,
     /// Line starts already forgotten.
     forgotten: u64,
     /// Where the quoted field still open at the end of the bytes so far began.
@@ -1450,12 +1451,16 @@ struct LineStarts {
 impl LineStarts {
     /// The 1-based line holding byte `offset`.
     fn line_of(&self, offset: u64) -> u64 {
-        1 + self.forgotten + self.starts.partition_point(|&s| s <= offset) as u64
+        let mut k = self.starts.partition_point(|&(s, _)| s <= offset);
+        while k >= 1 && k < self.starts.len() && self.starts[k - 1].1 {
+            k += 1;
+        }
+        1 + self.forgotten + k as u64
     }
 
     /// Drops line starts at or before `offset`: later records start after it.
     fn forget_before(&mut self, offset: u64) {
-        while self.starts.front().is_some_and(|&s| s <= offset) {
+        while self.starts.front().is_some_and(|&(s, _)| s <= offset) {
             self.starts.pop_front();
             self.forgotten += 1;
         }
@@ -1481,6 +1486,8 @@ struct LineIndex<R> {
     quote: u8,
     state: QuoteState,
     quote_start: u64,
+    /// Where the current line's content begins (to tell blank lines).
+    content_start: u64,
     starts: std::rc::Rc<std::cell::RefCell<LineStarts>>,
 }
 
@@ -1494,6 +1501,7 @@ impl<R> LineIndex<R> {
             quote,
             state: QuoteState::FieldStart,
             quote_start: 0,
+            content_start: 0,
             starts: Default::default(),
         }
     }
@@ -1508,12 +1516,21 @@ impl<R: std::io::Read> std::io::Read for LineIndex<R> {
             match b {
                 b'\n' if self.after_cr => {
                     // CRLF: the csv crate starts the next record at the LF, so the line
-                    // is taken to start there.
+                    // is taken to start there; its content starts after the LF.
                     if let Some(last) = starts.starts.back_mut() {
-                        *last = at;
+                        last.0 = at;
                     }
+                    self.content_start = at + 1;
                 }
-                b'\n' | b'\r' => starts.starts.push_back(at + 1),
+                b'\n' | b'\r' => {
+                    if at == self.content_start
+                        && let Some(last) = starts.starts.back_mut()
+                    {
+                        last.1 = true;
+                    }
+                    starts.starts.push_back((at + 1, false));
+                    self.content_start = at + 1;
+                }
                 _ => {}
             }
             self.after_cr = b == b'\r';
