@@ -161,7 +161,10 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         margin: args.clv_margin,
         calibration_end,
     };
-    let ltv = value(&loaded.transactions, &settings)?;
+    let ltv = {
+        let _step = ctx.step(format!("fitting {} and valuing customers", settings.model));
+        value(&loaded.transactions, &settings)?
+    };
     let mut text = fit_table(ltv.report());
     if let Some(gg) = &ltv.spend {
         text.push('\n');

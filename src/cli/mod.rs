@@ -255,7 +255,10 @@ impl InputArgs {
                 )));
             }
         }
-        let loaded = custvalue::load(&opts)?;
+        let loaded = {
+            let _step = ctx.step(format!("reading {}", opts.inputs.join(", ")));
+            custvalue::load(&opts)?
+        };
         ctx.report_load(&loaded.report);
         Ok((loaded, settings))
     }
@@ -266,7 +269,35 @@ pub struct Ctx {
     pub quiet: bool,
 }
 
+/// A spinner on stderr for a step that may take a while; cleared when dropped. Drawn only
+/// when stderr is a terminal and the run is not quiet, so logs and pipes never see it.
+pub struct Step(Option<indicatif::ProgressBar>);
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 impl Ctx {
+    /// Starts a spinner with a message and the elapsed time.
+    pub fn step(&self, message: impl Into<String>) -> Step {
+        use std::io::IsTerminal;
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return Step(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.into());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Step(Some(bar))
+    }
+
     /// Prints a status line on stderr unless quiet.
     pub fn note(&self, text: &str) {
         if !self.quiet {

@@ -37,7 +37,10 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
         })?;
     let cfg = ConfigFile::read(&config)?;
     let (opts, _) = args.input.options_and_settings()?;
-    let outcome = custvalue::run::run_job(&config, &cfg, &opts)?;
+    let outcome = {
+        let _step = ctx.step(format!("running {}", config.display()));
+        custvalue::run::run_job(&config, &cfg, &opts)?
+    };
     ctx.note(&format!(
         "wrote {} files for {} customers to {}{}",
         outcome.outputs.len(),

@@ -67,7 +67,10 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(m) = args.best_min_spend {
         settings.best.min_spend = m;
     }
-    let seg = segment(&loaded.transactions, &settings)?;
+    let seg = {
+        let _step = ctx.step("scoring customers");
+        segment(&loaded.transactions, &settings)?
+    };
     let d = seg.summary.currency_decimals;
     let mut sizes = Table::new(["segment", "customers", "revenue", "share"]);
     for row in seg.segment_sizes() {
@@ -98,11 +101,13 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
                 gamma_gamma: false,
                 ..Default::default()
             };
+            let _step = ctx.step(format!("fitting {model}"));
             Some(custvalue::ltv::value(&loaded.transactions, &settings)?.p_alive)
         }
         None => None,
     };
     if let Some(out) = &args.out {
+        let _step = ctx.step(format!("writing {}", out.display()));
         output::write_frame(&mut seg.to_frame_with_p_alive(p_alive.as_deref())?, out)?;
         ctx.note(&format!(
             "wrote {} customers to {}",
