@@ -37,16 +37,9 @@ use crate::terminal::{Table, percent};
 /// assert_eq!(month_label(month_index(day)), "2024-02");
 /// ```
 pub fn month_index(day: i32) -> i32 {
-    // Civil-from-days (H. Hinnant), integers only: this runs once per line.
-    let z = i64::from(day) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year * 12 + month - 1) as i32
+    // Integer civil-from-days: this runs once per line.
+    let (year, month, _) = crate::time::civil_from_days(day);
+    year * 12 + month as i32 - 1
 }
 
 /// `YYYY-MM` text of a month index.

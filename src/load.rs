@@ -643,27 +643,18 @@ struct Builder {
 impl Builder {
     fn new(opts: &LoadOptions) -> Builder {
         Builder {
-            rows: Rows {
-                id_kind: match opts.customer_id_type {
+            rows: Rows::new(
+                match opts.customer_id_type {
                     IdType::Auto => None,
                     IdType::Text => Some((IdKind::Text, "--customer-id-type".into())),
                     IdType::Int => Some((IdKind::Int, "--customer-id-type".into())),
                 },
-                text_ids: PlHashMap::default(),
-                int_ids: PlHashMap::default(),
-                customer: Vec::new(),
-                day: Vec::new(),
-                amount: Vec::new(),
-                profit: Vec::new(),
-                order: Vec::new(),
-                category: Vec::new(),
-                categories: PlHashMap::default(),
-                declared: opts.customer_id_type,
-                decimals: opts.currency_decimals,
-                margin: opts.margin,
-                time_format: opts.time_format.clone(),
-                as_of: opts.as_of,
-            },
+                opts.customer_id_type,
+                opts.currency_decimals,
+                opts.margin,
+                opts.time_format.clone(),
+                opts.as_of,
+            ),
             report: LoadReport::default(),
         }
     }
@@ -815,10 +806,17 @@ struct RowCells<'a> {
 type Reject = (String, RejectReason, String, String);
 
 impl Rows {
-    /// An empty table with the same settings, for one chunk of rows.
-    fn empty_like(&self) -> Rows {
+    /// An empty table with these settings.
+    fn new(
+        id_kind: Option<(IdKind, String)>,
+        declared: IdType,
+        decimals: u32,
+        margin: money::Ratio,
+        time_format: TimeFormat,
+        as_of: Option<i32>,
+    ) -> Rows {
         Rows {
-            id_kind: self.id_kind.clone(),
+            id_kind,
             text_ids: PlHashMap::default(),
             int_ids: PlHashMap::default(),
             customer: Vec::new(),
@@ -828,12 +826,24 @@ impl Rows {
             order: Vec::new(),
             category: Vec::new(),
             categories: PlHashMap::default(),
-            declared: self.declared,
-            decimals: self.decimals,
-            margin: self.margin,
-            time_format: self.time_format.clone(),
-            as_of: self.as_of,
+            declared,
+            decimals,
+            margin,
+            time_format,
+            as_of,
         }
+    }
+
+    /// An empty table with the same settings, for one chunk of rows.
+    fn empty_like(&self) -> Rows {
+        Rows::new(
+            self.id_kind.clone(),
+            self.declared,
+            self.decimals,
+            self.margin,
+            self.time_format.clone(),
+            self.as_of,
+        )
     }
 
     /// Appends a chunk's rows, recoding its customers and categories into this table's

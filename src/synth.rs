@@ -498,21 +498,7 @@ pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i32> {
     i32::try_from(era * 146_097 + doe - 719_468).ok()
 }
 
-/// Proleptic Gregorian `(year, month, day)` of a day count since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i32) -> (i32, u32, u32) {
-    let z = i64::from(days) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // |days| < 2^31 keeps the year far inside i32.
-    (y as i32, m as u32, d as u32)
-}
+pub use crate::time::civil_from_days;
 
 fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
