@@ -29,6 +29,8 @@ pub struct RunSettings {
     pub output_dir: Option<PathBuf>,
     /// Segment file format: "parquet" (default), "csv" or "jsonl".
     pub segments_format: Option<String>,
+    /// Write the HTML report into the run directory (default true).
+    pub report: Option<bool>,
 }
 
 /// What a run wrote.
@@ -75,7 +77,25 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
         std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     std::fs::create_dir(&work).map_err(|e| Error::io(&work, e))?;
-    let written = write_outputs(&work, &base, &seg, seg_format);
+    let written = write_outputs(&work, &base, &seg, seg_format).and_then(|(mut outputs, moved)| {
+        if settings.report.unwrap_or(true) {
+            let html = crate::report::render(&crate::report::ReportInput {
+                title: crate::report::DEFAULT_TITLE,
+                load: &loaded.report,
+                settings: &analysis,
+                segmentation: &seg,
+                transactions: &loaded.transactions,
+                ltv: None,
+            })?;
+            let path = work.join("report.html");
+            let mut file = output::AtomicFile::create(&path)?;
+            std::io::Write::write_all(file.writer(), html.as_bytes())
+                .map_err(|e| Error::io(&path, e))?;
+            file.commit()?;
+            outputs.push("report.html".to_string());
+        }
+        Ok((outputs, moved))
+    });
     let (mut outputs, moved) = match written {
         Ok(v) => v,
         Err(e) => {

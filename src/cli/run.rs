@@ -16,7 +16,8 @@ Examples:
   custvalue run --config nightly.toml --as-of 2025-01-01
 
 Writes OUTPUT_DIR/<as-of date>/ with segments.parquet (or csv/jsonl), money_deciles.csv,
-purchase_deciles.csv, whale_curve.csv, segment_sizes.csv, migration.csv (when a previous
+purchase_deciles.csv, whale_curve.csv, profit.json, segment_sizes.csv, report.html
+([run] report = false to skip it), migration.csv (when a previous
 run exists: customers and revenue moving from each segment to each other one, new and
 vanished customers) and manifest.json (version, config hash, inputs and outputs with sizes
 and BLAKE3 checksums, rows read/used/rejected, as-of date, durations). The directory

@@ -33,12 +33,16 @@ fn two_runs_write_dated_directories_a_manifest_and_the_migration() {
         "money_deciles.csv",
         "purchase_deciles.csv",
         "whale_curve.csv",
+        "profit.json",
         "segment_sizes.csv",
+        "report.html",
         "manifest.json",
     ] {
         assert!(run1.join(name).exists(), "{name}");
     }
     assert!(!run1.join("migration.csv").exists());
+    let report = std::fs::read_to_string(run1.join("report.html")).unwrap();
+    assert!(report.contains("<svg") && !report.contains("https://"));
     let latest = std::fs::read_link(dir.path().join("out/latest")).unwrap();
     assert_eq!(latest, std::path::Path::new("2024-04-01"));
     let manifest: serde_json::Value =
@@ -47,7 +51,7 @@ fn two_runs_write_dated_directories_a_manifest_and_the_migration() {
     assert_eq!(manifest["rows"]["read"], 18);
     assert_eq!(manifest["rows"]["used"], 18);
     assert_eq!(manifest["as_of"], "2024-04-01");
-    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 6);
+    assert_eq!(manifest["outputs"].as_array().unwrap().len(), 7);
     assert_eq!(manifest["outputs"][0]["name"], "segments.csv");
     assert_eq!(manifest["outputs"][0]["blake3"].as_str().unwrap().len(), 64);
     // The segment file of the run equals the one `segments` writes.
