@@ -75,7 +75,7 @@ run_engine() {
         custvalue)
             # The whole job in one process: `custvalue run` writes the segment file, both
             # decile tables and the profit figures into a dated directory.
-            printf '[input]\nfiles = ["%s"]\n[run]\noutput_dir = "%s"\nsegments_format = "csv"\n' \
+            printf '[input]\nfiles = ["%s"]\n[run]\noutput_dir = "%s"\nsegments_format = "csv"\nreport = false\n' \
                 "$input" "$out/run" > "$out/job.toml"
             run_timed "$log" "$CUSTVALUE" --threads "$threads" -q run --config "$out/job.toml"
             local dir="$out/run/latest"
