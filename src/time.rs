@@ -8,7 +8,7 @@
 //!
 //! Not for: time zones databases (none are compiled in).
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime};
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -58,11 +58,6 @@ pub fn day_of(date: NaiveDate) -> i32 {
     (date - epoch()).num_days() as i32
 }
 
-/// Calendar date of a day number.
-pub fn date_of(day: i32) -> NaiveDate {
-    epoch() + chrono::Duration::days(i64::from(day))
-}
-
 /// `YYYY-MM-DD` text of a day number (`day N` beyond the calendar's range).
 pub fn format_day(day: i32) -> String {
     match epoch().checked_add_signed(chrono::Duration::days(i64::from(day))) {
@@ -96,8 +91,8 @@ pub fn civil_from_days(days: i32) -> (i32, u32, u32) {
 
 /// Year and month of a day number, for cohorts.
 pub fn year_month(day: i32) -> (i32, u32) {
-    let d = date_of(day);
-    (d.year(), d.month())
+    let (year, month, _) = civil_from_days(day);
+    (year, month)
 }
 
 /// How time text is read.
