@@ -77,7 +77,7 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
         std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     std::fs::create_dir(&work).map_err(|e| Error::io(&work, e))?;
-    let written = write_outputs(&work, &base, &seg, seg_format).and_then(|(mut outputs, moved)| {
+    let written = write_outputs(&work, &base, &seg, seg_format).and_then(|(mut outputs, moves)| {
         if settings.report.unwrap_or(true) {
             let html = crate::report::render(&crate::report::ReportInput {
                 title: crate::report::DEFAULT_TITLE,
@@ -86,6 +86,7 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
                 segmentation: &seg,
                 transactions: &loaded.transactions,
                 ltv: None,
+                migration: moves.as_deref(),
             })?;
             let path = work.join("report.html");
             let mut file = output::AtomicFile::create(&path)?;
@@ -94,9 +95,9 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
             file.commit()?;
             outputs.push("report.html".to_string());
         }
-        Ok((outputs, moved))
+        Ok((outputs, moves))
     });
-    let (mut outputs, moved) = match written {
+    let (mut outputs, moves) = match written {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&work);
@@ -119,6 +120,7 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
     let dir = base.join(&day);
     publish(&work, &dir)?;
     point_latest(&base, &day)?;
+    let moved = moves.as_deref().map(moved_customers);
     Ok(RunOutcome {
         dir,
         outputs,
@@ -151,7 +153,7 @@ fn write_outputs(
     base: &Path,
     seg: &Segmentation,
     seg_format: &str,
-) -> Result<(Vec<String>, Option<u64>)> {
+) -> Result<(Vec<String>, Option<Vec<Migration>>)> {
     let d = seg.summary.currency_decimals;
     let mut outputs = Vec::new();
     let mut write = |name: &str, frame: &mut DataFrame| -> Result<()> {
@@ -197,16 +199,11 @@ fn write_outputs(
     )?;
     write("segment_sizes.csv", &mut size_frame)?;
     let previous = previous_segments(base, d)?;
-    let moved = match previous {
+    let moves = match previous {
         Some(prev) => {
             let m = migration(seg, &prev);
-            let moved = m
-                .iter()
-                .filter(|r| r.from != r.to && r.from != NEW && r.to != VANISHED)
-                .map(|r| r.customers)
-                .sum();
             write("migration.csv", &mut migration_frame(&m, d)?)?;
-            Some(moved)
+            Some(m)
         }
         None => None,
     };
@@ -217,7 +214,16 @@ fn write_outputs(
         .map_err(|e| Error::io(work.join("profit.json"), e))?;
     file.commit()?;
     outputs.push("profit.json".to_string());
-    Ok((outputs, moved))
+    Ok((outputs, moves))
+}
+
+/// Customers who were in one segment last run and are in another now (new and vanished
+/// customers not counted).
+pub fn moved_customers(rows: &[Migration]) -> u64 {
+    rows.iter()
+        .filter(|r| r.from != r.to && r.from != NEW && r.to != VANISHED)
+        .map(|r| r.customers)
+        .sum()
 }
 
 /// Label of customers absent from the previous run.

@@ -86,6 +86,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<i32> {
         segmentation: &seg,
         transactions: &loaded.transactions,
         ltv: ltv.as_ref(),
+        migration: None,
     })?;
     let mut file = AtomicFile::create(&args.out)?;
     file.writer()

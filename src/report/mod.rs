@@ -40,6 +40,9 @@ pub struct ReportInput<'a> {
     /// Lifetime values: adds the CLV distribution and, when the values were fitted with
     /// a calibration cut-off, the calibration/holdout chart.
     pub ltv: Option<&'a Ltv>,
+    /// Segment migration since the previous nightly run (`custvalue run`): adds the
+    /// migration chart.
+    pub migration: Option<&'a [crate::run::Migration]>,
 }
 
 /// The default page title.
@@ -61,6 +64,7 @@ pub const DEFAULT_TITLE: &str = "Customer value report";
 ///     segmentation: &seg,
 ///     transactions: &loaded.transactions,
 ///     ltv: None,
+///     migration: None,
 /// })
 /// .unwrap();
 /// assert!(html.starts_with("<!DOCTYPE html>"));
