@@ -36,6 +36,7 @@ pub mod report;
 pub mod rfm;
 pub mod run;
 pub mod segments;
+pub mod state;
 pub mod summary;
 pub mod synth;
 pub mod terminal;

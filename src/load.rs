@@ -165,6 +165,29 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in key order of the enum.
+    pub const ALL: [RejectReason; 14] = [
+        RejectReason::MissingCustomer,
+        RejectReason::BadCustomerId,
+        RejectReason::MissingTime,
+        RejectReason::BadTime,
+        RejectReason::ImpossibleDate,
+        RejectReason::AfterAsOf,
+        RejectReason::MissingAmount,
+        RejectReason::BadAmount,
+        RejectReason::AmountOverflow,
+        RejectReason::BadQuantity,
+        RejectReason::BadUnitPrice,
+        RejectReason::BadCost,
+        RejectReason::WrongFieldCount,
+        RejectReason::InvalidUtf8,
+    ];
+
+    /// The reason whose [`key`](Self::key) is `key`.
+    pub fn from_key(key: &str) -> Option<RejectReason> {
+        Self::ALL.into_iter().find(|r| r.key() == key)
+    }
+
     pub fn key(self) -> &'static str {
         match self {
             RejectReason::MissingCustomer => "missing_customer",
@@ -365,7 +388,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
 }
 
 /// Expands globs and checks that every input is a readable file.
-fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
     if inputs.is_empty() {
         return Err(Error::Usage("no input given: use --input FILE".into()));
     }

@@ -16,10 +16,11 @@ use serde::Deserialize;
 use crate::config::{ConfigFile, LoadOptions};
 use crate::deciles;
 use crate::error::{Error, Result};
-use crate::load::{Loaded, load};
+use crate::load::{LoadReport, Loaded, load};
 use crate::output::{self, OutputFormat};
 use crate::profit::profit_view;
 use crate::segments::{AnalysisSettings, Segmentation, segment};
+use crate::state::checksum;
 
 /// The `[run]` table of a config file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -31,6 +32,9 @@ pub struct RunSettings {
     pub segments_format: Option<String>,
     /// Write the HTML report into the run directory (default true).
     pub report: Option<bool>,
+    /// Keep the compacted history (`state.parquet`, `state.json`) in each run directory
+    /// and read only new input files on top of the previous run's state (default false).
+    pub incremental: Option<bool>,
 }
 
 /// What a run wrote.
@@ -42,12 +46,34 @@ pub struct RunOutcome {
     pub customers: usize,
     /// Customers who changed segment since the previous run (None without one).
     pub moved: Option<u64>,
+    /// Incremental runs: how the inputs were taken.
+    pub ingest: Option<IngestSummary>,
+}
+
+/// What an incremental run did with its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSummary {
+    /// The run directory whose state was continued (None: built from scratch).
+    pub continued: Option<PathBuf>,
+    pub new_files: usize,
+    pub new_rows: u64,
+    /// Inputs skipped because their content was ingested before.
+    pub skipped: Vec<String>,
+    /// Inputs at a known path with new content, ingested as new lines.
+    pub changed: Vec<String>,
 }
 
 const LOCK_FILE: &str = ".custvalue.lock";
 
-/// Runs the whole job of a config file.
-pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Result<RunOutcome> {
+/// Runs the whole job of a config file. With `[run] incremental = true`, only input files
+/// not ingested before are read, on top of the state of the run `latest` points to;
+/// `full` ignores that state and rebuilds it from every input.
+pub fn run_job(
+    config_path: &Path,
+    cfg: &ConfigFile,
+    opts: &LoadOptions,
+    full: bool,
+) -> Result<RunOutcome> {
     let started = Instant::now();
     let settings = &cfg.run;
     let base = settings.output_dir.clone().ok_or_else(|| {
@@ -65,7 +91,14 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
     std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
     let _lock = acquire_lock(&base)?;
 
-    let loaded = load(opts)?;
+    let incremental = settings.incremental.unwrap_or(false);
+    let (loaded, ingest) = if incremental {
+        let previous = std::fs::canonicalize(base.join("latest")).ok();
+        let (history, ing) = crate::state::ingest(previous.as_deref().filter(|_| !full), opts)?;
+        (history, Some(ing))
+    } else {
+        (load(opts)?, None)
+    };
     let loaded_at = started.elapsed();
     let analysis: AnalysisSettings = cfg.analysis();
     let seg = segment(&loaded.transactions, &analysis)?;
@@ -95,6 +128,14 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
             file.commit()?;
             outputs.push("report.html".to_string());
         }
+        if let Some(ing) = &ingest {
+            outputs.extend(crate::state::save(
+                &work,
+                &loaded.transactions,
+                &loaded.report,
+                &ing.sums,
+            )?);
+        }
         Ok((outputs, moves))
     });
     let (mut outputs, moves) = match written {
@@ -104,17 +145,25 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
             return Err(e);
         }
     };
-    let manifest = manifest(
+    let written = manifest(
         config_path,
         &loaded,
+        ingest.as_ref(),
         &work,
         &outputs,
         [loaded_at, analysed_at, started.elapsed()],
-    )?;
-    let mut file = output::AtomicFile::create(&work.join("manifest.json"))?;
-    std::io::Write::write_all(file.writer(), manifest.as_bytes())
-        .map_err(|e| Error::io(work.join("manifest.json"), e))?;
-    file.commit()?;
+    )
+    .and_then(|json| {
+        let path = work.join("manifest.json");
+        let mut file = output::AtomicFile::create(&path)?;
+        std::io::Write::write_all(file.writer(), json.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
+        file.commit()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(e);
+    }
     outputs.push("manifest.json".into());
 
     let dir = base.join(&day);
@@ -126,6 +175,13 @@ pub fn run_job(config_path: &Path, cfg: &ConfigFile, opts: &LoadOptions) -> Resu
         outputs,
         customers: seg.summary.len(),
         moved,
+        ingest: ingest.map(|ing| IngestSummary {
+            continued: ing.continued,
+            new_files: ing.this_run.files.len(),
+            new_rows: ing.this_run.rows_read,
+            skipped: ing.skipped,
+            changed: ing.changed,
+        }),
     })
 }
 
@@ -375,33 +431,39 @@ fn migration_frame(rows: &[Migration], decimals: u32) -> Result<DataFrame> {
     )?)
 }
 
-fn checksum(path: &Path) -> Result<(u64, String)> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = blake3::Hasher::new();
-    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok((bytes, hasher.finalize().to_hex().to_string()))
-}
-
 fn manifest(
     config_path: &Path,
     loaded: &Loaded,
+    ingest: Option<&crate::state::Ingest>,
     work: &Path,
     outputs: &[String],
     times: [std::time::Duration; 3],
 ) -> Result<String> {
     let (_, config_hash) = checksum(config_path)?;
-    let r = &loaded.report;
-    let inputs = r
+    // This run's inputs: every input, or only the new ones of an incremental run.
+    let (r, sums) = match ingest {
+        Some(ing) => (&ing.this_run, ing.new_sums.clone()),
+        None => (
+            &loaded.report,
+            loaded
+                .report
+                .files
+                .iter()
+                .map(|f| checksum(Path::new(&f.path)).map(|c| c.1))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let inputs: Vec<serde_json::Value> = r
         .files
         .iter()
-        .map(|f| {
-            let (bytes, sum) = checksum(Path::new(&f.path))?;
-            Ok(serde_json::json!({
-                "path": f.path, "bytes": bytes, "blake3": sum,
+        .zip(&sums)
+        .map(|(f, sum)| {
+            serde_json::json!({
+                "path": f.path, "bytes": f.bytes, "blake3": sum,
                 "rows_read": f.rows_read, "rows_used": f.rows_used, "rows_rejected": f.rows_rejected,
-            }))
+            })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let outs = outputs
         .iter()
         .map(|name| {
@@ -409,23 +471,36 @@ fn manifest(
             Ok(serde_json::json!({ "name": name, "bytes": bytes, "blake3": sum }))
         })
         .collect::<Result<Vec<_>>>()?;
-    let reasons: BTreeMap<&str, u64> = r
-        .rejected_by_reason
-        .iter()
-        .map(|(k, v)| (k.key(), *v))
-        .collect();
+    let rows = |r: &LoadReport| {
+        let reasons: BTreeMap<&str, u64> = r
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| (k.key(), *v))
+            .collect();
+        serde_json::json!({ "read": r.rows_read, "used": r.rows_used, "rejected": r.rows_rejected, "rejected_by_reason": reasons })
+    };
     let ms = |d: std::time::Duration| d.as_millis() as u64;
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "config": config_path.display().to_string(),
         "config_blake3": config_hash,
-        "as_of": crate::time::format_day(r.as_of),
-        "rows": { "read": r.rows_read, "used": r.rows_used, "rejected": r.rows_rejected, "rejected_by_reason": reasons },
+        "as_of": crate::time::format_day(loaded.report.as_of),
+        "rows": rows(r),
         "customers": loaded.transactions.n_customers(),
         "inputs": inputs,
         "outputs": outs,
         "durations_ms": { "load": ms(times[0]), "analyse": ms(times[1] - times[0]), "total": ms(times[2]) },
     });
+    if let Some(ing) = ingest {
+        json["incremental"] = serde_json::json!({
+            "continued_from": ing.continued.as_ref().map(|d| d.display().to_string()),
+            "skipped_inputs": ing.skipped,
+            "changed_inputs": ing.changed,
+            "history_files": loaded.report.files.len(),
+            "history_rows": rows(&loaded.report),
+            "state_lines": loaded.transactions.n_lines(),
+        });
+    }
     serde_json::to_string_pretty(&json).map_err(|e| Error::Data(e.to_string()))
 }
 

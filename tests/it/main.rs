@@ -3,6 +3,7 @@
 mod bad_inputs;
 mod common;
 mod foundation;
+mod incremental;
 mod ltv;
 mod nightly;
 mod reliability;
