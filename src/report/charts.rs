@@ -834,6 +834,155 @@ fn draw_scale(area: &Area<'_>, scale: &Scale, chart_height: u32) -> Drawn {
     Ok(())
 }
 
+/// Customers per (previous segment, this run's segment) cell of the migration matrix.
+pub struct MigrationGrid {
+    /// The previous run's segments, top to bottom.
+    pub rows: Vec<String>,
+    /// This run's segments, left to right.
+    pub columns: Vec<String>,
+    /// `customers[row][column]`; 0 = nobody made that move (the cell is left pale).
+    pub customers: Vec<Vec<u64>>,
+    /// The (row, column) cells of customers who stayed in their segment: outlined.
+    pub stayed: Vec<(usize, usize)>,
+}
+
+/// The migration matrix drawn `FULL` wide: previous segment down, this run's segment
+/// across, each cell labelled with its customers. The colour scale is square-root, like
+/// the RFM heat map's, and tops out at the largest move: the stayed cells are usually
+/// far larger and would otherwise wash every move out.
+pub fn migration(grid: &MigrationGrid) -> Result<String> {
+    let (n, m) = (grid.rows.len(), grid.columns.len());
+    let count = |r: usize, c: usize| {
+        grid.customers
+            .get(r)
+            .and_then(|row| row.get(c))
+            .copied()
+            .unwrap_or(0)
+    };
+    let largest = |moves_only: bool| {
+        (0..n)
+            .flat_map(|r| (0..m).map(move |c| (r, c)))
+            .filter(|cell| !moves_only || !grid.stayed.contains(cell))
+            .map(|(r, c)| count(r, c))
+            .max()
+            .unwrap_or(0)
+    };
+    let top = match largest(true) {
+        0 => largest(false).max(1),
+        most => most,
+    };
+    let position = |customers: u64| (customers.min(top) as f64 / top as f64).sqrt();
+    let mut ticks: Vec<(f64, String)> = Vec::new();
+    for t in [0.0, 0.25, 0.5, 0.75, 1.0f64] {
+        let customers = (t * t * top as f64).round() as u64;
+        if ticks
+            .last()
+            .is_some_and(|(at, _)| *at == position(customers))
+        {
+            continue;
+        }
+        ticks.push((position(customers), thousands(customers)));
+    }
+    if largest(false) > top
+        && let Some((_, text)) = ticks.last_mut()
+    {
+        *text = format!("≥ {text}");
+    }
+    let scale = Scale {
+        title: ("customers".into(), "per cell".into()),
+        colour: sequential,
+        ticks,
+    };
+    let height = (110 + 30 * n as u32).max(220);
+    svg("Segment migration", (FULL, height), |root| {
+        let (left, legend) = root.split_horizontally(FULL - 96);
+        // Column names are written below the cells by hand, on two lines when long.
+        let x = Axis::categories(vec![String::new(); m], "this run's segment");
+        let y = Axis::categories(
+            grid.rows.iter().rev().cloned().collect(),
+            "previous run's segment",
+        );
+        let mut chart = plane(&left, &x, &y, (58, 130), Grid::Horizontal)?;
+        let size = if m > 14 { 10.5 } else { 12.0 };
+        for (c, name) in grid.columns.iter().enumerate() {
+            // On `left` itself: the plotting area clamps what is drawn to its edges.
+            let (x, y) = chart.plotting_area().map_coordinate(&(c as f64 + 0.5, 0.0));
+            for (k, line) in two_lines(name).into_iter().enumerate() {
+                left.draw(&Text::new(
+                    line,
+                    (x, y + 7 + 14 * k as i32),
+                    anchored(size, MUTED, HPos::Center, VPos::Top),
+                ))?;
+            }
+        }
+        for r in 0..n {
+            let slot = (n - 1 - r) as f64;
+            for c in 0..m {
+                let customers = count(r, c);
+                let fill = if customers == 0 {
+                    PALE
+                } else {
+                    sequential(position(customers))
+                };
+                let mut cell = Rectangle::new(
+                    [(c as f64, slot), (c as f64 + 1.0, slot + 1.0)],
+                    fill.filled(),
+                );
+                cell.set_margin(1, 1, 1, 1);
+                chart.draw_series(std::iter::once(cell))?;
+                if customers > 0 {
+                    label(
+                        &chart,
+                        (c as f64 + 0.5, slot + 0.5),
+                        (0, 0),
+                        &thousands(customers),
+                        &anchored(size, ink_on(fill), HPos::Center, VPos::Center),
+                    )?;
+                }
+            }
+        }
+        // A path, not an unfilled rectangle: plotters writes no stroke width for those.
+        // It starts and ends mid-edge so the ends meet without a notch at a corner.
+        for &(r, c) in grid.stayed.iter().filter(|&&(r, c)| r < n && c < m) {
+            let slot = (n - 1 - r) as f64;
+            let area = chart.plotting_area();
+            let (x0, y0) = area.map_coordinate(&(c as f64, slot + 1.0));
+            let (x1, y1) = area.map_coordinate(&(c as f64 + 1.0, slot));
+            let (x0, y0, x1, y1) = (x0 + 3, y0 + 3, x1 - 3, y1 - 3);
+            let middle = (x0 + x1) / 2;
+            left.draw(&PathElement::new(
+                vec![
+                    (middle, y0),
+                    (x1, y0),
+                    (x1, y1),
+                    (x0, y1),
+                    (x0, y0),
+                    (middle, y0),
+                ],
+                ACCENT.stroke_width(3),
+            ))?;
+        }
+        draw_scale(&legend, &scale, height)
+    })
+}
+
+/// A long name on two lines, split at the space nearest its middle: segment names such
+/// as "Potential loyalist" are wider than a column of a 14-column matrix.
+fn two_lines(name: &str) -> Vec<&str> {
+    if name.chars().count() <= 10 {
+        return vec![name];
+    }
+    let middle = name.len() / 2;
+    match name
+        .match_indices(' ')
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(middle))
+    {
+        Some(i) => vec![&name[..i], &name[i + 1..]],
+        None => vec![name],
+    }
+}
+
 /// Horizontal bars of positive values (e.g. lift) with a dashed reference line at
 /// `reference`, rows top to bottom, each labelled with `text`.
 pub fn reference_bars(
@@ -1072,6 +1221,15 @@ mod tests {
         assert_eq!(compact(2_000_000.0), "2M");
         assert_eq!(compact(123.4), "123");
         assert_eq!(compact(-4.5), "-4.50");
+    }
+
+    #[test]
+    fn long_column_names_go_on_two_lines() {
+        assert_eq!(two_lines("Champions"), ["Champions"]);
+        assert_eq!(two_lines("Potential loyalist"), ["Potential", "loyalist"]);
+        assert_eq!(two_lines("Can't lose them"), ["Can't", "lose them"]);
+        assert_eq!(two_lines("(no purchase)"), ["(no", "purchase)"]);
+        assert_eq!(two_lines("Unsplittable"), ["Unsplittable"]);
     }
 
     #[test]

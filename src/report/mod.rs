@@ -3,7 +3,8 @@
 //! files; the charts are inline SVG.
 //!
 //! [`render`] builds the page from results that are already computed (the load report,
-//! the [`Segmentation`], the transactions and, optionally, the [`Ltv`] values); it
+//! the [`Segmentation`], the transactions and, optionally, the [`Ltv`] values and the
+//! segment migration since the previous nightly run); it
 //! derives the decile tables, the 20/80/30 view, the cube of money deciles ×
 //! categories, the cohort retention triangle and the category pairs itself, which are
 //! cheap (one pass over the lines each). Every chart carries a
@@ -41,7 +42,7 @@ pub struct ReportInput<'a> {
     /// a calibration cut-off, the calibration/holdout chart.
     pub ltv: Option<&'a Ltv>,
     /// Segment migration since the previous nightly run (`custvalue run`): adds the
-    /// migration chart.
+    /// migration matrix and the table of the largest moves.
     pub migration: Option<&'a [crate::run::Migration]>,
 }
 
@@ -130,7 +131,7 @@ struct Panel {
 struct Legend {
     colour: String,
     label: String,
-    /// "bar", "line", "dash" or "dot".
+    /// "bar", "line", "dash", "dot" or "outline".
     mark: &'static str,
 }
 

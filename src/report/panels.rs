@@ -6,7 +6,7 @@
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::charts::{self, Column, Mark, Matrix, PairedRow, RfmGrid, Scale, colour};
+use super::charts::{self, Column, Mark, Matrix, MigrationGrid, PairedRow, RfmGrid, Scale, colour};
 use super::{Cell, Figure, Legend, Page, Panel, ReportInput, Table};
 use crate::affinity;
 use crate::cohorts::{self, CohortRow};
@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::ltv::{Bucket, HoldoutCheck, Ltv};
 use crate::output::{money_text, thousands};
 use crate::profit::{ProfitView, profit_view};
+use crate::run::{Migration, NEW, NO_SEGMENT, VANISHED, moved_customers};
 use crate::segments::{AnalysisSettings, SegmentSize, Segmentation};
 use crate::terminal::percent;
 use crate::time::format_day;
@@ -32,11 +33,16 @@ pub(super) fn page(input: &ReportInput<'_>) -> Result<Page> {
         ],
         vec![rfm_panel(seg)?, lifecycle_panel(seg)?],
         vec![segments_panel(seg)?],
+    ];
+    if let Some(moves) = input.migration {
+        rows.push(vec![migration_panel(seg, moves)?]);
+    }
+    rows.extend([
         vec![best_panel(seg, input.settings)?],
         vec![cube_panel(input)?],
         vec![cohorts_panel(input)?],
         vec![affinity_panel(input)?],
-    ];
+    ]);
     if let Some(ltv) = input.ltv {
         let mut row = vec![clv_panel(ltv)?];
         if let Some(holdout) = &ltv.holdout {
@@ -612,6 +618,185 @@ fn segments_panel(seg: &Segmentation) -> Result<Panel> {
         legend(colour::MONEY, "share of revenue", "bar"),
     ];
     p.note = "RFM segments from the segment table (first matching rule wins).".into();
+    Ok(p)
+}
+
+/// Rows of the migration table.
+pub(super) const TOP_MOVES: usize = 10;
+
+/// The segments named in the migration, in segment-table order: those of this run's
+/// table, then any other (a segment the previous run's table had) by name, then
+/// "(no purchase)". Rows and columns share this order, so the stayed cells form the
+/// diagonal.
+fn migration_labels(seg: &Segmentation, moves: &[Migration]) -> Vec<String> {
+    let named: std::collections::BTreeSet<&str> = moves
+        .iter()
+        .flat_map(|m| [m.from.as_str(), m.to.as_str()])
+        .filter(|&l| l != NEW && l != VANISHED)
+        .collect();
+    let table = seg.rules.names();
+    let known = table.iter().copied().filter(|l| named.contains(l));
+    let other = named
+        .iter()
+        .copied()
+        .filter(|l| !table.contains(l) && *l != NO_SEGMENT);
+    let none = named.contains(NO_SEGMENT).then_some(NO_SEGMENT);
+    known.chain(other).chain(none).map(String::from).collect()
+}
+
+/// What the migration adds up to: customers in both runs, of whom `moved` changed
+/// segment, and customers new in this run or vanished from it.
+struct MigrationTotals {
+    both: u64,
+    moved: u64,
+    new: u64,
+    vanished: u64,
+}
+
+impl MigrationTotals {
+    fn of(moves: &[Migration]) -> MigrationTotals {
+        let sum = |keep: &dyn Fn(&Migration) -> bool| -> u64 {
+            moves.iter().filter(|m| keep(m)).map(|m| m.customers).sum()
+        };
+        MigrationTotals {
+            both: sum(&|m| m.from != NEW && m.to != VANISHED),
+            moved: moved_customers(moves),
+            new: sum(&|m| m.from == NEW),
+            vanished: sum(&|m| m.to == VANISHED),
+        }
+    }
+
+    /// "15 of the 1,295 customers in both runs (1.2%) changed segment since the
+    /// previous run; 3 are new and 4 vanished; the largest move is 7 from Loyal to At risk."
+    fn reading(&self, largest: Option<&Migration>) -> String {
+        let changed = match (self.both, self.moved) {
+            (0, _) => "No customer is in both runs".to_string(),
+            (both, 0) => format!(
+                "None of the {} in both runs changed segment since the previous run",
+                customers(both)
+            ),
+            (both, moved) => format!(
+                "{} of the {} in both runs ({}) changed segment since the previous run",
+                thousands(moved),
+                customers(both),
+                percent(share(moved as f64, both as f64))
+            ),
+        };
+        let arrivals = match (self.new, self.vanished) {
+            (0, 0) => "no customer is new or vanished".to_string(),
+            (new, vanished) => format!(
+                "{} {} new and {} vanished",
+                thousands(new),
+                if new == 1 { "is" } else { "are" },
+                thousands(vanished)
+            ),
+        };
+        match largest {
+            Some(m) => format!(
+                "{changed}; {arrivals}; the largest move is {} from {} to {}.",
+                thousands(m.customers),
+                m.from,
+                m.to
+            ),
+            None => format!("{changed}; {arrivals}."),
+        }
+    }
+}
+
+fn migration_panel(seg: &Segmentation, moves: &[Migration]) -> Result<Panel> {
+    let d = seg.summary.currency_decimals;
+    let labels = migration_labels(seg, moves);
+    let rows: Vec<String> = labels.iter().cloned().chain([NEW.into()]).collect();
+    let columns: Vec<String> = labels.iter().cloned().chain([VANISHED.into()]).collect();
+    let row_of = |l: &str| rows.iter().position(|r| r == l);
+    let column_of = |l: &str| columns.iter().position(|c| c == l);
+    let mut grid = vec![vec![0u64; columns.len()]; rows.len()];
+    for m in moves {
+        if let (Some(r), Some(c)) = (row_of(&m.from), column_of(&m.to)) {
+            grid[r][c] += m.customers;
+        }
+    }
+    let svg = charts::migration(&MigrationGrid {
+        rows: rows.clone(),
+        columns: columns.clone(),
+        customers: grid.clone(),
+        stayed: (0..labels.len()).map(|i| (i, i)).collect(),
+    })?;
+
+    // Moves between segments, as `run::moved_customers` counts them: the largest first,
+    // ties in table order.
+    let mut changed: Vec<&Migration> = moves
+        .iter()
+        .filter(|m| m.from != m.to && m.from != NEW && m.to != VANISHED)
+        .collect();
+    changed.sort_by_key(|m| {
+        (
+            std::cmp::Reverse(m.customers),
+            row_of(&m.from),
+            column_of(&m.to),
+        )
+    });
+    let totals = MigrationTotals::of(moves);
+    let reading = totals.reading(changed.first().copied());
+    let previous_size = |from: &str| row_of(from).map_or(0, |r| grid[r].iter().sum::<u64>());
+    let top: Vec<&Migration> = changed.iter().copied().take(TOP_MOVES).collect();
+    let body = top
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            vec![
+                cell((i + 1).to_string(), true),
+                cell(m.from.as_str(), false),
+                cell(m.to.as_str(), false),
+                cell(thousands(m.customers), true),
+                cell(
+                    percent(share(m.customers as f64, previous_size(&m.from) as f64)),
+                    true,
+                ),
+                cell(money_text(m.revenue, d), true),
+            ]
+        })
+        .collect();
+    let mut p = panel(
+        "migration",
+        "Segment migration since the previous run",
+        reading,
+        svg,
+    );
+    p.wide = true;
+    p.legend = vec![
+        legend(
+            colour::MONEY,
+            "customers from the row's segment to the column's (darker = more)",
+            "bar",
+        ),
+        legend(colour::ACCENT, "stayed in their segment", "outline"),
+    ];
+    p.table = (!top.is_empty()).then(|| {
+        table(
+            &[
+                ("#", true),
+                ("from (previous run)", false),
+                ("to (this run)", false),
+                ("customers", true),
+                ("share of from", true),
+                ("revenue", true),
+            ],
+            body,
+        )
+    });
+    p.note = format!(
+        "{NEW}: not in the previous run; {VANISHED}: not in this run. The colour scale tops out at the largest move, so larger stayed cells are all dark. {}",
+        if top.is_empty() {
+            "No customer moved between segments.".to_string()
+        } else {
+            format!(
+                "The table lists the top {} of {} moves between segments by customers; revenue is this run's revenue of those customers.",
+                top.len(),
+                thousands(changed.len() as u64)
+            )
+        }
+    );
     Ok(p)
 }
 
@@ -1291,6 +1476,26 @@ mod tests {
         assert_eq!(edge_text(2000.0), "2k");
         assert_eq!(edge_text(0.05), "0.05");
         assert_eq!(median(&[1.0, 2.0, 4.0, 8.0]), Some(3.0));
+    }
+
+    #[test]
+    fn migration_reading_counts_one_customer_in_the_singular() {
+        let totals = MigrationTotals {
+            both: 1,
+            moved: 1,
+            new: 1,
+            vanished: 0,
+        };
+        let largest = Migration {
+            from: "Loyal".into(),
+            to: "Lost".into(),
+            customers: 1,
+            revenue: 0,
+        };
+        assert_eq!(
+            totals.reading(Some(&largest)),
+            "1 of the 1 customer in both runs (100.0%) changed segment since the previous run; 1 is new and 0 vanished; the largest move is 1 from Loyal to Lost."
+        );
     }
 
     #[test]

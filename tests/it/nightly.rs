@@ -108,6 +108,61 @@ fn two_runs_write_dated_directories_a_manifest_and_the_migration() {
 }
 
 #[test]
+fn the_second_run_reports_the_segment_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = fixture("hand.csv");
+    // The second run: customer G is gone, Z is new and A buys again.
+    let second = dir.path().join("later.csv");
+    let lines: String = std::fs::read_to_string(&first)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("G,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &second,
+        lines + "Z,2024-12-20,O98,500,,wine\nA,2024-12-27,O99,80,,wine\n",
+    )
+    .unwrap();
+    let report = |input: &std::path::Path, as_of: &str| {
+        bin()
+            .args(["-q", "run", "--config"])
+            .arg(config(dir.path(), input, as_of))
+            .assert()
+            .success();
+        std::fs::read_to_string(dir.path().join("out").join(as_of).join("report.html")).unwrap()
+    };
+    assert!(!report(&first, "2024-04-01").contains("id=\"migration\""));
+    let html = report(&second, "2025-01-01");
+    let start = html.find("id=\"migration\"").expect("the migration panel");
+    let section = &html[start..start + html[start..].find("</section>").unwrap()];
+    assert!(section.contains("<svg"));
+    // The reading states the moves of migration.csv: 8 customers in both runs.
+    let csv = std::fs::read_to_string(dir.path().join("out/2025-01-01/migration.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let sum = |keep: &dyn Fn(&[&str]) -> bool| -> u64 {
+        rows.iter()
+            .filter(|f| keep(f))
+            .map(|f| f[2].parse::<u64>().unwrap())
+            .sum()
+    };
+    let new = sum(&|f| f[0] == "(new)");
+    let vanished = sum(&|f| f[1] == "(vanished)");
+    let moved = sum(&|f| f[0] != f[1] && f[0] != "(new)" && f[1] != "(vanished)");
+    assert_eq!((new, vanished), (1, 1), "{csv}");
+    let want = match moved {
+        0 => "None of the 8 customers in both runs changed segment".to_string(),
+        n => format!("{n} of the 8 customers in both runs ("),
+    };
+    assert!(section.contains(&want), "{want:?} in {section}");
+    assert!(section.contains("; 1 is new and 1 vanished"), "{section}");
+}
+
+#[test]
 fn a_held_lock_fails_with_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &fixture("hand.csv"), "2024-04-01");

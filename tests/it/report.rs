@@ -13,7 +13,7 @@ use predicates::prelude::*;
 
 use custvalue::terminal::percent;
 
-use crate::common::{bin, path_str, sample};
+use crate::common::{bin, fixture, path_str, sample};
 
 /// Every panel of the sample report with `--model` and `--calibration-end`.
 const PANELS: [&str; 12] = [
@@ -262,6 +262,155 @@ fn report_without_a_model_leaves_out_lifetime_value() {
         assert!(reading(panel(&html, id)).ends_with('.'), "{id}");
     }
     assert!(!html.contains("id=\"clv\"") && !html.contains("id=\"holdout\""));
+}
+
+/// A migration built by hand over the default segment table: ten (from, to) pairs.
+fn hand_migration() -> Vec<custvalue::run::Migration> {
+    use custvalue::run::{Migration, NEW, NO_SEGMENT, VANISHED};
+    [
+        // Revenue in minor units.
+        (NEW, "Champions", 3, 3_000),
+        ("Champions", "Champions", 40, 400_000),
+        ("Champions", "Loyal", 5, 25_000),
+        ("Loyal", "Loyal", 30, 90_000),
+        ("Loyal", "At risk", 7, 14_000),
+        ("At risk", "At risk", 10, 10_000),
+        ("At risk", "Lost", 2, 1_000),
+        ("Lost", "Lost", 1200, 60_000),
+        ("Lost", VANISHED, 4, 800),
+        (NO_SEGMENT, "Loyal", 1, 7_500),
+    ]
+    .into_iter()
+    .map(|(from, to, customers, revenue)| Migration {
+        from: from.into(),
+        to: to.into(),
+        customers,
+        revenue,
+    })
+    .collect()
+}
+
+/// The `<svg>…</svg>` of a panel, split into its elements.
+fn svg_elements(section: &str) -> Vec<&str> {
+    let start = section.find("<svg").expect("a chart");
+    let end = start
+        + section[start..]
+            .find("</svg>")
+            .expect("the chart is closed");
+    section[start..end].split('<').collect()
+}
+
+fn attribute<'e>(element: &'e str, name: &str) -> Option<&'e str> {
+    let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + element[start..].find('"')?;
+    Some(&element[start..end])
+}
+
+#[test]
+fn migration_panel_reads_the_moves_and_draws_one_cell_per_pair() {
+    let loaded = custvalue::load(&custvalue::LoadOptions::new([path_str(&fixture(
+        "hand.csv",
+    ))]))
+    .unwrap();
+    let settings = custvalue::AnalysisSettings::default();
+    let seg = custvalue::segment(&loaded.transactions, &settings).unwrap();
+    let moves = hand_migration();
+    let render = |migration| {
+        custvalue::report::render(&custvalue::report::ReportInput {
+            title: custvalue::report::DEFAULT_TITLE,
+            load: &loaded.report,
+            settings: &settings,
+            segmentation: &seg,
+            transactions: &loaded.transactions,
+            ltv: None,
+            migration,
+        })
+        .unwrap()
+    };
+    assert!(!render(None).contains("id=\"migration\""));
+    let html = render(Some(&moves));
+    let section = panel(&html, "migration");
+    assert!(section.contains("Segment migration since the previous run"));
+    // In both runs: 40 + 5 + 30 + 7 + 10 + 2 + 1200 + 1 = 1,295; changed segment:
+    // 5 + 7 + 2 + 1 = 15, 1.158% of them; new 3, vanished 4; largest move Loyal → At risk.
+    assert_eq!(
+        reading(section),
+        "15 of the 1,295 customers in both runs (1.2%) changed segment since the previous run; \
+         3 are new and 4 vanished; the largest move is 7 from Loyal to At risk."
+    );
+
+    // One filled cell per pair; the other cells of the 6 × 6 grid (Champions, Loyal,
+    // At risk, Lost, (no purchase), then (new) / (vanished)) are pale. The colour
+    // scale's steps are 16 pixels wide, narrower than any cell.
+    let elements = svg_elements(section);
+    let rects: Vec<&str> = elements
+        .iter()
+        .copied()
+        .filter(|e| e.starts_with("rect "))
+        .filter(|e| attribute(e, "width").is_some_and(|w| w.parse::<u32>().unwrap() > 30))
+        .collect();
+    let filled = rects
+        .iter()
+        .filter(|e| attribute(e, "fill") != Some("#F3F4F6"))
+        .count();
+    assert_eq!(filled, moves.len());
+    assert_eq!(rects.len(), 36);
+    // The five stayed cells are outlined, whether anyone stayed or not.
+    let outlined = elements
+        .iter()
+        .filter(|e| e.starts_with("polyline ") && attribute(e, "stroke") == Some("#E07A1F"))
+        .count();
+    assert_eq!(outlined, 5);
+    for text in [
+        "1,200",
+        "40",
+        "30",
+        "10",
+        "(new)",
+        "(vanished)",
+        "(no purchase)",
+    ] {
+        assert!(
+            section.contains(&format!(">\n{text}\n</text>")),
+            "no label {text}"
+        );
+    }
+
+    // The table: the four moves between segments, the largest first; share of the
+    // previous segment: 7 of Loyal's 37.
+    assert_eq!(section.matches("<tr>").count() - 1, 4);
+    let first_row = section.find("<td class=\"num\">1</td>").unwrap();
+    assert!(section[first_row..].starts_with(
+        "<td class=\"num\">1</td><td>Loyal</td><td>At risk</td><td class=\"num\">7</td>\
+         <td class=\"num\">18.9%</td>"
+    ));
+    let at = |id: &str| html.find(&format!("id=\"{id}\"")).unwrap();
+    assert!(at("segments") < at("migration") && at("migration") < at("best-customers"));
+
+    // Nobody moved: the sentence says so, and the table is left out.
+    let stayed: Vec<_> = moves.iter().filter(|m| m.from == m.to).cloned().collect();
+    let html = render(Some(&stayed));
+    let section = panel(&html, "migration");
+    assert_eq!(
+        reading(section),
+        "None of the 1,280 customers in both runs changed segment since the previous run; \
+         no customer is new or vanished."
+    );
+    assert!(!section.contains("<table"));
+    let html = render(Some(&[]));
+    assert_eq!(
+        reading(panel(&html, "migration")),
+        "No customer is in both runs; no customer is new or vanished."
+    );
+
+    if let Some(chromium) = chromium() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("migration.html");
+        std::fs::write(&page, render(Some(&moves))).unwrap();
+        let (dom, log) = run_chromium(&chromium, &page, dir.path(), &["--dump-dom"]);
+        assert!(!log.contains(":CONSOLE"), "{log}");
+        assert!(drawn_marks(panel(&dom, "migration")) >= 2);
+    }
 }
 
 #[test]
