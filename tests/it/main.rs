@@ -5,6 +5,7 @@ mod common;
 mod foundation;
 mod ltv;
 mod nightly;
+mod progress;
 mod reliability;
 mod report;
 mod scoring;
