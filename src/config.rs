@@ -5,6 +5,7 @@
 //! in the config file are errors that name the key, so a typo never goes unnoticed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -175,6 +176,8 @@ pub struct LoadOptions {
     pub on_bad_rows: BadRowPolicy,
     /// How many rejected rows to keep as examples in the report.
     pub max_examples: usize,
+    /// Told how far loading has got; none by default.
+    pub progress: LoadObserver,
 }
 
 impl Default for LoadOptions {
@@ -192,6 +195,7 @@ impl Default for LoadOptions {
             margin: Ratio::ONE,
             on_bad_rows: BadRowPolicy::Error,
             max_examples: 5,
+            progress: LoadObserver::default(),
         }
     }
 }
@@ -204,6 +208,62 @@ impl LoadOptions {
             ..LoadOptions::default()
         }
     }
+}
+
+/// A callback told how far loading has got (see [`LoadProgress`]), or none.
+///
+/// The loader calls it from the loading thread every 64k rows or so and once at the end
+/// of each file, so it may draw directly. Any two observers compare equal and print only
+/// whether they are set: an observer changes how loading is watched, never what it does.
+#[derive(Clone, Default)]
+pub struct LoadObserver(Option<Arc<dyn Fn(LoadProgress) + Send + Sync>>);
+
+impl LoadObserver {
+    pub fn new(f: impl Fn(LoadProgress) + Send + Sync + 'static) -> LoadObserver {
+        LoadObserver(Some(Arc::new(f)))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Tells the callback, if there is one.
+    pub fn notify(&self, progress: LoadProgress) {
+        if let Some(f) = &self.0 {
+            f(progress);
+        }
+    }
+}
+
+impl std::fmt::Debug for LoadObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "LoadObserver(set)"
+        } else {
+            "LoadObserver(none)"
+        })
+    }
+}
+
+impl PartialEq for LoadObserver {
+    fn eq(&self, _: &LoadObserver) -> bool {
+        true
+    }
+}
+
+/// How far loading has got, summed over every input file. Counts only grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadProgress {
+    /// Bytes of the input files read so far: for gzip files the compressed bytes
+    /// consumed; for Parquet/IPC, each file's bytes credited as its rows are converted.
+    pub bytes: u64,
+    /// Size of all input files together.
+    pub total_bytes: u64,
+    /// Rows read so far (used and rejected).
+    pub rows: u64,
+    /// The file being read, counted from 0.
+    pub file: usize,
+    pub files: usize,
 }
 
 /// The `[input]` table of a config file.

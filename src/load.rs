@@ -13,14 +13,17 @@
 //!
 //! Not for: aggregation (see `summary`) or writing outputs (see `output`).
 
+use std::cell::Cell as CountCell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use polars::prelude::*;
 
 use crate::config::{BadRowPolicy, ColumnNames, IdType, LoadOptions, Role};
+pub use crate::config::{LoadObserver, LoadProgress};
 use crate::error::{Error, Result};
 use crate::money::{self, Decimal, DecimalError};
 use crate::output::AtomicFile;
@@ -350,6 +353,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         _ => None,
     };
     let mut b = Builder::new(opts);
+    let mut progress = Tracker::new(&opts.progress, &paths);
+    progress.report(0, 0);
     for path in &paths {
         let mut sink = RejectSink {
             policy: &opts.on_bad_rows,
@@ -357,7 +362,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
             quarantine: quarantine.as_mut(),
             max_examples: opts.max_examples,
         };
-        let file_report = load_file(path, opts, &mut b.rows, &mut sink)?;
+        let file_report = load_file(path, opts, &mut b.rows, &mut sink, &progress)?;
+        progress.file_done(b.report.rows_read);
         b.report.files.push(file_report);
     }
     let report_counts = (
@@ -385,6 +391,59 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         b.report.quarantine = Some(path);
     }
     Ok(b.finish())
+}
+
+/// Tells the observer of a load how far it has got: bytes and rows over all files.
+struct Tracker<'a> {
+    observer: &'a LoadObserver,
+    sizes: Vec<u64>,
+    total_bytes: u64,
+    /// Bytes of the files already read.
+    done_bytes: u64,
+    file: usize,
+}
+
+/// Rows between two progress reports while a CSV file is read.
+const PROGRESS_ROWS: usize = 1 << 16;
+
+impl<'a> Tracker<'a> {
+    fn new(observer: &'a LoadObserver, paths: &[PathBuf]) -> Tracker<'a> {
+        let sizes: Vec<u64> = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect();
+        Tracker {
+            observer,
+            total_bytes: sizes.iter().sum(),
+            sizes,
+            done_bytes: 0,
+            file: 0,
+        }
+    }
+
+    /// Size of the file being read.
+    fn size(&self) -> u64 {
+        self.sizes.get(self.file).copied().unwrap_or(0)
+    }
+
+    /// Reports `bytes` read of the current file (capped at its size, should it grow
+    /// while read) and `rows` read in all.
+    fn report(&self, bytes: u64, rows: u64) {
+        self.observer.notify(LoadProgress {
+            bytes: self.done_bytes + bytes.min(self.size()),
+            total_bytes: self.total_bytes,
+            rows,
+            file: self.file.min(self.sizes.len().saturating_sub(1)),
+            files: self.sizes.len(),
+        });
+    }
+
+    /// Reports the current file read to its end and moves on to the next.
+    fn file_done(&mut self, rows: u64) {
+        self.report(self.size(), rows);
+        self.done_bytes += self.size();
+        self.file += 1;
+    }
 }
 
 /// Expands globs and checks that every input is a readable file.
@@ -456,20 +515,20 @@ fn load_file(
     opts: &LoadOptions,
     rows: &mut Rows,
     sink: &mut RejectSink,
+    progress: &Tracker,
 ) -> Result<FileReport> {
-    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let before = (
         sink.report.rows_read,
         sink.report.rows_used,
         sink.report.rows_rejected,
     );
     match detect_format(path)? {
-        Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink)?,
-        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink)?,
+        Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink, progress)?,
+        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress)?,
     }
     Ok(FileReport {
         path: path.display().to_string(),
-        bytes,
+        bytes: progress.size(),
         rows_read: sink.report.rows_read - before.0,
         rows_used: sink.report.rows_used - before.1,
         rows_rejected: sink.report.rows_rejected - before.2,
@@ -1286,8 +1345,26 @@ fn cell_for<'a>(cells: &RowCells<'a>, m: &Mapping, column: &str) -> Cell<'a> {
     }
 }
 
-fn open_text(path: &Path, gzip: bool) -> Result<Box<dyn BufRead>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+/// A reader that counts the bytes taken from the file, before any decompression.
+struct Counted<R> {
+    inner: R,
+    count: Rc<CountCell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Opens a text file (gzip or not) for reading; `consumed` counts the file's bytes read.
+fn open_text(path: &Path, gzip: bool, consumed: Rc<CountCell<u64>>) -> Result<Box<dyn BufRead>> {
+    let file = Counted {
+        inner: File::open(path).map_err(|e| Error::io(path, e))?,
+        count: consumed,
+    };
     let mut reader: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::with_capacity(
             1 << 20,
@@ -1318,9 +1395,12 @@ fn load_csv(
     opts: &LoadOptions,
     rows: &mut Rows,
     sink: &mut RejectSink,
+    progress: &Tracker,
 ) -> Result<()> {
     let file = path.display().to_string();
-    let lines = LineIndex::new(open_text(path, gzip)?, opts.delimiter, opts.quote);
+    let consumed = Rc::new(CountCell::new(0));
+    let text = open_text(path, gzip, Rc::clone(&consumed))?;
+    let lines = LineIndex::new(text, opts.delimiter, opts.quote);
     let line_starts = lines.starts.clone();
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
@@ -1383,6 +1463,9 @@ fn load_csv(
                 break;
             }
             len += 1;
+            if len % PROGRESS_ROWS == 0 {
+                progress.report(consumed.get(), sink.report.rows_read + len as u64);
+            }
         }
         if done && let Some(at) = line_starts.borrow().open_quote {
             let line = line_starts.borrow().line_of(at);
@@ -1461,7 +1544,7 @@ fn load_csv(
                 record: joined(),
             })
         };
-        convert(rows, sink, &file, "line", len, convert_record)?;
+        convert(rows, sink, &file, "line", len, convert_record, |_| {})?;
     }
     Ok(())
 }
@@ -1605,7 +1688,8 @@ struct PendingReject {
 
 /// Converts rows `0..n` in parallel chunks, each into its own `Rows`, then merges the
 /// chunks and hands their rejections to the policy in row order, so the result is the
-/// same as converting sequentially.
+/// same as converting sequentially. `converted` hears how many rows are done after each
+/// group of chunks.
 fn convert<F>(
     rows: &mut Rows,
     sink: &mut RejectSink,
@@ -1613,6 +1697,7 @@ fn convert<F>(
     place: &'static str,
     n: usize,
     row: F,
+    mut converted: impl FnMut(usize),
 ) -> Result<()>
 where
     F: Fn(usize, &mut Rows) -> Option<PendingReject> + Sync,
@@ -1647,6 +1732,7 @@ where
             sink.used_n(local.day.len() as u64);
             rows.absorb(local);
         }
+        converted(n.min((first + group) * CHUNK_ROWS));
     }
     Ok(())
 }
@@ -1811,6 +1897,7 @@ fn load_columnar(
     opts: &LoadOptions,
     rows: &mut Rows,
     sink: &mut RejectSink,
+    progress: &Tracker,
 ) -> Result<()> {
     let file = path.display().to_string();
     let df = read_columnar(path)?;
@@ -1868,5 +1955,121 @@ fn load_columnar(
                 .join(","),
         })
     };
-    convert(rows, sink, &file, "row", df.height(), convert_row)
+    // The file was read in one go; its bytes are credited as its rows are converted.
+    let (n, size, rows_before) = (df.height(), progress.size(), sink.report.rows_read);
+    let credit = |done: usize| (u128::from(size) * done as u128 / n.max(1) as u128) as u64;
+    convert(rows, sink, &file, "row", n, convert_row, |done| {
+        progress.report(credit(done), rows_before + done as u64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Loads with an observer that records every event.
+    fn load_watched(opts: &mut LoadOptions) -> (Loaded, Vec<LoadProgress>) {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        opts.progress = LoadObserver::new(move |p| sink.lock().unwrap().push(p));
+        // One worker, so Parquet rows are converted in groups small enough to report
+        // mid-file whatever the machine.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let loaded = pool.install(|| load(opts)).unwrap();
+        let events = events.lock().unwrap().clone();
+        (loaded, events)
+    }
+
+    /// Events start at zero, only grow, report mid-file, and end at every byte and row.
+    fn check_events(events: &[LoadProgress], loaded: &Loaded, paths: &[&Path]) {
+        let total: u64 = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        let first = events.first().expect("some events");
+        assert_eq!((first.bytes, first.rows, first.file), (0, 0, 0));
+        for w in events.windows(2) {
+            assert!(w[0].bytes <= w[1].bytes, "{w:?}");
+            assert!(w[0].rows <= w[1].rows, "{w:?}");
+            assert!(w[0].file <= w[1].file, "{w:?}");
+        }
+        assert!(
+            events
+                .iter()
+                .all(|e| e.total_bytes == total && e.files == paths.len() && e.bytes <= total),
+            "{events:?}"
+        );
+        let last = events.last().unwrap();
+        assert_eq!(last.bytes, total);
+        assert_eq!(last.rows, loaded.report.rows_read);
+        assert_eq!(last.file, paths.len() - 1);
+        let mid = events
+            .iter()
+            .filter(|e| e.rows > 0 && e.rows < last.rows && e.bytes > 0 && e.bytes < total)
+            .count();
+        assert!(mid >= 2, "no progress between start and end: {events:?}");
+    }
+
+    fn synth_csv(dir: &Path, rows: u64) -> PathBuf {
+        let path = dir.join("tx.csv");
+        let params = crate::synth::SynthParams::for_rows(rows, 3);
+        crate::synth::write_csv(&params, File::create(&path).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn progress_covers_every_byte_and_row_of_csv_and_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synth_csv(dir.path(), 150_000);
+        let gz = dir.path().join("tx2.csv.gz");
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        std::io::copy(&mut File::open(&csv).unwrap(), &mut enc).unwrap();
+        enc.finish().unwrap();
+
+        let mut opts = LoadOptions::new([csv.to_str().unwrap(), gz.to_str().unwrap()]);
+        let (loaded, events) = load_watched(&mut opts);
+        assert!(loaded.report.rows_read > 2 * PROGRESS_ROWS as u64);
+        check_events(&events, &loaded, &[&csv, &gz]);
+        // The gzip file reports its compressed bytes while it is read, not only at the end.
+        let csv_size = std::fs::metadata(&csv).unwrap().len();
+        let gz_size = std::fs::metadata(&gz).unwrap().len();
+        assert!(
+            events.iter().any(|e| e.file == 1
+                && e.bytes > csv_size
+                && e.bytes < csv_size + gz_size
+                && e.rows > loaded.report.files[0].rows_read),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn progress_covers_every_byte_and_row_of_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synth_csv(dir.path(), 150_000);
+        let loaded = load(&LoadOptions::new([csv.to_str().unwrap()])).unwrap();
+        let parquet = dir.path().join("tx.parquet");
+        crate::output::write_frame(&mut loaded.transactions.to_frame().unwrap(), &parquet).unwrap();
+
+        let mut opts = LoadOptions::new([parquet.to_str().unwrap()]);
+        opts.columns.time = Some("date".into());
+        let (loaded, events) = load_watched(&mut opts);
+        check_events(&events, &loaded, &[&parquet]);
+    }
+
+    #[test]
+    fn observers_leave_options_equal() {
+        let watched = LoadOptions {
+            progress: LoadObserver::new(|_| {}),
+            ..LoadOptions::default()
+        };
+        assert!(watched.progress.is_set());
+        assert_eq!(watched.progress, LoadOptions::default().progress);
+        assert_eq!(format!("{:?}", watched.progress), "LoadObserver(set)");
+    }
 }

@@ -15,7 +15,8 @@ use crate::model_summary::{
     HoldoutFigures, Period, RepeatFigures, check_calibration_end, holdout_figures, repeat_figures,
 };
 use crate::models::{
-    self, Customer, FitReport, GammaGamma, ModelKind, PurchaseModel, spend_frequency_correlation,
+    self, Customer, FitObserver, FitReport, GammaGamma, ModelKind, PurchaseModel,
+    spend_frequency_correlation,
 };
 
 /// How to value customers.
@@ -35,6 +36,8 @@ pub struct LtvSettings {
     /// Fit on lines dated on or before this day (T measured to it) and check the
     /// predictions on the lines after it.
     pub calibration_end: Option<i32>,
+    /// Told how the model fits get on; none by default.
+    pub progress: FitObserver,
 }
 
 impl Default for LtvSettings {
@@ -47,6 +50,7 @@ impl Default for LtvSettings {
             annual_discount: 0.10,
             margin: None,
             calibration_end: None,
+            progress: FitObserver::default(),
         }
     }
 }
@@ -147,7 +151,9 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
     let period = settings.period;
     let figures = repeat_figures(tx, end, period);
     let customers: Vec<Customer> = figures.iter().flatten().map(customer).collect();
-    let purchase = models::fit_purchase_model(settings.model, &customers).map_err(model_error)?;
+    let purchase =
+        models::fit_purchase_model_observed(settings.model, &customers, &settings.progress)
+            .map_err(model_error)?;
     let unit = 10f64.powi(tx.currency_decimals as i32);
 
     let repeaters: Vec<(f64, f64)> = figures
@@ -159,7 +165,7 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
     let positive: Vec<(f64, f64)> = repeaters.into_iter().filter(|r| r.1 > 0.0).collect();
     let (xs, ms): (Vec<f64>, Vec<f64>) = positive.iter().copied().unzip();
     let spend = if settings.gamma_gamma {
-        Some(GammaGamma::fit(&xs, &ms).map_err(model_error)?)
+        Some(GammaGamma::fit_observed(&xs, &ms, &settings.progress).map_err(model_error)?)
     } else {
         None
     };

@@ -88,7 +88,7 @@ fn read_columns(path: &PathBuf, wanted: &[&str]) -> Result<Vec<Vec<f64>>> {
     Ok(columns)
 }
 
-pub fn run(_ctx: &Ctx, args: &FitArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: &FitArgs) -> Result<i32> {
     let model_error =
         |e: models::ModelError| Error::Data(format!("the model cannot be fitted: {e}"));
     if args.model == "bgbb" {
@@ -104,7 +104,10 @@ pub fn run(_ctx: &Ctx, args: &FitArgs) -> Result<i32> {
                 weight: c[3][i],
             })
             .collect();
-        let fit = BgBb::fit(&patterns).map_err(model_error)?;
+        let fit = {
+            let step = ctx.step(format!("fitting {}", args.summary.display()));
+            BgBb::fit_observed(&patterns, &step.fit_progress()).map_err(model_error)?
+        };
         print(&fit_table(fit.report()));
         return Ok(0);
     }
@@ -124,14 +127,21 @@ pub fn run(_ctx: &Ctx, args: &FitArgs) -> Result<i32> {
             t: c[2][i],
         })
         .collect();
-    let fit = models::fit_purchase_model(kind, &customers).map_err(model_error)?;
+    let fit = {
+        let step = ctx.step(format!("fitting {}", args.summary.display()));
+        models::fit_purchase_model_observed(kind, &customers, &step.fit_progress())
+            .map_err(model_error)?
+    };
     let mut text = fit_table(fit.report());
     if args.spend_col.is_some() {
         let (x, m): (Vec<f64>, Vec<f64>) = (0..c[0].len())
             .filter(|&i| c[0][i] > 0.0 && c[3][i] > 0.0)
             .map(|i| (c[0][i], c[3][i]))
             .unzip();
-        let gg = GammaGamma::fit(&x, &m).map_err(model_error)?;
+        let gg = {
+            let step = ctx.step(format!("fitting {}", args.summary.display()));
+            GammaGamma::fit_observed(&x, &m, &step.fit_progress()).map_err(model_error)?
+        };
         text.push('\n');
         text.push_str(&fit_table(gg.report()));
         text.push_str(&format!(

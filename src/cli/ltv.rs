@@ -146,7 +146,7 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         .map(custvalue::config::parse_as_of)
         .transpose()?;
     let (loaded, _) = args.input.load(ctx, &[&args.out])?;
-    let settings = LtvSettings {
+    let mut settings = LtvSettings {
         model,
         gamma_gamma,
         period,
@@ -160,9 +160,11 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         annual_discount: args.discount,
         margin: args.clv_margin,
         calibration_end,
+        progress: Default::default(),
     };
     let ltv = {
-        let _step = ctx.step(format!("fitting {} and valuing customers", settings.model));
+        let step = ctx.step(format!("fitting {} and valuing customers", settings.model));
+        settings.progress = step.fit_progress();
         value(&loaded.transactions, &settings)?
     };
     let mut text = fit_table(ltv.report());

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use custvalue::config::{
-    ConfigFile, IdType, LoadOptions, check_decimals, parse_as_of, parse_margin, single_byte,
+    ConfigFile, IdType, LoadObserver, LoadOptions, check_decimals, parse_as_of, parse_margin,
+    single_byte,
 };
-use custvalue::output;
+use custvalue::models::FitObserver;
+use custvalue::output::{self, thousands};
 use custvalue::time::TimeFormat;
 use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
 pub(crate) use ltv::fit_table;
@@ -242,7 +244,7 @@ impl InputArgs {
         ctx: &Ctx,
         outputs: &[&Option<PathBuf>],
     ) -> Result<(Loaded, AnalysisSettings)> {
-        let (opts, settings) = self.options_and_settings()?;
+        let (mut opts, settings) = self.options_and_settings()?;
         settings.check()?;
         for out in outputs.iter().filter_map(|o| o.as_ref()) {
             output::check_output(out, &opts.inputs)?;
@@ -256,7 +258,7 @@ impl InputArgs {
             }
         }
         let loaded = {
-            let _step = ctx.step(format!("reading {}", opts.inputs.join(", ")));
+            let _bar = ctx.load_progress(&mut opts);
             custvalue::load(&opts)?
         };
         ctx.report_load(&loaded.report);
@@ -269,8 +271,9 @@ pub struct Ctx {
     pub quiet: bool,
 }
 
-/// A spinner on stderr for a step that may take a while; cleared when dropped. Drawn only
-/// when stderr is a terminal and the run is not quiet, so logs and pipes never see it.
+/// A spinner or progress bar on stderr for a step that may take a while; cleared when
+/// dropped. Drawn only when stderr is a terminal and the run is not quiet, so logs, pipes
+/// and stdout never see it.
 pub struct Step(Option<indicatif::ProgressBar>);
 
 impl Drop for Step {
@@ -281,21 +284,70 @@ impl Drop for Step {
     }
 }
 
+impl Step {
+    /// An observer that shows how a model fit gets on (model, start, iteration,
+    /// log-likelihood) after this step's message; none when the step is not drawn.
+    pub fn fit_progress(&self) -> FitObserver {
+        let Some(bar) = &self.0 else {
+            return FitObserver::default();
+        };
+        let (bar, step) = (bar.clone(), bar.message());
+        FitObserver::new(move |p| {
+            bar.set_message(format!(
+                "{step}: {} start {}/{}, iteration {}, log-likelihood {:.2}",
+                p.model, p.start, p.starts, p.iteration, p.log_likelihood
+            ))
+        })
+    }
+}
+
 impl Ctx {
-    /// Starts a spinner with a message and the elapsed time.
-    pub fn step(&self, message: impl Into<String>) -> Step {
+    /// A bar on stderr with this template, or none when quiet or stderr is not a terminal.
+    fn bar(&self, template: &str, message: String) -> Step {
         use std::io::IsTerminal;
         if self.quiet || !std::io::stderr().is_terminal() {
             return Step(None);
         }
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            indicatif::ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message(message.into());
+        bar.set_message(message);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Step(Some(bar))
+    }
+
+    /// Starts a spinner with a message and the elapsed time.
+    pub fn step(&self, message: impl Into<String>) -> Step {
+        self.bar("{spinner} {msg} ({elapsed})", message.into())
+    }
+
+    /// Starts a bar of the bytes and rows read, fed by an observer it sets on `opts`
+    /// (left unset when the bar is not drawn, so loading pays nothing for it).
+    pub fn load_progress(&self, opts: &mut LoadOptions) -> Step {
+        let step = self.bar(
+            "{spinner} reading {wide_bar} {bytes}/{total_bytes}, {msg}, {bytes_per_sec}, ETA {eta}",
+            "0 rows".into(),
+        );
+        if let Some(bar) = &step.0 {
+            let bar = bar.clone();
+            opts.progress = LoadObserver::new(move |p| {
+                bar.set_length(p.total_bytes);
+                bar.set_position(p.bytes);
+                bar.set_message(if p.files > 1 {
+                    format!(
+                        "{} rows, file {} of {}",
+                        thousands(p.rows),
+                        p.file + 1,
+                        p.files
+                    )
+                } else {
+                    format!("{} rows", thousands(p.rows))
+                });
+            });
+        }
+        step
     }
 
     /// Prints a status line on stderr unless quiet.

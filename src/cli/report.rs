@@ -69,11 +69,13 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<i32> {
     let seg = segment(&loaded.transactions, &settings)?;
     let ltv = model
         .map(|model| {
+            let step = ctx.step(format!("fitting {model}"));
             value(
                 &loaded.transactions,
                 &LtvSettings {
                     model,
                     calibration_end,
+                    progress: step.fit_progress(),
                     ..LtvSettings::default()
                 },
             )

@@ -94,14 +94,15 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     ));
     let p_alive = match &args.model {
         Some(model) => {
+            let step = ctx.step(format!("fitting {model}"));
             let settings = custvalue::ltv::LtvSettings {
                 model: model.parse().map_err(|e: custvalue::models::ModelError| {
                     custvalue::Error::Usage(e.to_string())
                 })?,
                 gamma_gamma: false,
+                progress: step.fit_progress(),
                 ..Default::default()
             };
-            let _step = ctx.step(format!("fitting {model}"));
             Some(custvalue::ltv::value(&loaded.transactions, &settings)?.p_alive)
         }
         None => None,

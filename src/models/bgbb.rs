@@ -75,6 +75,14 @@ impl BgBb {
     /// [`ModelError::NotIdentified`] if nobody ever transacts or a parameter
     /// diverges, [`ModelError::NoConvergence`] if no optimum is found.
     pub fn fit(patterns: &[Pattern]) -> Result<Self, ModelError> {
+        Self::fit_observed(patterns, &super::FitObserver::default())
+    }
+
+    /// [`fit`](Self::fit), telling `progress` how the optimiser gets on.
+    pub fn fit_observed(
+        patterns: &[Pattern],
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         for p in patterns {
             validate_pattern(p)?;
         }
@@ -95,7 +103,7 @@ impl BgBb {
         ];
         let nll =
             |q: &[f64]| -super::sum_ll(&weighted, |p| p.weight * ln_lik(q[0], q[1], q[2], q[3], p));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
         Ok(BgBb {
             alpha: v[0],

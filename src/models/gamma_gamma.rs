@@ -72,6 +72,15 @@ impl GammaGamma {
     /// has x > 0, [`ModelError::NotIdentified`] if every mean spend is the
     /// same (no heterogeneity to separate p from q) or a parameter diverges.
     pub fn fit(x: &[f64], m_x: &[f64]) -> Result<Self, ModelError> {
+        Self::fit_observed(x, m_x, &super::FitObserver::default())
+    }
+
+    /// [`fit`](Self::fit), telling `progress` how the optimiser gets on.
+    pub fn fit_observed(
+        x: &[f64],
+        m_x: &[f64],
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         let data = spenders(x, m_x)?;
         if data.is_empty() {
             return Err(ModelError::Empty);
@@ -90,7 +99,7 @@ impl GammaGamma {
             vec![10.0, 1.5, 0.05 * mean_m],
         ];
         let nll = |v: &[f64]| -super::sum_ll(&data, |&(x, m)| ln_density(v[0], v[1], v[2], x, m));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
         Ok(GammaGamma {
             p: v[0],

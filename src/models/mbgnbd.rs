@@ -38,6 +38,14 @@ impl MbgNbd {
     /// Maximum-likelihood fit to customer summaries (see
     /// [`super::fit_purchase_model`] for the errors).
     pub fn fit(data: &[Customer]) -> Result<Self, ModelError> {
+        Self::fit_observed(data, &super::FitObserver::default())
+    }
+
+    /// [`fit`](Self::fit), telling `progress` how the optimiser gets on.
+    pub fn fit_observed(
+        data: &[Customer],
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         super::validate_for_fit(data)?;
         let (mean_x, mean_t) = super::data_scale(data);
         let unit = mean_t / mean_x;
@@ -50,7 +58,7 @@ impl MbgNbd {
         let distinct = super::distinct_weighted(data);
         let nll =
             |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
         Ok(MbgNbd {
             r: v[0],

@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub mod bgbb;
 pub mod bgnbd;
@@ -93,6 +94,61 @@ impl FitReport {
             .iter()
             .position(|(n, _)| *n == name)
             .and_then(|i| self.std_errors.get(i).copied())
+    }
+}
+
+/// Where a fit stands, as told to a [`FitObserver`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitProgress {
+    /// Model name, e.g. `"BG/NBD"`.
+    pub model: &'static str,
+    /// The starting point being run, counted from 1.
+    pub start: usize,
+    /// Starting points the fit may try (it stops early once two agree).
+    pub starts: usize,
+    /// Optimiser iterations of this start so far.
+    pub iteration: usize,
+    /// Log-likelihood at the current point of this start.
+    pub log_likelihood: f64,
+}
+
+/// A callback told how a fit gets on (see [`FitProgress`]), or none.
+///
+/// Called from the fitting thread at each start and after every optimiser
+/// iteration. Any two observers compare equal and print only whether they are
+/// set: an observer changes how a fit is watched, never its result.
+#[derive(Clone, Default)]
+pub struct FitObserver(Option<Arc<dyn Fn(FitProgress) + Send + Sync>>);
+
+impl FitObserver {
+    pub fn new(f: impl Fn(FitProgress) + Send + Sync + 'static) -> FitObserver {
+        FitObserver(Some(Arc::new(f)))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn notify(&self, progress: FitProgress) {
+        if let Some(f) = &self.0 {
+            f(progress);
+        }
+    }
+}
+
+impl fmt::Debug for FitObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_set() {
+            "FitObserver(set)"
+        } else {
+            "FitObserver(none)"
+        })
+    }
+}
+
+impl PartialEq for FitObserver {
+    fn eq(&self, _: &FitObserver) -> bool {
+        true
     }
 }
 
@@ -199,10 +255,19 @@ pub fn fit_purchase_model(
     kind: ModelKind,
     data: &[Customer],
 ) -> Result<Box<dyn PurchaseModel + Send + Sync>, ModelError> {
+    fit_purchase_model_observed(kind, data, &FitObserver::default())
+}
+
+/// [`fit_purchase_model`], telling `progress` how the optimiser gets on.
+pub fn fit_purchase_model_observed(
+    kind: ModelKind,
+    data: &[Customer],
+    progress: &FitObserver,
+) -> Result<Box<dyn PurchaseModel + Send + Sync>, ModelError> {
     Ok(match kind {
-        ModelKind::BgNbd => Box::new(BgNbd::fit(data)?),
-        ModelKind::ParetoNbd => Box::new(ParetoNbd::fit(data)?),
-        ModelKind::MbgNbd => Box::new(MbgNbd::fit(data)?),
+        ModelKind::BgNbd => Box::new(BgNbd::fit_observed(data, progress)?),
+        ModelKind::ParetoNbd => Box::new(ParetoNbd::fit_observed(data, progress)?),
+        ModelKind::MbgNbd => Box::new(MbgNbd::fit_observed(data, progress)?),
     })
 }
 
@@ -392,6 +457,7 @@ fn fit_ml<F: Fn(&[f64]) -> f64>(
     names: &[&'static str],
     starts: &[Vec<f64>],
     nll: F,
+    progress: &FitObserver,
 ) -> Result<FitReport, ModelError> {
     let log_starts: Vec<Vec<f64>> = starts
         .iter()
@@ -413,7 +479,16 @@ fn fit_ml<F: Fn(&[f64]) -> f64>(
         nll(&theta)
     };
     let opts = optim::OptimOptions::default();
-    let Some(best) = optim::minimize(&objective, &log_starts, &opts) else {
+    let mut report = |p: optim::OptimProgress| {
+        progress.notify(FitProgress {
+            model,
+            start: p.start,
+            starts: p.starts,
+            iteration: p.iteration,
+            log_likelihood: -p.f,
+        })
+    };
+    let Some(best) = optim::minimize_with(&objective, &log_starts, &opts, &mut report) else {
         return Err(ModelError::NoConvergence(format!(
             "{model}: the log-likelihood is not finite at any of the {} starting points",
             starts.len()

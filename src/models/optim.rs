@@ -29,6 +29,20 @@ pub struct OptimResult {
     pub max_gradient: f64,
 }
 
+/// Where a minimisation stands, as told to the `progress` callback of
+/// [`minimize_with`] once at each start and after every iteration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimProgress {
+    /// The starting point being run, counted from 1.
+    pub start: usize,
+    /// Starting points given (the loop may stop before the last).
+    pub starts: usize,
+    /// Iterations of this start so far, counted as in [`OptimResult::iterations`].
+    pub iteration: usize,
+    /// Objective value at the current point of this start.
+    pub f: f64,
+}
+
 /// Tuning knobs of [`minimize`]; the defaults suit log-likelihoods of a few
 /// thousand observations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,8 +112,14 @@ struct LocalResult {
 }
 
 /// BFGS on the inverse Hessian approximation. Stops on the gradient test, when
-/// the line search can make no progress, or after `max_iter` steps.
-fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalResult {
+/// the line search can make no progress, or after `max_iter` steps. `stepped`
+/// hears the iteration count and objective value after every step.
+fn bfgs<F: Fn(&[f64]) -> f64>(
+    f: &F,
+    x0: &[f64],
+    opts: &OptimOptions,
+    stepped: &mut dyn FnMut(usize, f64),
+) -> LocalResult {
     let n = x0.len();
     let mut x = x0.to_vec();
     let mut fx = eval(f, &x);
@@ -147,6 +167,7 @@ fn bfgs<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &OptimOptions) -> LocalRe
             step *= 0.5;
         }
         iterations += 1;
+        stepped(iterations, accepted.as_ref().map_or(fx, |a| a.1));
         let Some((xn, fnew)) = accepted else { break };
         let Some(gn) = gradient(f, &xn, opts.grad_step) else {
             break;
@@ -197,8 +218,15 @@ fn identity(n: usize) -> Vec<Vec<f64>> {
 
 /// Nelder–Mead from `x0` with an initial simplex of side `step`; restarts from
 /// the best vertex until a restart no longer improves the value, because a
-/// collapsed simplex can stall away from the minimum.
-fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usize) -> LocalResult {
+/// collapsed simplex can stall away from the minimum. `stepped` hears the
+/// iteration count and the best vertex's value after every step.
+fn nelder_mead<F: Fn(&[f64]) -> f64>(
+    f: &F,
+    x0: &[f64],
+    step: f64,
+    max_iter: usize,
+    stepped: &mut dyn FnMut(usize, f64),
+) -> LocalResult {
     let n = x0.len();
     let mut best_x = x0.to_vec();
     let mut best_f = eval(f, x0);
@@ -279,6 +307,10 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], step: f64, max_iter: usi
                     }
                 }
             }
+            stepped(
+                iterations,
+                simplex.iter().map(|v| v.1).fold(f64::INFINITY, f64::min),
+            );
         }
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         if simplex[0].1 < best_f {
@@ -310,15 +342,37 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(
     starts: &[Vec<f64>],
     opts: &OptimOptions,
 ) -> Option<OptimResult> {
+    minimize_with(f, starts, opts, &mut |_| {})
+}
+
+/// [`minimize`], telling `progress` where each start stands: once as it begins
+/// (iteration 0) and after every iteration, with iteration counts that grow
+/// within a start.
+pub fn minimize_with<F: Fn(&[f64]) -> f64>(
+    f: &F,
+    starts: &[Vec<f64>],
+    opts: &OptimOptions,
+    progress: &mut dyn FnMut(OptimProgress),
+) -> Option<OptimResult> {
     let mut best: Option<OptimResult> = None;
     let mut runs = 0;
     let mut agreed = false;
-    for x0 in starts {
-        if !eval(f, x0).is_finite() {
+    for (k, x0) in starts.iter().enumerate() {
+        let f0 = eval(f, x0);
+        if !f0.is_finite() {
             continue;
         }
         runs += 1;
-        let mut r = bfgs(f, x0, opts);
+        let mut report = |iteration: usize, f: f64| {
+            progress(OptimProgress {
+                start: k + 1,
+                starts: starts.len(),
+                iteration,
+                f,
+            })
+        };
+        report(0, f0);
+        let mut r = bfgs(f, x0, opts, &mut report);
         let mut iterations = r.iterations;
         let mut g = gradient(f, &r.x, opts.grad_step);
         let passes = |g: &Option<Vec<f64>>, fx: f64| {
@@ -326,9 +380,11 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(
                 .is_some_and(|g| max_abs(g) <= opts.grad_tol * (1.0 + fx.abs()))
         };
         if !passes(&g, r.f) {
-            let nm = nelder_mead(f, &r.x, 0.2, opts.max_nm_iter);
+            let nm = nelder_mead(f, &r.x, 0.2, opts.max_nm_iter, &mut |i, v| {
+                report(iterations + i, v)
+            });
             iterations += nm.iterations;
-            let polished = bfgs(f, &nm.x, opts);
+            let polished = bfgs(f, &nm.x, opts, &mut |i, v| report(iterations + i, v));
             iterations += polished.iterations;
             r = if polished.f <= nm.f { polished } else { nm };
             g = gradient(f, &r.x, opts.grad_step);
@@ -546,6 +602,45 @@ mod tests {
             "{:?}",
             r.x
         );
+    }
+
+    #[test]
+    fn progress_counts_iterations_up_within_each_start() {
+        let watch = |f: &dyn Fn(&[f64]) -> f64, starts: &[Vec<f64>]| {
+            let mut events = Vec::new();
+            let r = minimize_with(&f, starts, &OptimOptions::default(), &mut |p| {
+                events.push(p)
+            })
+            .expect("finite");
+            (r, events)
+        };
+        let (r, events) = watch(&rosenbrock, &[vec![-1.2, 1.0], vec![2.0, 2.0]]);
+        assert_eq!(events[0].iteration, 0);
+        assert_eq!(events[0].f, rosenbrock(&[-1.2, 1.0]));
+        for w in events.windows(2) {
+            let next_start = w[1].start == w[0].start + 1 && w[1].iteration == 0;
+            let next_iteration = w[1].start == w[0].start && w[1].iteration > w[0].iteration;
+            assert!(next_start || next_iteration, "{w:?}");
+        }
+        assert_eq!(events.last().unwrap().start, r.starts);
+        assert!(events.iter().all(|e| e.starts == 2));
+        assert!(events.len() > 10);
+
+        // One start whose BFGS cannot begin: the Nelder–Mead and polishing
+        // iterations are reported too, and the count ends where the result's does.
+        let f = |x: &[f64]| {
+            if x[0] < 0.0 {
+                f64::NAN
+            } else {
+                (x[0] - 1.0).powi(2) + (x[1] + 2.0).powi(2)
+            }
+        };
+        let (r, events) = watch(&f, &[vec![0.0, 0.0]]);
+        for w in events.windows(2) {
+            assert!(w[1].iteration > w[0].iteration, "{w:?}");
+        }
+        assert_eq!(events.last().unwrap().iteration, r.iterations);
+        assert!(r.iterations > 1);
     }
 
     #[test]

@@ -44,6 +44,14 @@ impl ParetoNbd {
     /// Maximum-likelihood fit to customer summaries (see
     /// [`super::fit_purchase_model`] for the errors).
     pub fn fit(data: &[Customer]) -> Result<Self, ModelError> {
+        Self::fit_observed(data, &super::FitObserver::default())
+    }
+
+    /// [`fit`](Self::fit), telling `progress` how the optimiser gets on.
+    pub fn fit_observed(
+        data: &[Customer],
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         super::validate_for_fit(data)?;
         let (mean_x, mean_t) = super::data_scale(data);
         // α and β carry the time unit; scale their starts by the observed
@@ -58,7 +66,7 @@ impl ParetoNbd {
         let distinct = super::distinct_weighted(data);
         let nll =
             |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
         let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
         Ok(ParetoNbd {
             r: v[0],

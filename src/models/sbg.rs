@@ -73,7 +73,7 @@ impl Sbg {
             vec![0.3, 0.3],
         ];
         let nll = |p: &[f64]| -ln_lik(p[0], p[1], survivors);
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll)?;
+        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, &super::FitObserver::default())?;
         let (alpha, beta) = (report.params[0].1, report.params[1].1);
         Ok(Sbg {
             alpha,

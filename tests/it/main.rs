@@ -6,6 +6,7 @@ mod foundation;
 mod incremental;
 mod ltv;
 mod nightly;
+mod progress;
 mod reliability;
 mod report;
 mod scoring;
