@@ -52,9 +52,10 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
             Error::Usage("run needs --config FILE (with a [run] output_dir)".into())
         })?;
     let cfg = ConfigFile::read(&config)?;
-    let (opts, _) = args.input.options_and_settings()?;
+    let (mut opts, _) = args.input.options_and_settings()?;
     let outcome = {
-        let _step = ctx.step(format!("running {}", config.display()));
+        // Reading is what takes long; the bar stays full while the run analyses and writes.
+        let _bar = ctx.load_progress(&mut opts);
         custvalue::run::run_job(&config, &cfg, &opts, args.full)?
     };
     if let Some(ing) = &outcome.ingest {
