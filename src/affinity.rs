@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::load::{NO_CATEGORY, Transactions};
 use crate::summary::Summary;
 use crate::terminal::{Table, percent};
@@ -287,6 +287,49 @@ fn affinity_with(tx: &Transactions, s: &Summary, dense_max: usize) -> Affinity {
         bought: counts.bought,
         pairs,
     }
+}
+
+/// The affinity of the union of disjoint sets of customers, from each set's affinity
+/// (all over the same category list): customer and pair counts add up, the pairs are
+/// ranked again.
+pub fn merge(parts: Vec<&Affinity>) -> Result<Affinity> {
+    let Some(first) = parts.first() else {
+        return Err(Error::Data("no affinity to merge".into()));
+    };
+    let n = first.categories.len();
+    if parts.iter().any(|p| p.categories != first.categories) {
+        return Err(Error::Data("affinities over different categories".into()));
+    }
+    let mut customers = 0u64;
+    let mut bought = vec![0u64; n];
+    let mut both: std::collections::BTreeMap<(u32, u32), u64> = Default::default();
+    for p in &parts {
+        customers += p.customers;
+        for (k, b) in p.bought.iter().enumerate() {
+            bought[k] += b;
+        }
+        for pair in &p.pairs {
+            *both.entry((pair.a, pair.b)).or_insert(0) += pair.both;
+        }
+    }
+    let mut pairs: Vec<Pair> = both
+        .into_iter()
+        .map(|((a, b), both)| Pair {
+            a,
+            b,
+            both,
+            n_a: bought[a as usize],
+            n_b: bought[b as usize],
+            customers,
+        })
+        .collect();
+    pairs.par_sort_unstable_by(Pair::rank_cmp);
+    Ok(Affinity {
+        categories: first.categories.clone(),
+        customers,
+        bought,
+        pairs,
+    })
 }
 
 /// Each customer's next category as a code: the B of the first pair in `pairs` (give

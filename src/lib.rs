@@ -37,6 +37,7 @@ pub mod rfm;
 pub mod run;
 pub mod segments;
 pub mod state;
+pub mod stream;
 pub mod summary;
 pub mod synth;
 pub mod terminal;

@@ -97,17 +97,22 @@ impl LifecycleRules {
 
 /// Stages and reactivated flags of every customer.
 pub fn lifecycle(tx: &Transactions, s: &Summary, rules: &LifecycleRules) -> Lifecycle {
-    let stage = (0..s.len())
-        .map(|c| match (s.recency_days(c), s.tenure_days(c)) {
-            (Some(r), Some(t)) => Some(rules.stage(r, t)),
-            _ => None,
-        })
-        .collect();
+    let stage = stages(s, rules);
     let reactivated = (0..tx.n_customers())
         .into_par_iter()
         .map(|c| previous_purchase_gap(tx, c).is_some_and(|gap| gap > rules.reactivation_gap))
         .collect();
     Lifecycle { stage, reactivated }
+}
+
+/// Each customer's stage (None without a purchase).
+pub fn stages(s: &Summary, rules: &LifecycleRules) -> Vec<Option<Stage>> {
+    (0..s.len())
+        .map(|c| match (s.recency_days(c), s.tenure_days(c)) {
+            (Some(r), Some(t)) => Some(rules.stage(r, t)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Days between the last purchase day and the distinct purchase day before it.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::config::{ConfigFile, LoadOptions};
 use crate::deciles;
 use crate::error::{Error, Result};
-use crate::load::{LoadReport, Loaded, load};
+use crate::load::{LoadReport, Transactions, load};
 use crate::output::{self, OutputFormat};
 use crate::profit::profit_view;
 use crate::segments::{AnalysisSettings, Segmentation, segment};
@@ -35,6 +35,13 @@ pub struct RunSettings {
     /// Keep the compacted history (`state.parquet`, `state.json`) in each run directory
     /// and read only new input files on top of the previous run's state (default false).
     pub incremental: Option<bool>,
+    /// Score out of core in this many hash partitions (see `custvalue segments
+    /// --partitions`); the report, which needs every line, is then not written.
+    pub partitions: Option<usize>,
+    /// Rows per batch of a Parquet/IPC input when scoring out of core.
+    pub batch_rows: Option<u64>,
+    /// Where partitions are spilled when scoring out of core.
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// What a run wrote.
@@ -92,32 +99,60 @@ pub fn run_job(
     let _lock = acquire_lock(&base)?;
 
     let incremental = settings.incremental.unwrap_or(false);
-    let (loaded, ingest) = if incremental {
-        let previous = std::fs::canonicalize(base.join("latest")).ok();
-        let (history, ing) = crate::state::ingest(previous.as_deref().filter(|_| !full), opts)?;
-        (history, Some(ing))
-    } else {
-        (load(opts)?, None)
+    let analysis: AnalysisSettings = cfg.analysis();
+    let streaming = settings.partitions.map(|partitions| {
+        let d = crate::stream::StreamOptions::default();
+        crate::stream::StreamOptions {
+            partitions,
+            batch_rows: settings.batch_rows.unwrap_or(d.batch_rows),
+            spill_dir: settings.spill_dir.clone(),
+        }
+    });
+    let (report, transactions, ingest) = match &streaming {
+        Some(_) if incremental => {
+            return Err(Error::Usage(
+                "[run] incremental and partitions do not go together yet: choose one".into(),
+            ));
+        }
+        Some(_) => (None, None, None),
+        None if incremental => {
+            let previous = std::fs::canonicalize(base.join("latest")).ok();
+            let (history, ing) = crate::state::ingest(previous.as_deref().filter(|_| !full), opts)?;
+            (Some(history.report), Some(history.transactions), Some(ing))
+        }
+        None => {
+            let loaded = load(opts)?;
+            (Some(loaded.report), Some(loaded.transactions), None)
+        }
     };
     let loaded_at = started.elapsed();
-    let analysis: AnalysisSettings = cfg.analysis();
-    let seg = segment(&loaded.transactions, &analysis)?;
+    let (report, seg) = match (&streaming, report, &transactions) {
+        (Some(so), _, _) => {
+            let s = crate::stream::segment_streaming(opts, &analysis, so)?;
+            (s.report, s.segmentation)
+        }
+        (None, Some(report), Some(tx)) => (report, segment(tx, &analysis)?),
+        _ => unreachable!("in-memory runs load transactions"),
+    };
     let analysed_at = started.elapsed();
 
-    let day = crate::time::format_day(loaded.report.as_of);
+    let day = crate::time::format_day(report.as_of);
     let work = base.join(format!(".{day}.partial"));
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     std::fs::create_dir(&work).map_err(|e| Error::io(&work, e))?;
     let written = write_outputs(&work, &base, &seg, seg_format).and_then(|(mut outputs, moves)| {
-        if settings.report.unwrap_or(true) {
+        if let Some(tx) = transactions
+            .as_ref()
+            .filter(|_| settings.report.unwrap_or(true))
+        {
             let html = crate::report::render(&crate::report::ReportInput {
                 title: crate::report::DEFAULT_TITLE,
-                load: &loaded.report,
+                load: &report,
                 settings: &analysis,
                 segmentation: &seg,
-                transactions: &loaded.transactions,
+                transactions: tx,
                 ltv: None,
                 migration: moves.as_deref(),
             })?;
@@ -128,13 +163,8 @@ pub fn run_job(
             file.commit()?;
             outputs.push("report.html".to_string());
         }
-        if let Some(ing) = &ingest {
-            outputs.extend(crate::state::save(
-                &work,
-                &loaded.transactions,
-                &loaded.report,
-                &ing.sums,
-            )?);
+        if let (Some(ing), Some(tx)) = (&ingest, &transactions) {
+            outputs.extend(crate::state::save(&work, tx, &report, &ing.sums)?);
         }
         Ok((outputs, moves))
     });
@@ -147,7 +177,9 @@ pub fn run_job(
     };
     let written = manifest(
         config_path,
-        &loaded,
+        &report,
+        seg.summary.len(),
+        transactions.as_ref().map(Transactions::n_lines),
         ingest.as_ref(),
         &work,
         &outputs,
@@ -431,9 +463,12 @@ fn migration_frame(rows: &[Migration], decimals: u32) -> Result<DataFrame> {
     )?)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn manifest(
     config_path: &Path,
-    loaded: &Loaded,
+    history: &LoadReport,
+    customers: usize,
+    lines: Option<usize>,
     ingest: Option<&crate::state::Ingest>,
     work: &Path,
     outputs: &[String],
@@ -444,9 +479,8 @@ fn manifest(
     let (r, sums) = match ingest {
         Some(ing) => (&ing.this_run, ing.new_sums.clone()),
         None => (
-            &loaded.report,
-            loaded
-                .report
+            history,
+            history
                 .files
                 .iter()
                 .map(|f| checksum(Path::new(&f.path)).map(|c| c.1))
@@ -484,9 +518,9 @@ fn manifest(
         "version": env!("CARGO_PKG_VERSION"),
         "config": config_path.display().to_string(),
         "config_blake3": config_hash,
-        "as_of": crate::time::format_day(loaded.report.as_of),
+        "as_of": crate::time::format_day(history.as_of),
         "rows": rows(r),
-        "customers": loaded.transactions.n_customers(),
+        "customers": customers,
         "inputs": inputs,
         "outputs": outs,
         "durations_ms": { "load": ms(times[0]), "analyse": ms(times[1] - times[0]), "total": ms(times[2]) },
@@ -496,9 +530,9 @@ fn manifest(
             "continued_from": ing.continued.as_ref().map(|d| d.display().to_string()),
             "skipped_inputs": ing.skipped,
             "changed_inputs": ing.changed,
-            "history_files": loaded.report.files.len(),
-            "history_rows": rows(&loaded.report),
-            "state_lines": loaded.transactions.n_lines(),
+            "history_files": history.files.len(),
+            "history_rows": rows(history),
+            "state_lines": lines,
         });
     }
     serde_json::to_string_pretty(&json).map_err(|e| Error::Data(e.to_string()))

@@ -107,14 +107,30 @@ pub struct Segmentation {
 /// Runs summary, RFM, deciles, best customers and lifecycle.
 pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segmentation> {
     let summary = summarize(tx)?;
+    let best = best_customers(tx, &settings.best)?;
+    let reactivated = lifecycle(tx, &summary, &settings.lifecycle).reactivated;
+    let pairs = crate::affinity::affinity(tx, &summary).pairs;
+    let next_category = crate::affinity::next_category(tx, &summary, &pairs);
+    score_summary(summary, settings, best, reactivated, next_category)
+}
+
+/// The global steps of [`segment`] over per-customer results computed elsewhere (e.g.
+/// partition by partition, see `stream`): RFM scores, segments, deciles and stages.
+pub fn score_summary(
+    summary: Summary,
+    settings: &AnalysisSettings,
+    best: BestCustomers,
+    reactivated: Vec<bool>,
+    next_category: Vec<Option<String>>,
+) -> Result<Segmentation> {
     let scores = rfm::score(&summary, settings.rfm.k)?;
     let rules = settings.segment_rules()?;
     let decile_by = settings.decile_by()?;
     let decile = deciles::assign(&summary, decile_by);
-    let best = best_customers(tx, &settings.best)?;
-    let lifecycle = lifecycle(tx, &summary, &settings.lifecycle);
-    let pairs = crate::affinity::affinity(tx, &summary).pairs;
-    let next_category = crate::affinity::next_category(tx, &summary, &pairs);
+    let lifecycle = Lifecycle {
+        stage: crate::lifecycle::stages(&summary, &settings.lifecycle),
+        reactivated,
+    };
     Ok(Segmentation {
         summary,
         scores,

@@ -244,7 +244,18 @@ impl InputArgs {
         ctx: &Ctx,
         outputs: &[&Option<PathBuf>],
     ) -> Result<(Loaded, AnalysisSettings)> {
-        let (mut opts, settings) = self.options_and_settings()?;
+        let (mut opts, settings) = self.prepare(outputs)?;
+        let loaded = {
+            let _bar = ctx.load_progress(&mut opts);
+            custvalue::load(&opts)?
+        };
+        ctx.report_load(&loaded.report);
+        Ok((loaded, settings))
+    }
+
+    /// The options and settings, checked together with the outputs before any reading.
+    pub fn prepare(&self, outputs: &[&Option<PathBuf>]) -> Result<(LoadOptions, AnalysisSettings)> {
+        let (opts, settings) = self.options_and_settings()?;
         settings.check()?;
         for out in outputs.iter().filter_map(|o| o.as_ref()) {
             output::check_output(out, &opts.inputs)?;
@@ -257,12 +268,7 @@ impl InputArgs {
                 )));
             }
         }
-        let loaded = {
-            let _bar = ctx.load_progress(&mut opts);
-            custvalue::load(&opts)?
-        };
-        ctx.report_load(&loaded.report);
-        Ok((loaded, settings))
+        Ok((opts, settings))
     }
 }
 

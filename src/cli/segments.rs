@@ -48,6 +48,38 @@ pub struct SegmentsArgs {
     /// Where to write the segment file (.parquet, .csv, .jsonl, .json, .arrow).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+/// Out-of-core scoring for inputs larger than memory.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Larger than memory")]
+pub struct StreamArgs {
+    /// Score out of core: spill the lines into N hash partitions of the customer id and
+    /// aggregate one partition at a time (memory follows customers, not lines; same
+    /// output byte for byte).
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<usize>,
+    /// Rows per batch of a Parquet/IPC input when streaming [default: 2000000].
+    #[arg(long, value_name = "N", requires = "partitions")]
+    pub batch_rows: Option<u64>,
+    /// Directory for the spilled partitions [default: the system temporary directory].
+    #[arg(long, value_name = "DIR", requires = "partitions")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl StreamArgs {
+    pub fn options(&self) -> Option<custvalue::stream::StreamOptions> {
+        let defaults = custvalue::stream::StreamOptions::default();
+        self.partitions
+            .map(|partitions| custvalue::stream::StreamOptions {
+                partitions,
+                batch_rows: self.batch_rows.unwrap_or(defaults.batch_rows),
+                spill_dir: self.spill_dir.clone(),
+            })
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
@@ -57,7 +89,7 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(path) = &args.segments {
         custvalue::rfm::SegmentRules::read(path)?;
     }
-    let (loaded, mut settings) = args.input.load(ctx, &[&args.out])?;
+    let (mut opts, mut settings) = args.input.prepare(&[&args.out])?;
     if let Some(k) = args.k {
         settings.rfm.k = k;
     }
@@ -67,9 +99,35 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(m) = args.best_min_spend {
         settings.best.min_spend = m;
     }
-    let seg = {
-        let _step = ctx.step("scoring customers");
-        segment(&loaded.transactions, &settings)?
+    let (loaded, seg) = match args.stream.options() {
+        Some(so) => {
+            if args.model.is_some() {
+                return Err(custvalue::Error::Usage(
+                    "--model needs every line in memory: leave out --partitions".into(),
+                ));
+            }
+            let streamed = {
+                let _step = ctx.step(format!(
+                    "scoring out of core in {} partitions",
+                    so.partitions
+                ));
+                custvalue::stream::segment_streaming(&opts, &settings, &so)?
+            };
+            ctx.report_load(&streamed.report);
+            (None, streamed.segmentation)
+        }
+        None => {
+            let loaded = {
+                let _bar = ctx.load_progress(&mut opts);
+                custvalue::load(&opts)?
+            };
+            ctx.report_load(&loaded.report);
+            let seg = {
+                let _step = ctx.step("scoring customers");
+                segment(&loaded.transactions, &settings)?
+            };
+            (Some(loaded), seg)
+        }
     };
     let d = seg.summary.currency_decimals;
     let mut sizes = Table::new(["segment", "customers", "revenue", "share"]);
@@ -92,8 +150,8 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
         thousands(seg.best.count() as u64),
         thousands(seg.summary.len() as u64)
     ));
-    let p_alive = match &args.model {
-        Some(model) => {
+    let p_alive = match (&args.model, &loaded) {
+        (Some(model), Some(loaded)) => {
             let step = ctx.step(format!("fitting {model}"));
             let settings = custvalue::ltv::LtvSettings {
                 model: model.parse().map_err(|e: custvalue::models::ModelError| {
@@ -105,7 +163,7 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
             };
             Some(custvalue::ltv::value(&loaded.transactions, &settings)?.p_alive)
         }
-        None => None,
+        _ => None,
     };
     if let Some(out) = &args.out {
         let _step = ctx.step(format!("writing {}", out.display()));

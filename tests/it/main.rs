@@ -10,5 +10,6 @@ mod progress;
 mod reliability;
 mod report;
 mod scoring;
+mod stream;
 mod summary_props;
 mod three_d;

@@ -1,0 +1,578 @@
+//! Out-of-core scoring: the job of `segment` over inputs larger than memory.
+//!
+//! Pass 1 reads the inputs in batches (a file, or a row range of a Parquet/IPC file),
+//! validates each batch with the normal loader and scatters its lines into hash partitions
+//! of the customer id, spilled to disk. Pass 2 builds one partition's transactions at a
+//! time and runs the per-customer kernels on it (summary, best-customer window,
+//! reactivation, category pairs, whose counts add up over partitions). The per-customer
+//! results are merged into customer-id order; the global steps (NTILE scores, deciles,
+//! stages, the ranking of category pairs) run on them; pass 3 revisits each partition for
+//! the next category, which needs the global pair ranking. Memory grows with the number
+//! of customers and the batch size, not with the number of lines, and the result equals
+//! `segment` on the whole input, byte for byte.
+//!
+//! Not for: the report panels that need every line (cube, cohorts); see `report`.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::PlHashMap;
+
+use crate::affinity::{self, Affinity};
+use crate::best::{BestCustomers, best_customers};
+use crate::config::{BadRowPolicy, LoadOptions};
+use crate::error::{Error, Result};
+use crate::lifecycle::lifecycle;
+use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, Transactions, load};
+use crate::segments::{AnalysisSettings, Segmentation};
+use crate::summary::{Summary, summarize};
+
+/// How to stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamOptions {
+    /// Hash partitions of the customer id (each is aggregated in memory on its own).
+    pub partitions: usize,
+    /// Rows per batch of a Parquet/IPC file (CSV files are read a file at a time).
+    pub batch_rows: u64,
+    /// Where partitions are spilled (a temporary directory inside it, removed at the
+    /// end); the system's temporary directory when None.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            partitions: 64,
+            batch_rows: 2_000_000,
+            spill_dir: None,
+        }
+    }
+}
+
+/// The scored customers and the report of every row read.
+pub struct Streamed {
+    pub segmentation: Segmentation,
+    pub report: LoadReport,
+    /// Lines spilled to disk (= rows used).
+    pub spilled_lines: u64,
+}
+
+/// Runs `segment` over `opts`' inputs out of core.
+pub fn segment_streaming(
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+    so: &StreamOptions,
+) -> Result<Streamed> {
+    settings.check()?;
+    if so.partitions == 0 || so.batch_rows == 0 {
+        return Err(Error::Usage(
+            "--partitions and --batch-rows must be at least 1".into(),
+        ));
+    }
+    let spill_root = so.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let spill = tempfile::Builder::new()
+        .prefix("custvalue-spill-")
+        .tempdir_in(&spill_root)
+        .map_err(|e| Error::io(&spill_root, e))?;
+    let mut pass1 = Scatter::new(spill.path(), so.partitions)?;
+    let report = pass1.read_all(opts, so)?;
+    let (paths, categories, code_rank, int_ids) = pass1.finish()?;
+    let as_of = report.as_of;
+    let decimals = opts.currency_decimals;
+    let part_tx = |p: usize| -> Result<Transactions> {
+        read_partition(&paths[p], int_ids, &categories, &code_rank, as_of, decimals)
+    };
+
+    // Pass 2: per-partition kernels.
+    let mut parts: Vec<PartResult> = Vec::with_capacity(paths.len());
+    for p in 0..paths.len() {
+        let tx = part_tx(p)?;
+        let summary = summarize(&tx)?;
+        let best = best_customers(&tx, &settings.best)?;
+        let life = lifecycle(&tx, &summary, &settings.lifecycle);
+        let aff = affinity::affinity(&tx, &summary);
+        parts.push(PartResult {
+            summary,
+            best,
+            reactivated: life.reactivated,
+            affinity: aff,
+        });
+    }
+    let pairs = affinity::merge(parts.iter().map(|r| &r.affinity).collect())?.pairs;
+
+    // Pass 3: next categories with the global pair ranking.
+    let mut next: Vec<Vec<Option<u32>>> = Vec::with_capacity(paths.len());
+    for (p, part) in parts.iter().enumerate() {
+        let tx = part_tx(p)?;
+        next.push(affinity::next_category_codes(&tx, &part.summary, &pairs));
+    }
+    drop(spill);
+
+    let order = merge_order(&parts);
+    let summary = gather_summary(&parts, &order, as_of, decimals)?;
+    let best = BestCustomers {
+        spend: order
+            .iter()
+            .map(|&(p, c)| parts[p as usize].best.spend[c as usize])
+            .collect(),
+        categories: order
+            .iter()
+            .map(|&(p, c)| parts[p as usize].best.categories[c as usize])
+            .collect(),
+        orders: order
+            .iter()
+            .map(|&(p, c)| parts[p as usize].best.orders[c as usize])
+            .collect(),
+        best: order
+            .iter()
+            .map(|&(p, c)| parts[p as usize].best.best[c as usize])
+            .collect(),
+    };
+    let reactivated: Vec<bool> = order
+        .iter()
+        .map(|&(p, c)| parts[p as usize].reactivated[c as usize])
+        .collect();
+    let next_category: Vec<Option<String>> = order
+        .iter()
+        .map(|&(p, c)| next[p as usize][c as usize].map(|k| categories[k as usize].clone()))
+        .collect();
+    drop(parts);
+    let spilled_lines = report.rows_used;
+    let segmentation =
+        crate::segments::score_summary(summary, settings, best, reactivated, next_category)?;
+    Ok(Streamed {
+        segmentation,
+        report,
+        spilled_lines,
+    })
+}
+
+struct PartResult {
+    summary: Summary,
+    best: BestCustomers,
+    reactivated: Vec<bool>,
+    affinity: Affinity,
+}
+
+/// (partition, customer) of every customer in global customer-id order.
+fn merge_order(parts: &[PartResult]) -> Vec<(u32, u32)> {
+    let mut order: Vec<(u32, u32)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(p, r)| (0..r.summary.len()).map(move |c| (p as u32, c as u32)))
+        .collect();
+    let ids = |&(p, c): &(u32, u32)| (&parts[p as usize].summary.ids, c as usize);
+    use rayon::slice::ParallelSliceMut;
+    order.par_sort_unstable_by(|a, b| {
+        let ((ia, ca), (ib, cb)) = (ids(a), ids(b));
+        match (ia, ib) {
+            (CustomerIds::Int(x), CustomerIds::Int(y)) => x[ca].cmp(&y[cb]),
+            (CustomerIds::Text(x), CustomerIds::Text(y)) => x[ca].as_bytes().cmp(y[cb].as_bytes()),
+            // One id type per run (checked while scattering).
+            _ => std::cmp::Ordering::Equal,
+        }
+    });
+    order
+}
+
+fn gather_summary(
+    parts: &[PartResult],
+    order: &[(u32, u32)],
+    as_of: i32,
+    decimals: u32,
+) -> Result<Summary> {
+    let get = |p: u32| &parts[p as usize].summary;
+    let int_ids = parts
+        .iter()
+        .any(|r| matches!(r.summary.ids, CustomerIds::Int(_)));
+    let ids = if int_ids {
+        CustomerIds::Int(
+            order
+                .iter()
+                .map(|&(p, c)| match &get(p).ids {
+                    CustomerIds::Int(v) => v[c as usize],
+                    CustomerIds::Text(_) => 0,
+                })
+                .collect(),
+        )
+    } else {
+        CustomerIds::Text(
+            order
+                .iter()
+                .map(|&(p, c)| match &get(p).ids {
+                    CustomerIds::Text(v) => v[c as usize].clone(),
+                    CustomerIds::Int(_) => String::new(),
+                })
+                .collect(),
+        )
+    };
+    macro_rules! col {
+        ($f:ident) => {
+            order.iter().map(|&(p, c)| get(p).$f[c as usize]).collect()
+        };
+    }
+    Ok(Summary {
+        ids,
+        as_of,
+        currency_decimals: decimals,
+        first_purchase: col!(first_purchase),
+        last_purchase: col!(last_purchase),
+        frequency: col!(frequency),
+        monetary: col!(monetary),
+        profit: col!(profit),
+        n_categories: col!(n_categories),
+    })
+}
+
+/// Pass 1: validated batches scattered into spilled hash partitions.
+struct Scatter {
+    paths: Vec<PathBuf>,
+    writers: Vec<BufWriter<File>>,
+    /// Category name → code in order of first appearance.
+    categories: PlHashMap<String, u32>,
+    names: Vec<String>,
+    /// Whether ids are integers (None before the first batch).
+    int_ids: Option<bool>,
+}
+
+impl Scatter {
+    fn new(dir: &Path, partitions: usize) -> Result<Scatter> {
+        let mut paths = Vec::with_capacity(partitions);
+        let mut writers = Vec::with_capacity(partitions);
+        for p in 0..partitions {
+            let path = dir.join(format!("part-{p:05}.bin"));
+            let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            writers.push(BufWriter::with_capacity(1 << 16, file));
+            paths.push(path);
+        }
+        Ok(Scatter {
+            paths,
+            writers,
+            categories: PlHashMap::default(),
+            names: Vec::new(),
+            int_ids: None,
+        })
+    }
+
+    /// Reads every input batch; returns the report of all of them.
+    fn read_all(&mut self, opts: &LoadOptions, so: &StreamOptions) -> Result<LoadReport> {
+        let inputs = crate::load::expand_inputs(&opts.inputs)?;
+        let quarantine = match &opts.on_bad_rows {
+            BadRowPolicy::Quarantine(path) => Some(path.clone()),
+            _ => None,
+        };
+        let q_dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let mut q_parts: Vec<PathBuf> = Vec::new();
+        let mut report: Option<LoadReport> = None;
+        for path in &inputs {
+            let shown = path.display().to_string();
+            let mut file_report = FileReport {
+                path: shown.clone(),
+                bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                rows_read: 0,
+                rows_used: 0,
+                rows_rejected: 0,
+            };
+            for range in batches(path, so.batch_rows)? {
+                let mut o = opts.clone();
+                o.inputs = vec![shown.clone()];
+                set_range(&mut o, range);
+                if quarantine.is_some() {
+                    let q = q_dir.path().join(format!("q-{}.csv", q_parts.len()));
+                    o.on_bad_rows = BadRowPolicy::Quarantine(q.clone());
+                    q_parts.push(q);
+                }
+                let loaded = load(&o)?;
+                let r = loaded.report;
+                file_report.rows_read += r.rows_read;
+                file_report.rows_used += r.rows_used;
+                file_report.rows_rejected += r.rows_rejected;
+                self.scatter(&loaded.transactions)?;
+                report = Some(match report.take() {
+                    None => LoadReport {
+                        files: Vec::new(),
+                        ..r
+                    },
+                    Some(acc) => add_reports(acc, r),
+                });
+            }
+            if let Some(acc) = report.as_mut() {
+                acc.files.push(file_report);
+            }
+        }
+        let mut report =
+            report.ok_or_else(|| Error::Usage("no input given: use --input FILE".into()))?;
+        if let Some(target) = quarantine {
+            concat_quarantine(&q_parts, &target)?;
+            report.quarantine = Some(target);
+        }
+        Ok(report)
+    }
+
+    fn category_code(&mut self, name: &str) -> u32 {
+        if let Some(&k) = self.categories.get(name) {
+            return k;
+        }
+        let k = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.categories.insert(name.to_string(), k);
+        k
+    }
+
+    fn scatter(&mut self, tx: &Transactions) -> Result<()> {
+        let int_ids = matches!(tx.ids, CustomerIds::Int(_));
+        match self.int_ids {
+            Some(k) if k != int_ids => {
+                return Err(Error::Usage(
+                    "some inputs have integer customer ids and others text ids: set \
+                     --customer-id-type so that every file reads ids alike"
+                        .into(),
+                ));
+            }
+            _ => self.int_ids = Some(int_ids),
+        }
+        let codes: Vec<u32> = tx
+            .categories
+            .iter()
+            .map(|c| self.category_code(c))
+            .collect();
+        let n = self.writers.len() as u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(256);
+        for c in 0..tx.n_customers() {
+            buf.clear();
+            let p = match &tx.ids {
+                CustomerIds::Int(v) => {
+                    buf.extend_from_slice(&v[c].to_le_bytes());
+                    mix(v[c] as u64) % n
+                }
+                CustomerIds::Text(v) => {
+                    let b = v[c].as_bytes();
+                    buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(b);
+                    mix(fnv(b)) % n
+                }
+            };
+            let lines = tx.lines(c);
+            buf.extend_from_slice(&(lines.len() as u32).to_le_bytes());
+            for i in lines {
+                buf.extend_from_slice(&tx.day[i].to_le_bytes());
+                buf.extend_from_slice(&tx.order[i].to_le_bytes());
+                let k = match tx.category[i] {
+                    NO_CATEGORY => NO_CATEGORY,
+                    k => codes[k as usize],
+                };
+                buf.extend_from_slice(&k.to_le_bytes());
+                buf.extend_from_slice(&tx.amount[i].to_le_bytes());
+                buf.extend_from_slice(&tx.profit[i].to_le_bytes());
+            }
+            let path = &self.paths[p as usize];
+            self.writers[p as usize]
+                .write_all(&buf)
+                .map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the partitions; returns their paths, the category names sorted by UTF-8
+    /// bytes, each first-appearance code's rank among them, and whether ids are integers.
+    fn finish(self) -> Result<(Vec<PathBuf>, Vec<String>, Vec<u32>, bool)> {
+        for (w, path) in self.writers.into_iter().zip(&self.paths) {
+            let file = w
+                .into_inner()
+                .map_err(|e| Error::io(path, e.into_error()))?;
+            drop(file);
+        }
+        let mut sorted: Vec<(usize, &String)> = self.names.iter().enumerate().collect();
+        sorted.sort_unstable_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+        let mut rank = vec![0u32; self.names.len()];
+        for (r, (code, _)) in sorted.iter().enumerate() {
+            rank[*code] = r as u32;
+        }
+        let names = sorted.into_iter().map(|(_, n)| n.clone()).collect();
+        Ok((self.paths, names, rank, self.int_ids.unwrap_or(false)))
+    }
+}
+
+/// The row ranges of one input read as batches: `None` = the whole file.
+fn batches(_path: &Path, _batch_rows: u64) -> Result<Vec<Option<std::ops::Range<u64>>>> {
+    Ok(vec![None])
+}
+
+fn set_range(_opts: &mut LoadOptions, _range: Option<std::ops::Range<u64>>) {}
+
+fn add_reports(mut acc: LoadReport, r: LoadReport) -> LoadReport {
+    acc.rows_read += r.rows_read;
+    acc.rows_used += r.rows_used;
+    acc.rows_rejected += r.rows_rejected;
+    for (reason, n) in r.rejected_by_reason {
+        *acc.rejected_by_reason.entry(reason).or_insert(0) += n;
+    }
+    if acc.examples.len() < 5 {
+        acc.examples.extend(r.examples);
+        acc.examples.truncate(5);
+    }
+    if !acc.as_of_given {
+        acc.as_of = acc.as_of.max(r.as_of);
+    }
+    acc
+}
+
+/// Joins per-batch quarantine files (each with the header) into `target`, atomically.
+fn concat_quarantine(parts: &[PathBuf], target: &Path) -> Result<()> {
+    let mut out = crate::output::AtomicFile::create(target)?;
+    let w = out.writer();
+    for (i, part) in parts.iter().enumerate() {
+        let text = std::fs::read(part).map_err(|e| Error::io(part, e))?;
+        let body = if i == 0 {
+            &text[..]
+        } else {
+            match text.iter().position(|&b| b == b'\n') {
+                Some(nl) => &text[nl + 1..],
+                None => &[],
+            }
+        };
+        w.write_all(body).map_err(|e| Error::io(target, e))?;
+    }
+    out.commit()
+}
+
+/// FNV-1a of bytes.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A 64-bit finaliser (so that nearby ids spread over partitions).
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Reads one spilled partition into transactions grouped by customer in id order.
+fn read_partition(
+    path: &Path,
+    int_ids: bool,
+    categories: &[String],
+    code_rank: &[u32],
+    as_of: i32,
+    decimals: u32,
+) -> Result<Transactions> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    let corrupt = || Error::Data(format!("spill file {} is corrupt", path.display()));
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8]> {
+        let s = bytes.get(*at..*at + n).ok_or_else(corrupt)?;
+        *at += n;
+        Ok(s)
+    };
+    // Records: (id, first line, lines) in file order.
+    let mut text_ids: Vec<String> = Vec::new();
+    let mut int_vals: Vec<i64> = Vec::new();
+    let mut records: Vec<(u32, usize, usize)> = Vec::new();
+    let (mut day, mut order, mut category, mut amount, mut profit) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let le4 = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    let le8 = |s: &[u8]| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+    loop {
+        if at == bytes.len() {
+            break;
+        }
+        let id_index = if int_ids {
+            int_vals.push(le8(take(&mut at, 8)?) as i64);
+            int_vals.len() - 1
+        } else {
+            let len = le4(take(&mut at, 4)?) as usize;
+            let s = std::str::from_utf8(take(&mut at, len)?).map_err(|_| corrupt())?;
+            text_ids.push(s.to_string());
+            text_ids.len() - 1
+        };
+        let n = le4(take(&mut at, 4)?) as usize;
+        records.push((id_index as u32, day.len(), n));
+        for _ in 0..n {
+            let l = take(&mut at, 32)?;
+            day.push(le4(&l[0..4]) as i32);
+            order.push(le8(&l[4..12]));
+            let k = le4(&l[12..16]);
+            category.push(if k == NO_CATEGORY {
+                NO_CATEGORY
+            } else {
+                *code_rank.get(k as usize).ok_or_else(corrupt)?
+            });
+            amount.push(le8(&l[16..24]) as i64);
+            profit.push(le8(&l[24..32]) as i64);
+        }
+    }
+    // Stable sort of records by id keeps each customer's lines in read order.
+    if int_ids {
+        records.sort_by_key(|r| int_vals[r.0 as usize]);
+    } else {
+        records.sort_by(|a, b| {
+            text_ids[a.0 as usize]
+                .as_bytes()
+                .cmp(text_ids[b.0 as usize].as_bytes())
+        });
+    }
+    let same = |a: &(u32, usize, usize), b: &(u32, usize, usize)| {
+        if int_ids {
+            int_vals[a.0 as usize] == int_vals[b.0 as usize]
+        } else {
+            text_ids[a.0 as usize] == text_ids[b.0 as usize]
+        }
+    };
+    let n_lines = day.len();
+    let mut tx = Transactions {
+        ids: CustomerIds::Int(Vec::new()),
+        offsets: vec![0],
+        day: Vec::with_capacity(n_lines),
+        amount: Vec::with_capacity(n_lines),
+        profit: Vec::with_capacity(n_lines),
+        order: Vec::with_capacity(n_lines),
+        category: Vec::with_capacity(n_lines),
+        categories: categories.to_vec(),
+        currency_decimals: decimals,
+        as_of,
+    };
+    let starts: Vec<bool> = (0..records.len())
+        .map(|i| i == 0 || !same(&records[i - 1], &records[i]))
+        .collect();
+    let mut ints = Vec::new();
+    let mut texts = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        if starts[i] {
+            if i > 0 {
+                tx.offsets.push(tx.day.len());
+            }
+            if int_ids {
+                ints.push(int_vals[r.0 as usize]);
+            } else {
+                texts.push(std::mem::take(&mut text_ids[r.0 as usize]));
+            }
+        }
+        let lines = r.1..r.1 + r.2;
+        tx.day.extend_from_slice(&day[lines.clone()]);
+        tx.order.extend_from_slice(&order[lines.clone()]);
+        tx.category.extend_from_slice(&category[lines.clone()]);
+        tx.amount.extend_from_slice(&amount[lines.clone()]);
+        tx.profit.extend_from_slice(&profit[lines]);
+    }
+    if !records.is_empty() {
+        tx.offsets.push(tx.day.len());
+    }
+    tx.ids = if int_ids {
+        CustomerIds::Int(ints)
+    } else {
+        CustomerIds::Text(texts)
+    };
+    Ok(tx)
+}

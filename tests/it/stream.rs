@@ -1,0 +1,154 @@
+//! Out-of-core scoring (`--partitions`): the same segment file as in memory, byte for
+//! byte, over several files, bad rows, integer ids and any number of partitions.
+
+use std::path::Path;
+
+use predicates::prelude::*;
+
+use crate::common::{bin, path_str, sample};
+
+/// The sample shop split into three files by line number, plus a file with bad rows
+/// and lines of customers of the other files.
+fn split_sample(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(sample("transactions.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let mut names = Vec::new();
+    for (k, chunk) in rows.chunks(rows.len() / 3 + 1).enumerate() {
+        let name = dir.join(format!("part-{k}.csv"));
+        std::fs::write(&name, format!("{header}\n{}\n", chunk.join("\n"))).unwrap();
+        names.push(path_str(&name).to_string());
+    }
+    let extra = dir.join("part-9.csv");
+    std::fs::write(
+        &extra,
+        format!(
+            "{header}\n\
+             O9,C0000001,2024-12-01T10:00:00,coffee,1,3.00,3.00,1.00\n\
+             O9,C0000001,2024-12-01T10:00:00,coffee,-1,5.00,-5.00,-2.00\n\
+             X1,C0000002,yesterday,coffee,1,1.00,1.00,0.50\n\
+             ,C7777777,2024-11-30T08:00:00,,1,2.00,2.00,\n\
+             X2,,2024-11-30T08:00:00,tea,1,2.00,2.00,1.00\n"
+        ),
+    )
+    .unwrap();
+    names.push(path_str(&extra).to_string());
+    names
+}
+
+fn segments(inputs: &[String], out: &Path, extra: &[&str]) -> String {
+    let mut cmd = bin();
+    cmd.arg("segments");
+    for i in inputs {
+        cmd.args(["--input", i]);
+    }
+    let assert = cmd
+        .args([
+            "--out",
+            path_str(out),
+            "--category-col",
+            "category",
+            "--cost-col",
+            "cost",
+        ])
+        .args(extra)
+        .assert()
+        .success();
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}
+
+#[test]
+fn streaming_equals_in_memory_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inputs = split_sample(dir);
+    let spill = dir.join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    for format in ["csv", "parquet"] {
+        let reference = dir.join(format!("mem.{format}"));
+        let q_mem = dir.join("q-mem.csv");
+        let q = format!("quarantine={}", path_str(&q_mem));
+        let mem_err = segments(&inputs, &reference, &["--on-bad-rows", &q]);
+        for parts in ["1", "3", "64"] {
+            let out = dir.join(format!("stream-{parts}.{format}"));
+            let q_str = dir.join("q-stream.csv");
+            let q = format!("quarantine={}", path_str(&q_str));
+            let err = segments(
+                &inputs,
+                &out,
+                &[
+                    "--on-bad-rows",
+                    &q,
+                    "--partitions",
+                    parts,
+                    "--spill-dir",
+                    path_str(&spill),
+                ],
+            );
+            assert!(
+                std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+                "{format} with {parts} partitions differs from the in-memory file"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&q_str).unwrap(),
+                std::fs::read_to_string(&q_mem).unwrap()
+            );
+            let headline = |e: &str| e.lines().find(|l| l.starts_with("read ")).map(String::from);
+            assert_eq!(headline(&err), headline(&mem_err));
+            assert!(headline(&err).unwrap().contains("2 rejected"), "{err}");
+            assert_eq!(
+                std::fs::read_dir(&spill).unwrap().count(),
+                0,
+                "spill left behind"
+            );
+        }
+    }
+}
+
+#[test]
+fn streaming_integer_ids_and_bad_rows_under_error_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let a = dir.join("a.csv");
+    let b = dir.join("b.csv");
+    std::fs::write(
+        &a,
+        "customer_id,ts,order_id,amount,category,cost\n10,2024-01-01,1,5.00,x,1\n9,2024-01-02,2,7.00,y,2\n100,2024-02-01,3,1.00,x,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "customer_id,ts,order_id,amount,category,cost\n9,2024-03-01,4,2.00,x,1\n10,2024-03-02,1,-5.00,x,-1\n11,2024-03-03,5,3.00,z,1\n",
+    )
+    .unwrap();
+    let inputs = vec![path_str(&a).to_string(), path_str(&b).to_string()];
+    let mem = dir.join("mem.csv");
+    let ints = ["--customer-id-type", "int"];
+    segments(&inputs, &mem, &ints);
+    let out = dir.join("str.csv");
+    segments(&inputs, &out, &[&ints[..], &["--partitions", "2"]].concat());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&mem).unwrap());
+    // Numeric order: 9 before 10 before 11 before 100.
+    let ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["9", "10", "11", "100"]);
+
+    std::fs::write(
+        &b,
+        "customer_id,ts,order_id,amount\n9,2024-03-01,4,2.00\n10,2024-13-02,1,-5.00\n",
+    )
+    .unwrap();
+    let out2 = dir.join("bad.csv");
+    bin()
+        .args(["segments", "--input", path_str(&a), "--input", path_str(&b)])
+        .args(["--out", path_str(&out2), "--partitions", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("b.csv").and(predicate::str::contains("line 3")));
+    assert!(!out2.exists());
+}
