@@ -224,6 +224,76 @@ pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
     file.commit()
 }
 
+/// Rows per chunk of [`write_chunked`]: polars' Parquet row-group size, so a chunked
+/// Parquet file has the row groups a single write would give.
+pub const CHUNK_ROWS: usize = 512 * 512;
+
+/// Writes the frames `chunk(0..n_chunks)` one after the other as one file in the format
+/// `path`'s extension names, atomically, holding one chunk at a time (a JSON array is
+/// the exception: it is assembled whole). Every chunk has the same columns; `n_chunks`
+/// is at least 1 (an empty chunk gives the header or an empty file of that schema).
+pub fn write_chunked(
+    path: &Path,
+    n_chunks: usize,
+    mut chunk: impl FnMut(usize) -> Result<DataFrame>,
+) -> Result<()> {
+    let format = OutputFormat::from_path(path)?;
+    let n_chunks = n_chunks.max(1);
+    if format == OutputFormat::Json {
+        let mut all = chunk(0)?;
+        for i in 1..n_chunks {
+            all.vstack_mut_owned(chunk(i)?)?;
+        }
+        return write_frame(&mut all, path);
+    }
+    let mut file = AtomicFile::create(path)?;
+    let target = path.to_path_buf();
+    let io = |e: std::io::Error| Error::io(&target, e);
+    let mut first = chunk(0)?;
+    first.rechunk_mut_par();
+    match format {
+        OutputFormat::Parquet => {
+            let mut w = ParquetWriter::new(file.writer())
+                .with_compression(ParquetCompression::Zstd(None))
+                .batched(first.schema())?;
+            w.write_batch(&first)?;
+            drop(first);
+            for i in 1..n_chunks {
+                let mut df = chunk(i)?;
+                df.rechunk_mut_par();
+                w.write_batch(&df)?;
+            }
+            w.finish()?;
+        }
+        OutputFormat::Ipc => {
+            let mut w = IpcWriter::new(file.writer()).batched(first.schema(), Vec::new())?;
+            w.write_batch(&first)?;
+            drop(first);
+            for i in 1..n_chunks {
+                w.write_batch(&chunk(i)?)?;
+            }
+            w.finish()?;
+        }
+        OutputFormat::Csv | OutputFormat::JsonLines => {
+            let csv = format == OutputFormat::Csv;
+            let mut put = |df: &DataFrame, header: bool| {
+                if csv {
+                    write_csv_rows(df, &mut *file.writer(), header)
+                } else {
+                    write_json(df, &mut *file.writer(), true)
+                }
+            };
+            put(&first, true).map_err(io)?;
+            drop(first);
+            for i in 1..n_chunks {
+                put(&chunk(i)?, false).map_err(io)?;
+            }
+        }
+        OutputFormat::Json => unreachable!("assembled whole above"),
+    }
+    file.commit()
+}
+
 /// A column prepared for text output.
 enum TextColumn {
     Str(StringChunked),
@@ -284,9 +354,16 @@ fn text_columns(df: &DataFrame) -> std::io::Result<Vec<TextColumn>> {
 
 /// CSV with a header; nulls are empty fields; dates ISO; floats in shortest form.
 pub fn write_csv<W: Write>(df: &DataFrame, w: W) -> std::io::Result<()> {
+    write_csv_rows(df, w, true)
+}
+
+/// CSV rows of `df`, after the header line when `header`.
+fn write_csv_rows<W: Write>(df: &DataFrame, w: W, header: bool) -> std::io::Result<()> {
     let cols = text_columns(df)?;
     let mut out = csv::Writer::from_writer(w);
-    out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+    if header {
+        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+    }
     let mut cell = String::new();
     for i in 0..df.height() {
         for c in &cols {

@@ -243,14 +243,14 @@ fn write_outputs(
     seg_format: &str,
 ) -> Result<(Vec<String>, Option<Vec<Migration>>)> {
     let d = seg.summary.currency_decimals;
-    let mut outputs = Vec::new();
+    let seg_name = format!("segments.{seg_format}");
+    seg.write(&work.join(&seg_name), None)?;
+    let mut outputs = vec![seg_name];
     let mut write = |name: &str, frame: &mut DataFrame| -> Result<()> {
         output::write_frame(frame, &work.join(name))?;
         outputs.push(name.to_string());
         Ok(())
     };
-    let seg_name = format!("segments.{seg_format}");
-    write(&seg_name, &mut seg.to_frame()?)?;
     let money = deciles::money_deciles(&seg.summary, &seg.decile);
     write("money_deciles.csv", &mut deciles::money_frame(&money, d)?)?;
     let purchase = deciles::purchase_deciles(&seg.summary);

@@ -101,7 +101,9 @@ pub struct Segmentation {
     pub lifecycle: Lifecycle,
     /// The category to offer next (JOB.md, "Category affinity"); None when no pair
     /// qualifies.
-    pub next_category: Vec<Option<String>>,
+    pub next_category: Vec<Option<u32>>,
+    /// Category names, indexed by `next_category`.
+    pub categories: Vec<String>,
 }
 
 /// Runs summary, RFM, deciles, best customers and lifecycle.
@@ -110,8 +112,14 @@ pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segment
     let best = best_customers(tx, &settings.best)?;
     let reactivated = lifecycle(tx, &summary, &settings.lifecycle).reactivated;
     let pairs = crate::affinity::affinity(tx, &summary).pairs;
-    let next_category = crate::affinity::next_category(tx, &summary, &pairs);
-    score_summary(summary, settings, best, reactivated, next_category)
+    let next_category = crate::affinity::next_category_codes(tx, &summary, &pairs);
+    score_summary(
+        summary,
+        settings,
+        best,
+        reactivated,
+        (next_category, tx.categories.clone()),
+    )
 }
 
 /// The global steps of [`segment`] over per-customer results computed elsewhere (e.g.
@@ -121,7 +129,7 @@ pub fn score_summary(
     settings: &AnalysisSettings,
     best: BestCustomers,
     reactivated: Vec<bool>,
-    next_category: Vec<Option<String>>,
+    (next_category, categories): (Vec<Option<u32>>, Vec<String>),
 ) -> Result<Segmentation> {
     let scores = rfm::score(&summary, settings.rfm.k)?;
     let rules = settings.segment_rules()?;
@@ -140,6 +148,7 @@ pub fn score_summary(
         best,
         lifecycle,
         next_category,
+        categories,
     })
 }
 
@@ -243,6 +252,46 @@ impl Segmentation {
 
     /// The segment file with a `p_alive` column after `stage` when a lifetime-value
     /// model was fitted (JOB.md: P(alive) is reported beside the stage).
+    /// Customers `r` only. Scores, deciles and segments stay those of the whole set.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> Segmentation {
+        Segmentation {
+            summary: self.summary.slice(r.clone()),
+            scores: RfmScores {
+                k: self.scores.k,
+                r: self.scores.r[r.clone()].to_vec(),
+                f: self.scores.f[r.clone()].to_vec(),
+                m: self.scores.m[r.clone()].to_vec(),
+            },
+            rules: self.rules.clone(),
+            decile_by: self.decile_by,
+            decile: self.decile[r.clone()].to_vec(),
+            best: BestCustomers {
+                spend: self.best.spend[r.clone()].to_vec(),
+                categories: self.best.categories[r.clone()].to_vec(),
+                orders: self.best.orders[r.clone()].to_vec(),
+                best: self.best.best[r.clone()].to_vec(),
+            },
+            lifecycle: Lifecycle {
+                stage: self.lifecycle.stage[r.clone()].to_vec(),
+                reactivated: self.lifecycle.reactivated[r.clone()].to_vec(),
+            },
+            next_category: self.next_category[r].to_vec(),
+            categories: self.categories.clone(),
+        }
+    }
+
+    /// Writes the segment file ([`to_frame_with_p_alive`](Self::to_frame_with_p_alive))
+    /// to `path` in chunks of customers, so memory holds one chunk's frame at a time.
+    pub fn write(&self, path: &std::path::Path, p_alive: Option<&[Option<f64>]>) -> Result<()> {
+        let n = self.summary.len();
+        let size = crate::output::CHUNK_ROWS;
+        crate::output::write_chunked(path, n.div_ceil(size), |i| {
+            let r = i * size..n.min((i + 1) * size);
+            self.slice(r.clone())
+                .to_frame_with_p_alive(p_alive.map(|p| &p[r]))
+        })
+    }
+
     pub fn to_frame_with_p_alive(&self, p_alive: Option<&[Option<f64>]>) -> Result<DataFrame> {
         let mut frame = self.summary.to_frame()?;
         let n = self.summary.len();
@@ -270,7 +319,10 @@ impl Segmentation {
         ));
         columns.push(Column::new(
             "next_category".into(),
-            self.next_category.clone(),
+            self.next_category
+                .iter()
+                .map(|k| k.map(|k| self.categories[k as usize].as_str()))
+                .collect::<Vec<_>>(),
         ));
         for c in columns {
             frame.with_column(c)?;

@@ -110,37 +110,17 @@ pub fn segment_streaming(
     drop(spill);
 
     let order = merge_order(&parts);
-    let summary = gather_summary(&parts, &order, as_of, decimals)?;
-    let best = BestCustomers {
-        spend: order
-            .iter()
-            .map(|&(p, c)| parts[p as usize].best.spend[c as usize])
-            .collect(),
-        categories: order
-            .iter()
-            .map(|&(p, c)| parts[p as usize].best.categories[c as usize])
-            .collect(),
-        orders: order
-            .iter()
-            .map(|&(p, c)| parts[p as usize].best.orders[c as usize])
-            .collect(),
-        best: order
-            .iter()
-            .map(|&(p, c)| parts[p as usize].best.best[c as usize])
-            .collect(),
-    };
-    let reactivated: Vec<bool> = order
-        .iter()
-        .map(|&(p, c)| parts[p as usize].reactivated[c as usize])
-        .collect();
-    let next_category: Vec<Option<String>> = order
-        .iter()
-        .map(|&(p, c)| next[p as usize][c as usize].map(|k| categories[k as usize].clone()))
-        .collect();
-    drop(parts);
+    let (summary, best, reactivated, next_category) =
+        gather(parts, next, &order, as_of, decimals)?;
+    drop(order);
     let spilled_lines = report.rows_used;
-    let segmentation =
-        crate::segments::score_summary(summary, settings, best, reactivated, next_category)?;
+    let segmentation = crate::segments::score_summary(
+        summary,
+        settings,
+        best,
+        reactivated,
+        (next_category, categories),
+    )?;
     Ok(Streamed {
         segmentation,
         report,
@@ -176,53 +156,89 @@ fn merge_order(parts: &[PartResult]) -> Vec<(u32, u32)> {
     order
 }
 
-fn gather_summary(
-    parts: &[PartResult],
+type Gathered = (Summary, BestCustomers, Vec<bool>, Vec<Option<u32>>);
+
+/// Moves every partition's per-customer results to their places in customer-id order,
+/// freeing each partition once moved.
+fn gather(
+    parts: Vec<PartResult>,
+    next: Vec<Vec<Option<u32>>>,
     order: &[(u32, u32)],
     as_of: i32,
     decimals: u32,
-) -> Result<Summary> {
-    let get = |p: u32| &parts[p as usize].summary;
+) -> Result<Gathered> {
+    let n = order.len();
+    // Position of each (partition, customer) in the global order.
+    let mut starts = Vec::with_capacity(parts.len() + 1);
+    starts.push(0usize);
+    for p in &parts {
+        starts.push(starts.last().copied().unwrap_or(0) + p.summary.len());
+    }
+    let mut position = vec![0u32; n];
+    for (g, &(p, c)) in order.iter().enumerate() {
+        position[starts[p as usize] + c as usize] = g as u32;
+    }
     let int_ids = parts
         .iter()
         .any(|r| matches!(r.summary.ids, CustomerIds::Int(_)));
-    let ids = if int_ids {
-        CustomerIds::Int(
-            order
-                .iter()
-                .map(|&(p, c)| match &get(p).ids {
-                    CustomerIds::Int(v) => v[c as usize],
-                    CustomerIds::Text(_) => 0,
-                })
-                .collect(),
-        )
-    } else {
-        CustomerIds::Text(
-            order
-                .iter()
-                .map(|&(p, c)| match &get(p).ids {
-                    CustomerIds::Text(v) => v[c as usize].clone(),
-                    CustomerIds::Int(_) => String::new(),
-                })
-                .collect(),
-        )
-    };
-    macro_rules! col {
-        ($f:ident) => {
-            order.iter().map(|&(p, c)| get(p).$f[c as usize]).collect()
-        };
-    }
-    Ok(Summary {
-        ids,
+    let mut int_out = if int_ids { vec![0i64; n] } else { Vec::new() };
+    let mut text_out = if int_ids { Vec::new() } else { vec![String::new(); n] };
+    let mut s = Summary {
+        ids: CustomerIds::Int(Vec::new()),
         as_of,
         currency_decimals: decimals,
-        first_purchase: col!(first_purchase),
-        last_purchase: col!(last_purchase),
-        frequency: col!(frequency),
-        monetary: col!(monetary),
-        profit: col!(profit),
-        n_categories: col!(n_categories),
-    })
+        first_purchase: vec![None; n],
+        last_purchase: vec![None; n],
+        frequency: vec![0; n],
+        monetary: vec![0; n],
+        profit: vec![0; n],
+        n_categories: vec![0; n],
+    };
+    let mut best = BestCustomers {
+        spend: vec![0; n],
+        categories: vec![0; n],
+        orders: vec![0; n],
+        best: vec![false; n],
+    };
+    let mut reactivated = vec![false; n];
+    let mut next_out = vec![None; n];
+    for (p, (mut part, next)) in parts.into_iter().zip(next).enumerate() {
+        let pos = &position[starts[p]..starts[p + 1]];
+        match std::mem::replace(&mut part.summary.ids, CustomerIds::Int(Vec::new())) {
+            CustomerIds::Int(v) => {
+                for (c, id) in v.into_iter().enumerate() {
+                    int_out[pos[c] as usize] = id;
+                }
+            }
+            CustomerIds::Text(v) => {
+                for (c, id) in v.into_iter().enumerate() {
+                    text_out[pos[c] as usize] = id;
+                }
+            }
+        }
+        for (c, &g) in pos.iter().enumerate() {
+            let g = g as usize;
+            let ps = &part.summary;
+            s.first_purchase[g] = ps.first_purchase[c];
+            s.last_purchase[g] = ps.last_purchase[c];
+            s.frequency[g] = ps.frequency[c];
+            s.monetary[g] = ps.monetary[c];
+            s.profit[g] = ps.profit[c];
+            s.n_categories[g] = ps.n_categories[c];
+            best.spend[g] = part.best.spend[c];
+            best.categories[g] = part.best.categories[c];
+            best.orders[g] = part.best.orders[c];
+            best.best[g] = part.best.best[c];
+            reactivated[g] = part.reactivated[c];
+            next_out[g] = next[c];
+        }
+    }
+    s.ids = if int_ids {
+        CustomerIds::Int(int_out)
+    } else {
+        CustomerIds::Text(text_out)
+    };
+    Ok((s, best, reactivated, next_out))
 }
 
 /// Pass 1: validated batches scattered into spilled hash partitions.

@@ -117,7 +117,32 @@ pub(crate) fn count_distinct(values: &mut [u64]) -> u32 {
     n
 }
 
+impl CustomerIds {
+    /// The ids of customers `r`.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> CustomerIds {
+        match self {
+            CustomerIds::Text(v) => CustomerIds::Text(v[r].to_vec()),
+            CustomerIds::Int(v) => CustomerIds::Int(v[r].to_vec()),
+        }
+    }
+}
+
 impl Summary {
+    /// Customers `r` only (same as-of date and currency).
+    pub fn slice(&self, r: std::ops::Range<usize>) -> Summary {
+        Summary {
+            ids: self.ids.slice(r.clone()),
+            as_of: self.as_of,
+            currency_decimals: self.currency_decimals,
+            first_purchase: self.first_purchase[r.clone()].to_vec(),
+            last_purchase: self.last_purchase[r.clone()].to_vec(),
+            frequency: self.frequency[r.clone()].to_vec(),
+            monetary: self.monetary[r.clone()].to_vec(),
+            profit: self.profit[r.clone()].to_vec(),
+            n_categories: self.n_categories[r].to_vec(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

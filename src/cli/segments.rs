@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use custvalue::output::{self, money_text, thousands};
+use custvalue::output::{money_text, thousands};
 use custvalue::terminal::{Table, percent};
 use custvalue::{Result, segment};
 
@@ -167,7 +167,7 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     };
     if let Some(out) = &args.out {
         let _step = ctx.step(format!("writing {}", out.display()));
-        output::write_frame(&mut seg.to_frame_with_p_alive(p_alive.as_deref())?, out)?;
+        seg.write(out, p_alive.as_deref())?;
         ctx.note(&format!(
             "wrote {} customers to {}",
             thousands(seg.summary.len() as u64),
