@@ -182,6 +182,9 @@ pub struct LoadOptions {
     /// `None` reads them all. Rows outside the range are neither read nor counted, and
     /// messages still number rows from the start of the file. CSV inputs ignore it.
     pub row_range: Option<std::ops::Range<u64>>,
+    /// Accept inputs without a usable row (an empty batch of a streaming read); by
+    /// default that is an error.
+    pub allow_empty: bool,
 }
 
 impl Default for LoadOptions {
@@ -201,6 +204,7 @@ impl Default for LoadOptions {
             max_examples: 5,
             progress: LoadObserver::default(),
             row_range: None,
+            allow_empty: false,
         }
     }
 }

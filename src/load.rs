@@ -372,7 +372,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
         b.report.rows_rejected,
     );
     debug_assert_eq!(report_counts.0, report_counts.1 + report_counts.2);
-    if b.rows.day.is_empty() {
+    if b.rows.day.is_empty() && !opts.allow_empty {
         return Err(Error::input(
             paths
                 .iter()

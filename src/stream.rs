@@ -110,8 +110,7 @@ pub fn segment_streaming(
     drop(spill);
 
     let order = merge_order(&parts);
-    let (summary, best, reactivated, next_category) =
-        gather(parts, next, &order, as_of, decimals)?;
+    let (summary, best, reactivated, next_category) = gather(parts, next, &order, as_of, decimals)?;
     drop(order);
     let spilled_lines = report.rows_used;
     let segmentation = crate::segments::score_summary(
@@ -182,7 +181,11 @@ fn gather(
         .iter()
         .any(|r| matches!(r.summary.ids, CustomerIds::Int(_)));
     let mut int_out = if int_ids { vec![0i64; n] } else { Vec::new() };
-    let mut text_out = if int_ids { Vec::new() } else { vec![String::new(); n] };
+    let mut text_out = if int_ids {
+        Vec::new()
+    } else {
+        vec![String::new(); n]
+    };
     let mut s = Summary {
         ids: CustomerIds::Int(Vec::new()),
         as_of,
@@ -293,7 +296,8 @@ impl Scatter {
             for range in batches(path, so.batch_rows)? {
                 let mut o = opts.clone();
                 o.inputs = vec![shown.clone()];
-                set_range(&mut o, range);
+                o.row_range = range;
+                o.allow_empty = true;
                 if quarantine.is_some() {
                     let q = q_dir.path().join(format!("q-{}.csv", q_parts.len()));
                     o.on_bad_rows = BadRowPolicy::Quarantine(q.clone());
@@ -304,7 +308,9 @@ impl Scatter {
                 file_report.rows_read += r.rows_read;
                 file_report.rows_used += r.rows_used;
                 file_report.rows_rejected += r.rows_rejected;
-                self.scatter(&loaded.transactions)?;
+                if loaded.transactions.n_lines() > 0 {
+                    self.scatter(&loaded.transactions)?;
+                }
                 report = Some(match report.take() {
                     None => LoadReport {
                         files: Vec::new(),
@@ -319,6 +325,19 @@ impl Scatter {
         }
         let mut report =
             report.ok_or_else(|| Error::Usage("no input given: use --input FILE".into()))?;
+        if report.rows_used == 0 {
+            return Err(Error::input(
+                inputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!(
+                    "no usable transaction rows ({} read, {} rejected)",
+                    report.rows_read, report.rows_rejected
+                ),
+            ));
+        }
         if let Some(target) = quarantine {
             concat_quarantine(&q_parts, &target)?;
             report.quarantine = Some(target);
@@ -410,12 +429,28 @@ impl Scatter {
     }
 }
 
-/// The row ranges of one input read as batches: `None` = the whole file.
-fn batches(_path: &Path, _batch_rows: u64) -> Result<Vec<Option<std::ops::Range<u64>>>> {
-    Ok(vec![None])
+/// The row ranges of one input read as batches: `None` = the whole file (CSV files, and
+/// Parquet/IPC files of at most `batch_rows` rows).
+fn batches(path: &Path, batch_rows: u64) -> Result<Vec<Option<std::ops::Range<u64>>>> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let columnar = [".parquet", ".pq", ".arrow", ".ipc", ".feather"]
+        .iter()
+        .any(|e| name.ends_with(e));
+    if !columnar {
+        return Ok(vec![None]);
+    }
+    let n = crate::load::columnar_rows(path)?;
+    if n <= batch_rows {
+        return Ok(vec![None]);
+    }
+    Ok((0..n)
+        .step_by(batch_rows as usize)
+        .map(|s| Some(s..n.min(s + batch_rows)))
+        .collect())
 }
-
-fn set_range(_opts: &mut LoadOptions, _range: Option<std::ops::Range<u64>>) {}
 
 fn add_reports(mut acc: LoadReport, r: LoadReport) -> LoadReport {
     acc.rows_read += r.rows_read;

@@ -34,6 +34,14 @@ fn split_sample(dir: &Path) -> Vec<String> {
     )
     .unwrap();
     names.push(path_str(&extra).to_string());
+    // A file of bad rows only: a batch with nothing to spill.
+    let bad = dir.join("part-8.csv");
+    std::fs::write(
+        &bad,
+        format!("{header}\nB1,C0000005,never,tea,1,1.00,1.00,0.50\nB2,C0000006,2024-01-01T00:00:00,tea,1,1.00,abc,0.50\n"),
+    )
+    .unwrap();
+    names.push(path_str(&bad).to_string());
     names
 }
 
@@ -96,7 +104,7 @@ fn streaming_equals_in_memory_byte_for_byte() {
             );
             let headline = |e: &str| e.lines().find(|l| l.starts_with("read ")).map(String::from);
             assert_eq!(headline(&err), headline(&mem_err));
-            assert!(headline(&err).unwrap().contains("2 rejected"), "{err}");
+            assert!(headline(&err).unwrap().contains("4 rejected"), "{err}");
             assert_eq!(
                 std::fs::read_dir(&spill).unwrap().count(),
                 0,
@@ -151,4 +159,38 @@ fn streaming_integer_ids_and_bad_rows_under_error_policy() {
         .code(2)
         .stderr(predicate::str::contains("b.csv").and(predicate::str::contains("line 3")));
     assert!(!out2.exists());
+}
+
+#[test]
+fn parquet_inputs_stream_in_row_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = dir.join("tx.parquet");
+    bin()
+        .args([
+            "-q",
+            "synth",
+            "--rows",
+            "20000",
+            "--seed",
+            "7",
+            "--out",
+            path_str(&input),
+        ])
+        .assert()
+        .success();
+    let inputs = vec![path_str(&input).to_string()];
+    let mem = dir.join("mem.parquet");
+    let mem_err = segments(&inputs, &mem, &[]);
+    let out = dir.join("str.parquet");
+    // 3,001-row batches: ranges that cut orders and customers apart.
+    let err = segments(
+        &inputs,
+        &out,
+        &["--partitions", "5", "--batch-rows", "3001"],
+    );
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&mem).unwrap());
+    let headline = |e: &str| e.lines().find(|l| l.starts_with("read ")).map(String::from);
+    assert_eq!(headline(&err), headline(&mem_err));
+    assert!(headline(&err).unwrap().contains("from 1 file"), "{err}");
 }
