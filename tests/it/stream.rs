@@ -194,3 +194,47 @@ fn parquet_inputs_stream_in_row_ranges() {
     assert_eq!(headline(&err), headline(&mem_err));
     assert!(headline(&err).unwrap().contains("from 1 file"), "{err}");
 }
+
+#[test]
+fn a_nightly_run_can_score_out_of_core() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inputs = split_sample(dir);
+    let files: Vec<String> = inputs[..3].iter().map(|i| format!("{i:?}")).collect();
+    for (name, extra) in [("mem", ""), ("str", "partitions = 4\nbatch_rows = 1000\n")] {
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "[input]\nfiles = [{}]\n[columns]\ncategory = \"category\"\ncost = \"cost\"\n\
+                 [run]\noutput_dir = {:?}\nsegments_format = \"csv\"\n{extra}",
+                files.join(", "),
+                path_str(&dir.join(name))
+            ),
+        )
+        .unwrap();
+        bin()
+            .args([
+                "-q",
+                "run",
+                "--config",
+                path_str(&dir.join(format!("{name}.toml"))),
+            ])
+            .assert()
+            .success();
+    }
+    let (mem, str_) = (dir.join("mem/latest"), dir.join("str/latest"));
+    assert!(mem.join("report.html").exists() && !str_.join("report.html").exists());
+    for name in [
+        "segments.csv",
+        "money_deciles.csv",
+        "purchase_deciles.csv",
+        "whale_curve.csv",
+        "profit.json",
+        "segment_sizes.csv",
+    ] {
+        assert!(
+            std::fs::read(mem.join(name)).unwrap() == std::fs::read(str_.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
