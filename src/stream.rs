@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::PlHashMap;
 
-use crate::affinity::{self, Affinity};
+use crate::affinity;
 use crate::best::{BestCustomers, best_customers};
 use crate::config::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
@@ -84,40 +84,48 @@ pub fn segment_streaming(
         read_partition(&paths[p], int_ids, &categories, &code_rank, as_of, decimals)
     };
 
-    // Pass 2: per-partition kernels.
-    let mut parts: Vec<PartResult> = Vec::with_capacity(paths.len());
+    // Pass 2: every partition's ids, merged into customer-id order; each customer's
+    // place in it.
+    let mut part_ids: Vec<CustomerIds> = Vec::with_capacity(paths.len());
     for p in 0..paths.len() {
+        part_ids.push(part_tx(p)?.ids);
+    }
+    let (ids, places) = merge_ids(part_ids);
+    let n = ids.len();
+
+    // Pass 3: per-partition kernels, each result moved to its place at once.
+    let mut g = Gathered::new(ids, n, as_of, decimals);
+    let mut affinities = Vec::with_capacity(paths.len());
+    for (p, places) in places.iter().enumerate() {
         let tx = part_tx(p)?;
         let summary = summarize(&tx)?;
         let best = best_customers(&tx, &settings.best)?;
-        let life = lifecycle(&tx, &summary, &settings.lifecycle);
-        let aff = affinity::affinity(&tx, &summary);
-        parts.push(PartResult {
-            summary,
-            best,
-            reactivated: life.reactivated,
-            affinity: aff,
-        });
+        let reactivated = lifecycle(&tx, &summary, &settings.lifecycle).reactivated;
+        affinities.push(affinity::affinity(&tx, &summary));
+        g.put(places, &summary, &best, &reactivated);
     }
-    let pairs = affinity::merge(parts.iter().map(|r| &r.affinity).collect())?.pairs;
+    let pairs = affinity::merge(affinities.iter().collect())?.pairs;
+    drop(affinities);
 
-    // Pass 3: next categories with the global pair ranking.
-    let mut next: Vec<Vec<Option<u32>>> = Vec::with_capacity(paths.len());
-    for (p, part) in parts.iter().enumerate() {
+    // Pass 4: next categories with the global pair ranking.
+    let mut next_category = vec![None; n];
+    for (p, places) in places.iter().enumerate() {
         let tx = part_tx(p)?;
-        next.push(affinity::next_category_codes(&tx, &part.summary, &pairs));
+        let summary = summarize(&tx)?;
+        let next = affinity::next_category_codes(&tx, &summary, &pairs);
+        for (c, &at) in places.iter().enumerate() {
+            next_category[at as usize] = next[c];
+        }
     }
+    drop(places);
     drop(spill);
 
-    let order = merge_order(&parts);
-    let (summary, best, reactivated, next_category) = gather(parts, next, &order, as_of, decimals)?;
-    drop(order);
     let spilled_lines = report.rows_used;
     let segmentation = crate::segments::score_summary(
-        summary,
+        g.summary,
         settings,
-        best,
-        reactivated,
+        g.best,
+        g.reactivated,
         (next_category, categories),
     )?;
     Ok(Streamed {
@@ -127,121 +135,106 @@ pub fn segment_streaming(
     })
 }
 
-struct PartResult {
-    summary: Summary,
-    best: BestCustomers,
-    reactivated: Vec<bool>,
-    affinity: Affinity,
-}
-
-/// (partition, customer) of every customer in global customer-id order.
-fn merge_order(parts: &[PartResult]) -> Vec<(u32, u32)> {
+/// The ids of all partitions in customer-id order, and where each partition's
+/// customers go in it.
+fn merge_ids(parts: Vec<CustomerIds>) -> (CustomerIds, Vec<Vec<u32>>) {
     let mut order: Vec<(u32, u32)> = parts
         .iter()
         .enumerate()
-        .flat_map(|(p, r)| (0..r.summary.len()).map(move |c| (p as u32, c as u32)))
+        .flat_map(|(p, ids)| (0..ids.len()).map(move |c| (p as u32, c as u32)))
         .collect();
-    let ids = |&(p, c): &(u32, u32)| (&parts[p as usize].summary.ids, c as usize);
-    use rayon::slice::ParallelSliceMut;
-    order.par_sort_unstable_by(|a, b| {
-        let ((ia, ca), (ib, cb)) = (ids(a), ids(b));
-        match (ia, ib) {
-            (CustomerIds::Int(x), CustomerIds::Int(y)) => x[ca].cmp(&y[cb]),
-            (CustomerIds::Text(x), CustomerIds::Text(y)) => x[ca].as_bytes().cmp(y[cb].as_bytes()),
-            // One id type per run (checked while scattering).
-            _ => std::cmp::Ordering::Equal,
+    {
+        use rayon::slice::ParallelSliceMut;
+        let parts = &parts;
+        order.par_sort_unstable_by(|&(pa, ca), &(pb, cb)| {
+            match (&parts[pa as usize], &parts[pb as usize]) {
+                (CustomerIds::Int(x), CustomerIds::Int(y)) => x[ca as usize].cmp(&y[cb as usize]),
+                (CustomerIds::Text(x), CustomerIds::Text(y)) => {
+                    x[ca as usize].as_bytes().cmp(y[cb as usize].as_bytes())
+                }
+                // One id type per run (checked while scattering).
+                _ => std::cmp::Ordering::Equal,
+            }
+        });
+    }
+    let mut places: Vec<Vec<u32>> = parts.iter().map(|ids| vec![0; ids.len()]).collect();
+    for (at, &(p, c)) in order.iter().enumerate() {
+        places[p as usize][c as usize] = at as u32;
+    }
+    let int_ids = parts.iter().any(|ids| matches!(ids, CustomerIds::Int(_)));
+    let ids = if int_ids {
+        let mut out = vec![0i64; order.len()];
+        for (p, ids) in parts.into_iter().enumerate() {
+            if let CustomerIds::Int(v) = ids {
+                for (c, id) in v.into_iter().enumerate() {
+                    out[places[p][c] as usize] = id;
+                }
+            }
         }
-    });
-    order
+        CustomerIds::Int(out)
+    } else {
+        let mut out = vec![String::new(); order.len()];
+        for (p, ids) in parts.into_iter().enumerate() {
+            if let CustomerIds::Text(v) = ids {
+                for (c, id) in v.into_iter().enumerate() {
+                    out[places[p][c] as usize] = id;
+                }
+            }
+        }
+        CustomerIds::Text(out)
+    };
+    (ids, places)
 }
 
-type Gathered = (Summary, BestCustomers, Vec<bool>, Vec<Option<u32>>);
+/// Per-customer results in customer-id order, filled partition by partition.
+struct Gathered {
+    summary: Summary,
+    best: BestCustomers,
+    reactivated: Vec<bool>,
+}
 
-/// Moves every partition's per-customer results to their places in customer-id order,
-/// freeing each partition once moved.
-fn gather(
-    parts: Vec<PartResult>,
-    next: Vec<Vec<Option<u32>>>,
-    order: &[(u32, u32)],
-    as_of: i32,
-    decimals: u32,
-) -> Result<Gathered> {
-    let n = order.len();
-    // Position of each (partition, customer) in the global order.
-    let mut starts = Vec::with_capacity(parts.len() + 1);
-    starts.push(0usize);
-    for p in &parts {
-        starts.push(starts.last().copied().unwrap_or(0) + p.summary.len());
-    }
-    let mut position = vec![0u32; n];
-    for (g, &(p, c)) in order.iter().enumerate() {
-        position[starts[p as usize] + c as usize] = g as u32;
-    }
-    let int_ids = parts
-        .iter()
-        .any(|r| matches!(r.summary.ids, CustomerIds::Int(_)));
-    let mut int_out = if int_ids { vec![0i64; n] } else { Vec::new() };
-    let mut text_out = if int_ids {
-        Vec::new()
-    } else {
-        vec![String::new(); n]
-    };
-    let mut s = Summary {
-        ids: CustomerIds::Int(Vec::new()),
-        as_of,
-        currency_decimals: decimals,
-        first_purchase: vec![None; n],
-        last_purchase: vec![None; n],
-        frequency: vec![0; n],
-        monetary: vec![0; n],
-        profit: vec![0; n],
-        n_categories: vec![0; n],
-    };
-    let mut best = BestCustomers {
-        spend: vec![0; n],
-        categories: vec![0; n],
-        orders: vec![0; n],
-        best: vec![false; n],
-    };
-    let mut reactivated = vec![false; n];
-    let mut next_out = vec![None; n];
-    for (p, (mut part, next)) in parts.into_iter().zip(next).enumerate() {
-        let pos = &position[starts[p]..starts[p + 1]];
-        match std::mem::replace(&mut part.summary.ids, CustomerIds::Int(Vec::new())) {
-            CustomerIds::Int(v) => {
-                for (c, id) in v.into_iter().enumerate() {
-                    int_out[pos[c] as usize] = id;
-                }
-            }
-            CustomerIds::Text(v) => {
-                for (c, id) in v.into_iter().enumerate() {
-                    text_out[pos[c] as usize] = id;
-                }
-            }
-        }
-        for (c, &g) in pos.iter().enumerate() {
-            let g = g as usize;
-            let ps = &part.summary;
-            s.first_purchase[g] = ps.first_purchase[c];
-            s.last_purchase[g] = ps.last_purchase[c];
-            s.frequency[g] = ps.frequency[c];
-            s.monetary[g] = ps.monetary[c];
-            s.profit[g] = ps.profit[c];
-            s.n_categories[g] = ps.n_categories[c];
-            best.spend[g] = part.best.spend[c];
-            best.categories[g] = part.best.categories[c];
-            best.orders[g] = part.best.orders[c];
-            best.best[g] = part.best.best[c];
-            reactivated[g] = part.reactivated[c];
-            next_out[g] = next[c];
+impl Gathered {
+    fn new(ids: CustomerIds, n: usize, as_of: i32, decimals: u32) -> Gathered {
+        Gathered {
+            summary: Summary {
+                ids,
+                as_of,
+                currency_decimals: decimals,
+                first_purchase: vec![None; n],
+                last_purchase: vec![None; n],
+                frequency: vec![0; n],
+                monetary: vec![0; n],
+                profit: vec![0; n],
+                n_categories: vec![0; n],
+            },
+            best: BestCustomers {
+                spend: vec![0; n],
+                categories: vec![0; n],
+                orders: vec![0; n],
+                best: vec![false; n],
+            },
+            reactivated: vec![false; n],
         }
     }
-    s.ids = if int_ids {
-        CustomerIds::Int(int_out)
-    } else {
-        CustomerIds::Text(text_out)
-    };
-    Ok((s, best, reactivated, next_out))
+
+    /// Moves one partition's results (customer `c` of it goes to `places[c]`).
+    fn put(&mut self, places: &[u32], s: &Summary, best: &BestCustomers, reactivated: &[bool]) {
+        let (g, b) = (&mut self.summary, &mut self.best);
+        for (c, &at) in places.iter().enumerate() {
+            let at = at as usize;
+            g.first_purchase[at] = s.first_purchase[c];
+            g.last_purchase[at] = s.last_purchase[c];
+            g.frequency[at] = s.frequency[c];
+            g.monetary[at] = s.monetary[c];
+            g.profit[at] = s.profit[c];
+            g.n_categories[at] = s.n_categories[c];
+            b.spend[at] = best.spend[c];
+            b.categories[at] = best.categories[c];
+            b.orders[at] = best.orders[c];
+            b.best[at] = best.best[c];
+            self.reactivated[at] = reactivated[c];
+        }
+    }
 }
 
 /// Pass 1: validated batches scattered into spilled hash partitions.
