@@ -481,6 +481,9 @@ fn concat_quarantine(parts: &[PathBuf], target: &Path) -> Result<()> {
     out.commit()
 }
 
+/// Bytes of one spilled line: day, order key, category code, amount, profit.
+const LINE_BYTES: usize = 4 + 8 + 4 + 8 + 8;
+
 /// FNV-1a of bytes.
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -520,18 +523,15 @@ fn read_partition(
         *at += n;
         Ok(s)
     };
-    // Records: (id, first line, lines) in file order.
+    // Records: (id, byte offset of the first line, lines) in file order; the lines are
+    // decoded once, straight into customer order.
     let mut text_ids: Vec<String> = Vec::new();
     let mut int_vals: Vec<i64> = Vec::new();
     let mut records: Vec<(u32, usize, usize)> = Vec::new();
-    let (mut day, mut order, mut category, mut amount, mut profit) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let le4 = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
     let le8 = |s: &[u8]| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-    loop {
-        if at == bytes.len() {
-            break;
-        }
+    let mut n_lines = 0usize;
+    while at < bytes.len() {
         let id_index = if int_ids {
             int_vals.push(le8(take(&mut at, 8)?) as i64);
             int_vals.len() - 1
@@ -542,20 +542,9 @@ fn read_partition(
             text_ids.len() - 1
         };
         let n = le4(take(&mut at, 4)?) as usize;
-        records.push((id_index as u32, day.len(), n));
-        for _ in 0..n {
-            let l = take(&mut at, 32)?;
-            day.push(le4(&l[0..4]) as i32);
-            order.push(le8(&l[4..12]));
-            let k = le4(&l[12..16]);
-            category.push(if k == NO_CATEGORY {
-                NO_CATEGORY
-            } else {
-                *code_rank.get(k as usize).ok_or_else(corrupt)?
-            });
-            amount.push(le8(&l[16..24]) as i64);
-            profit.push(le8(&l[24..32]) as i64);
-        }
+        records.push((id_index as u32, at, n));
+        take(&mut at, n * LINE_BYTES)?;
+        n_lines += n;
     }
     // Stable sort of records by id keeps each customer's lines in read order.
     if int_ids {
@@ -574,7 +563,6 @@ fn read_partition(
             text_ids[a.0 as usize] == text_ids[b.0 as usize]
         }
     };
-    let n_lines = day.len();
     let mut tx = Transactions {
         ids: CustomerIds::Int(Vec::new()),
         offsets: vec![0],
@@ -603,12 +591,18 @@ fn read_partition(
                 texts.push(std::mem::take(&mut text_ids[r.0 as usize]));
             }
         }
-        let lines = r.1..r.1 + r.2;
-        tx.day.extend_from_slice(&day[lines.clone()]);
-        tx.order.extend_from_slice(&order[lines.clone()]);
-        tx.category.extend_from_slice(&category[lines.clone()]);
-        tx.amount.extend_from_slice(&amount[lines.clone()]);
-        tx.profit.extend_from_slice(&profit[lines]);
+        for l in bytes[r.1..r.1 + r.2 * LINE_BYTES].chunks_exact(LINE_BYTES) {
+            tx.day.push(le4(&l[0..4]) as i32);
+            tx.order.push(le8(&l[4..12]));
+            let k = le4(&l[12..16]);
+            tx.category.push(if k == NO_CATEGORY {
+                NO_CATEGORY
+            } else {
+                *code_rank.get(k as usize).ok_or_else(corrupt)?
+            });
+            tx.amount.push(le8(&l[16..24]) as i64);
+            tx.profit.push(le8(&l[24..32]) as i64);
+        }
     }
     if !records.is_empty() {
         tx.offsets.push(tx.day.len());
