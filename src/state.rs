@@ -35,7 +35,7 @@ use crate::output::{self, AtomicFile};
 pub const STATE_LINES: &str = "state.parquet";
 /// The state's description in a run directory.
 pub const STATE_META: &str = "state.json";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// One compacted line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,32 +92,47 @@ pub fn compact(parts: &[&Transactions], as_of: i32) -> Result<Transactions> {
     }
     let (categories, recode) = union_categories(parts);
     let (ids, owners) = union_customers(parts)?;
-    let per_customer: Vec<Vec<Line>> = owners
-        .par_iter()
-        .map_init(Vec::new, |scratch: &mut Vec<Line>, owned| {
-            scratch.clear();
-            for &(p, c) in owned {
-                let (tx, codes) = (parts[p], &recode[p]);
-                scratch.extend(tx.lines(c).map(|i| Line {
-                    day: tx.day[i],
-                    order: tx.order[i],
-                    category: match tx.category[i] {
-                        NO_CATEGORY => NO_CATEGORY,
-                        k => codes[k as usize],
-                    },
-                    positive: tx.amount[i] > 0,
-                    amount: tx.amount[i],
-                    profit: tx.profit[i],
-                }));
+    // Chunks of customers in parallel, each into its own columns, joined in order. A
+    // customer of one part whose lines are already in canonical order (a history's
+    // customer without new lines) is copied as it is.
+    let chunks: Vec<Columns> = crate::cube::customer_chunks(owners.len())
+        .into_par_iter()
+        .map(|range| {
+            let mut cols = Columns::default();
+            let mut scratch: Vec<Line> = Vec::new();
+            for owned in &owners[range] {
+                scratch.clear();
+                for &(p, c) in owned {
+                    let (tx, codes) = (parts[p], &recode[p]);
+                    scratch.extend(tx.lines(c).map(|i| Line {
+                        day: tx.day[i],
+                        order: tx.order[i],
+                        category: match tx.category[i] {
+                            NO_CATEGORY => NO_CATEGORY,
+                            k => codes[k as usize],
+                        },
+                        positive: tx.amount[i] > 0,
+                        amount: tx.amount[i],
+                        profit: tx.profit[i],
+                    }));
+                }
+                let canonical =
+                    owned.len() == 1 && scratch.windows(2).all(|w| w[0].key() < w[1].key());
+                if canonical {
+                    cols.extend(&scratch);
+                } else {
+                    cols.extend(&fold_lines(&mut scratch)?);
+                }
+                cols.ends.push(cols.day.len());
             }
-            fold_lines(scratch)
+            Ok(cols)
         })
         .collect::<std::result::Result<_, ()>>()
         .map_err(|()| Error::Data("a compacted line exceeds 64-bit minor units".into()))?;
-    let n: usize = per_customer.iter().map(Vec::len).sum();
+    let n: usize = chunks.iter().map(|c| c.day.len()).sum();
     let mut tx = Transactions {
         ids,
-        offsets: Vec::with_capacity(per_customer.len() + 1),
+        offsets: Vec::with_capacity(owners.len() + 1),
         day: Vec::with_capacity(n),
         amount: Vec::with_capacity(n),
         profit: Vec::with_capacity(n),
@@ -128,17 +143,39 @@ pub fn compact(parts: &[&Transactions], as_of: i32) -> Result<Transactions> {
         as_of,
     };
     tx.offsets.push(0);
-    for lines in per_customer {
-        for l in lines {
-            tx.day.push(l.day);
-            tx.amount.push(l.amount);
-            tx.profit.push(l.profit);
-            tx.order.push(l.order);
-            tx.category.push(l.category);
-        }
-        tx.offsets.push(tx.day.len());
+    for c in chunks {
+        let base = tx.day.len();
+        tx.offsets.extend(c.ends.iter().map(|e| base + e));
+        tx.day.extend(c.day);
+        tx.amount.extend(c.amount);
+        tx.profit.extend(c.profit);
+        tx.order.extend(c.order);
+        tx.category.extend(c.category);
     }
     Ok(tx)
+}
+
+/// Compacted lines of a chunk of customers and where each customer's lines end.
+#[derive(Default)]
+struct Columns {
+    day: Vec<i32>,
+    order: Vec<u64>,
+    category: Vec<u32>,
+    amount: Vec<i64>,
+    profit: Vec<i64>,
+    ends: Vec<usize>,
+}
+
+impl Columns {
+    fn extend(&mut self, lines: &[Line]) {
+        for l in lines {
+            self.day.push(l.day);
+            self.order.push(l.order);
+            self.category.push(l.category);
+            self.amount.push(l.amount);
+            self.profit.push(l.profit);
+        }
+    }
 }
 
 /// Sorts one customer's lines and sums those with equal keys; `Err` on overflow.
@@ -214,12 +251,33 @@ fn union_sorted<'a, T: Ord + Clone + Sync + 'a>(
     parts: &[&'a Transactions],
     ids: impl Fn(&'a Transactions) -> &'a [T],
 ) -> (Vec<T>, Owners) {
-    let mut all: Vec<(&T, usize, usize)> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(p, tx)| ids(tx).iter().enumerate().map(move |(c, id)| (id, p, c)))
-        .collect();
-    all.par_sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+    let all: Vec<(&T, usize, usize)> = match parts {
+        // The usual case, history and new lines: one linear merge of two sorted lists.
+        [a, b] => {
+            let (x, y) = (ids(a), ids(b));
+            let (mut i, mut j) = (0, 0);
+            let mut all = Vec::with_capacity(x.len() + y.len());
+            while i < x.len() || j < y.len() {
+                if j == y.len() || (i < x.len() && x[i] <= y[j]) {
+                    all.push((&x[i], 0, i));
+                    i += 1;
+                } else {
+                    all.push((&y[j], 1, j));
+                    j += 1;
+                }
+            }
+            all
+        }
+        _ => {
+            let mut all: Vec<(&T, usize, usize)> = parts
+                .iter()
+                .enumerate()
+                .flat_map(|(p, tx)| ids(tx).iter().enumerate().map(move |(c, id)| (id, p, c)))
+                .collect();
+            all.par_sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+            all
+        }
+    };
     let mut out_ids: Vec<T> = Vec::new();
     let mut owners: Owners = Vec::new();
     for (id, p, c) in all {
@@ -261,6 +319,8 @@ pub struct StateMeta {
     pub rows_used: u64,
     pub rows_rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Category names sorted by UTF-8 bytes; `category_code` in `state.parquet` indexes them.
+    pub categories: Vec<String>,
     pub files: Vec<IngestedFile>,
     /// BLAKE3 of `state.parquet`.
     pub lines_blake3: String,
@@ -307,6 +367,7 @@ pub fn save(
             .iter()
             .map(|(r, n)| (r.key().to_string(), *n))
             .collect(),
+        categories: history.categories.clone(),
         files: report
             .files
             .iter()
@@ -336,10 +397,10 @@ fn lines_frame(tx: &Transactions) -> Result<DataFrame> {
     for c in 0..tx.n_customers() {
         owner.extend(std::iter::repeat_n(c as u32, tx.lines(c).len()));
     }
-    let category: Vec<Option<&str>> = tx
+    let category: Vec<Option<u32>> = tx
         .category
         .iter()
-        .map(|&k| (k != NO_CATEGORY).then(|| tx.categories[k as usize].as_str()))
+        .map(|&k| (k != NO_CATEGORY).then_some(k))
         .collect();
     let n = tx.n_lines();
     Ok(DataFrame::new(
@@ -348,7 +409,7 @@ fn lines_frame(tx: &Transactions) -> Result<DataFrame> {
             tx.ids.to_column(Some(&owner)),
             Column::new("day".into(), tx.day.as_slice()),
             Column::new("order_key".into(), tx.order.as_slice()),
-            Column::new("category".into(), category),
+            Column::new("category_code".into(), category),
             Column::new("amount".into(), tx.amount.as_slice()),
             Column::new("profit".into(), tx.profit.as_slice()),
         ],
@@ -447,21 +508,18 @@ fn read_lines(path: &Path, meta: &StateMeta, as_of: i32) -> Result<Transactions>
     let order: Vec<u64> = int_col("order_key")?.u64()?.into_no_null_iter().collect();
     let amount: Vec<i64> = int_col("amount")?.i64()?.into_no_null_iter().collect();
     let profit: Vec<i64> = int_col("profit")?.i64()?.into_no_null_iter().collect();
-    let cats = int_col("category")?;
-    let cats: Vec<Option<&str>> = cats.str()?.downcast_iter().flat_map(|a| a.iter()).collect();
-    let mut categories: Vec<String> = cats.iter().flatten().map(|c| c.to_string()).collect();
-    categories.sort_unstable();
-    categories.dedup();
-    let category: Vec<u32> = cats
-        .iter()
-        .map(|c| {
-            c.map_or(NO_CATEGORY, |c| {
-                categories
-                    .binary_search_by(|k| k.as_str().cmp(c))
-                    .map_or(NO_CATEGORY, |k| k as u32)
-            })
+    let categories = meta.categories.clone();
+    let codes = int_col("category_code")?;
+    let category: Vec<u32> = codes
+        .u32()?
+        .downcast_iter()
+        .flat_map(|a| a.iter().map(|k| k.copied()))
+        .map(|k| match k {
+            None => Ok(NO_CATEGORY),
+            Some(k) if (k as usize) < categories.len() => Ok(k),
+            Some(_) => Err(bad("a category code beyond state.json's categories")),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let ids = int_col("customer_id")?;
     let (ids, offsets) = match meta.customer_ids.as_str() {
         "int" => {
