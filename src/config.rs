@@ -178,6 +178,10 @@ pub struct LoadOptions {
     pub max_examples: usize,
     /// Told how far loading has got; none by default.
     pub progress: LoadObserver,
+    /// Rows of each Parquet/IPC input to read, counted from 0 at the file's first row;
+    /// `None` reads them all. Rows outside the range are neither read nor counted, and
+    /// messages still number rows from the start of the file. CSV inputs ignore it.
+    pub row_range: Option<std::ops::Range<u64>>,
 }
 
 impl Default for LoadOptions {
@@ -196,6 +200,7 @@ impl Default for LoadOptions {
             on_bad_rows: BadRowPolicy::Error,
             max_examples: 5,
             progress: LoadObserver::default(),
+            row_range: None,
         }
     }
 }

@@ -523,6 +523,12 @@ fn load_file(
         sink.report.rows_rejected,
     );
     match detect_format(path)? {
+        Format::Csv { .. } if opts.row_range.is_some() => {
+            return Err(Error::Usage(format!(
+                "{}: a row range can only be read from Parquet or Arrow IPC files",
+                path.display()
+            )));
+        }
         Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink, progress)?,
         Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress)?,
     }
@@ -631,6 +637,23 @@ impl Mapping {
             category: optional(Role::Category)?,
             names: names.to_vec(),
         })
+    }
+}
+
+impl Mapping {
+    /// The names of the columns mapped to a role, in file order.
+    fn used_names(&self) -> Vec<String> {
+        let mut used = vec![self.customer, self.time];
+        match self.amount {
+            AmountSource::Column(i) => used.push(i),
+            AmountSource::Product {
+                quantity,
+                unit_price,
+            } => used.extend([quantity, unit_price]),
+        }
+        used.extend([self.order, self.cost, self.category].into_iter().flatten());
+        used.sort_unstable();
+        used.into_iter().map(|i| self.names[i].clone()).collect()
     }
 }
 
@@ -1836,33 +1859,21 @@ impl Typed {
     }
 }
 
-fn read_columnar(path: &Path) -> Result<DataFrame> {
+/// Runs a polars read of `path`, turning its errors and panics into bad-input errors.
+///
+/// polars panics on some corrupt files and on column types this build lacks (decimal);
+/// those are bad input, not crashes, so the panic is caught and reported as such.
+fn guarded_read<T>(path: &Path, read: impl FnOnce() -> PolarsResult<T>) -> Result<T> {
     let file_name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let corrupt = |e: PolarsError| {
-        Error::input(
-            file_name.clone(),
-            format!(
-                "cannot read as {}: {e}",
-                if is_ipc(path) { "Arrow IPC" } else { "Parquet" }
-            ),
-        )
-    };
-    // polars panics on some corrupt files and on column types this build lacks (decimal);
-    // those are bad input, not crashes, so the panic is caught and reported as such.
-    let ipc = is_ipc(path);
+    let format = if is_ipc(path) { "Arrow IPC" } else { "Parquet" };
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if ipc {
-            IpcReader::new(file).finish()
-        } else {
-            ParquetReader::new(file).finish()
-        }
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
     std::panic::set_hook(hook);
-    let mut df = match read {
-        Ok(result) => result.map_err(corrupt)?,
+    match result {
+        Ok(result) => {
+            result.map_err(|e| Error::input(file_name, format!("cannot read as {format}: {e}")))
+        }
         Err(panic) => {
             let what = panic
                 .downcast_ref::<String>()
@@ -1875,17 +1886,101 @@ fn read_columnar(path: &Path) -> Result<DataFrame> {
             } else {
                 format!("the file is corrupt ({what})")
             };
-            return Err(Error::input(
+            Err(Error::input(
                 file_name,
-                format!(
-                    "cannot read as {}: {hint}",
-                    if ipc { "Arrow IPC" } else { "Parquet" }
-                ),
+                format!("cannot read as {format}: {hint}"),
+            ))
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// The number of rows of a Parquet or Arrow IPC file, from its metadata (no column data
+/// is read).
+pub fn columnar_rows(path: impl AsRef<Path>) -> Result<u64> {
+    let path = path.as_ref();
+    let file = open(path)?;
+    let rows = match detect_format(path)? {
+        Format::Parquet => guarded_read(path, || ParquetReader::new(file).num_rows())?,
+        Format::Ipc => guarded_read(path, || {
+            // An empty projection makes polars count the rows of each record batch
+            // from its header instead of reading the batch.
+            IpcReader::new(file)
+                .with_projection(Some(Vec::new()))
+                .finish()
+                .map(|df| df.height())
+        })?,
+        Format::Csv { .. } => {
+            return Err(Error::input(
+                path.display().to_string(),
+                "not a Parquet or Arrow IPC file",
             ));
         }
     };
+    Ok(rows as u64)
+}
+
+/// A Parquet/IPC file read for loading: only the mapped columns, only the rows of
+/// `opts.row_range`.
+struct ColumnarFile {
+    df: DataFrame,
+    mapping: Mapping,
+    /// File row number (from 0) of the frame's first row.
+    first_row: u64,
+}
+
+fn read_columnar(path: &Path, opts: &LoadOptions) -> Result<ColumnarFile> {
+    let file_name = path.display().to_string();
+    let ipc = is_ipc(path);
+    let schema = guarded_read(path, || {
+        let file = File::open(path)?;
+        if ipc {
+            IpcReader::new(file).schema()
+        } else {
+            ParquetReader::new(file).schema()
+        }
+    })?;
+    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    // Resolving against every column names them all in a missing-column message.
+    let wanted = Mapping::resolve(&file_name, &names, &opts.columns)?.used_names();
+    let first_row = opts.row_range.as_ref().map_or(0, |r| r.start);
+    let mut df = guarded_read(path, || {
+        let file = File::open(path)?;
+        if ipc {
+            // The IPC reader can only stop early; the rows before the range are dropped.
+            let end = opts.row_range.as_ref().map(|r| r.end as usize);
+            let df = IpcReader::new(file)
+                .with_columns(Some(wanted))
+                .with_n_rows(end)
+                .finish()?;
+            let len = end.map_or(usize::MAX, |e| e.saturating_sub(first_row as usize));
+            Ok(df.slice(first_row.min(i64::MAX as u64) as i64, len))
+        } else {
+            let slice = opts
+                .row_range
+                .as_ref()
+                .map(|r| (r.start as usize, r.end.saturating_sub(r.start) as usize));
+            ParquetReader::new(file)
+                .with_columns(Some(wanted))
+                .with_slice(slice)
+                .finish()
+        }
+    })?;
     df.rechunk_mut();
-    Ok(df)
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mapping = Mapping::resolve(&file_name, &names, &opts.columns)?;
+    Ok(ColumnarFile {
+        df,
+        mapping,
+        first_row,
+    })
 }
 
 fn is_ipc(path: &Path) -> bool {
@@ -1900,13 +1995,11 @@ fn load_columnar(
     progress: &Tracker,
 ) -> Result<()> {
     let file = path.display().to_string();
-    let df = read_columnar(path)?;
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let m = Mapping::resolve(&file, &names, &opts.columns)?;
+    let ColumnarFile {
+        df,
+        mapping: m,
+        first_row,
+    } = read_columnar(path, opts)?;
     let typed = |i: usize, role: Role| Typed::from_column(&file, &df.columns()[i], role);
     let customer = typed(m.customer, Role::Customer)?;
     let kind = match rows.declared {
@@ -1945,7 +2038,7 @@ fn load_columnar(
             category: opt_cell(&category, i),
         };
         local.push(&cells, &m).err().map(|reject| PendingReject {
-            line: i as u64 + 1,
+            line: first_row + i as u64 + 1,
             value: cell_for(&cells, &m, &reject.0).shown(),
             reject,
             record: [cells.customer, cells.time, cells.amount]

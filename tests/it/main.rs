@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links polars once) with a module per area.
 
 mod bad_inputs;
+mod columnar;
 mod common;
 mod foundation;
 mod incremental;
