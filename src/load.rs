@@ -791,7 +791,7 @@ impl Builder {
             }
             _ => sorted_ids(
                 rows.text_ids,
-                |a: &Box<str>| byte_prefix(a),
+                |a| byte_prefix(a),
                 |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
                 |v| CustomerIds::Text(v.into_iter().map(String::from).collect()),
             ),
@@ -817,7 +817,7 @@ impl Builder {
         drop(rows.customer);
         let (categories, cat_rank) = sorted_ids(
             rows.categories,
-            |a: &Box<str>| byte_prefix(a),
+            |a| byte_prefix(a),
             |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
             |v| v.into_iter().map(String::from).collect::<Vec<_>>(),
         );
@@ -2677,10 +2677,10 @@ mod tests {
             0 => Some(1.005),
             1 => Some(-0.125),
             2 => Some(2.675),
-            3 if i % 5 == 0 => Some(f64::NAN),
-            4 if i % 7 == 0 => Some(f64::NEG_INFINITY),
-            5 if i % 11 == 0 => None,
-            6 if i % 13 == 0 => Some(1e300),
+            3 if i.is_multiple_of(5) => Some(f64::NAN),
+            4 if i.is_multiple_of(7) => Some(f64::NEG_INFINITY),
+            5 if i.is_multiple_of(11) => None,
+            6 if i.is_multiple_of(13) => Some(1e300),
             7 => Some(-(i as f64) / 8.0),
             8 => Some(0.015),
             _ => Some(i as f64 * 0.37 - 100.0),
@@ -2690,12 +2690,12 @@ mod tests {
     fn tricky_micros(i: usize) -> Option<i64> {
         const DAY: i64 = 86_400_000_000;
         match i % 31 {
-            0 if i % 3 == 0 => None,
-            1 if i % 4 == 0 => Some(-719_162 * DAY), // 0001-01-01
-            2 if i % 4 == 0 => Some(2_932_896 * DAY), // 9999-12-31
-            3 if i % 9 == 0 => Some(2_932_897 * DAY), // year 10000
-            4 if i % 9 == 0 => Some(-719_163 * DAY), // year 0
-            5 => Some(-1),                           // just before 1970
+            0 if i.is_multiple_of(3) => None,
+            1 if i.is_multiple_of(4) => Some(-719_162 * DAY), // 0001-01-01
+            2 if i.is_multiple_of(4) => Some(2_932_896 * DAY), // 9999-12-31
+            3 if i.is_multiple_of(9) => Some(2_932_897 * DAY), // year 10000
+            4 if i.is_multiple_of(9) => Some(-719_163 * DAY), // year 0
+            5 => Some(-1),                                    // just before 1970
             _ => Some(19_000 * DAY + (i as i64 * 7_777_777_777) % (400 * DAY)),
         }
     }
@@ -2703,7 +2703,7 @@ mod tests {
     fn text_ids() -> Vec<Option<String>> {
         (0..N)
             .map(|i| match i % 17 {
-                0 if i % 2 == 0 => None,
+                0 if i.is_multiple_of(2) => None,
                 1 => Some(format!("  C{:03} ", i % 40)),
                 2 => Some(format!("C{:03}\u{a0}", i % 40)),
                 3 => Some(format!("a-long-customer-id-{:05}", i % 60)),
@@ -2733,7 +2733,7 @@ mod tests {
         let cost: Vec<Option<f64>> = (0..n)
             .map(|i| match i % 10 {
                 0 => None,
-                1 if i % 7 == 0 => Some(f64::NAN),
+                1 if i.is_multiple_of(7) => Some(f64::NAN),
                 _ => Some(i as f64 * 0.011),
             })
             .collect();
@@ -2780,7 +2780,7 @@ mod tests {
     fn columnar_equals_row_by_row_on_integer_ids() {
         let ids: Vec<Option<i64>> = (0..N)
             .map(|i| match i % 19 {
-                0 if i % 2 == 0 => None,
+                0 if i.is_multiple_of(2) => None,
                 1 => Some(i64::MIN),
                 2 => Some(i64::MAX),
                 3 => Some(-(i as i64 % 50)),
