@@ -16,6 +16,7 @@
 use std::cell::Cell as CountCell;
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -333,6 +334,10 @@ pub struct Loaded {
 /// assert_eq!(frame.height(), 3);
 /// ```
 pub fn load(opts: &LoadOptions) -> Result<Loaded> {
+    load_with(opts, Strategy::Columnar)
+}
+
+fn load_with(opts: &LoadOptions, strategy: Strategy) -> Result<Loaded> {
     let paths = expand_inputs(&opts.inputs)?;
     let mut quarantine = match &opts.on_bad_rows {
         BadRowPolicy::Quarantine(path) => {
@@ -362,7 +367,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
             quarantine: quarantine.as_mut(),
             max_examples: opts.max_examples,
         };
-        let file_report = load_file(path, opts, &mut b.rows, &mut sink, &progress)?;
+        let file_report = load_file(path, opts, &mut b.rows, &mut sink, &progress, strategy)?;
         progress.file_done(b.report.rows_read);
         b.report.files.push(file_report);
     }
@@ -516,6 +521,7 @@ fn load_file(
     rows: &mut Rows,
     sink: &mut RejectSink,
     progress: &Tracker,
+    strategy: Strategy,
 ) -> Result<FileReport> {
     let before = (
         sink.report.rows_read,
@@ -530,7 +536,7 @@ fn load_file(
             )));
         }
         Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink, progress)?,
-        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress)?,
+        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress, strategy)?,
     }
     Ok(FileReport {
         path: path.display().to_string(),
@@ -698,9 +704,21 @@ impl Cell<'_> {
     fn is_null(&self) -> bool {
         match self {
             Cell::Null => true,
-            Cell::Text(s) => s.trim().is_empty(),
+            Cell::Text(s) => trim(s).is_empty(),
             _ => false,
         }
+    }
+}
+
+/// `s.trim()`, without walking the characters when `s` starts and ends with ASCII that
+/// is not whitespace (as nearly every value does).
+#[inline]
+fn trim(s: &str) -> &str {
+    let plain = |b: u8| b.is_ascii() && !char::from(b).is_whitespace();
+    match s.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) => s,
+        [only] if plain(*only) => s,
+        _ => s.trim(),
     }
 }
 
@@ -768,9 +786,12 @@ impl Builder {
     fn finish(self) -> Loaded {
         let Builder { rows, mut report } = self;
         let (ids, rank) = match rows.id_kind.map(|k| k.0) {
-            Some(IdKind::Int) => sorted_ids(rows.int_ids, |a, b| a.cmp(b), CustomerIds::Int),
+            Some(IdKind::Int) => {
+                sorted_ids(rows.int_ids, |&a| a, |a, b| a.cmp(b), CustomerIds::Int)
+            }
             _ => sorted_ids(
                 rows.text_ids,
+                |a| byte_prefix(a),
                 |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
                 |v| CustomerIds::Text(v.into_iter().map(String::from).collect()),
             ),
@@ -784,41 +805,51 @@ impl Builder {
             offsets[i + 1] += offsets[i];
         }
         let mut next = offsets.clone();
-        let n = rows.customer.len();
-        let mut position = vec![0usize; n];
-        for (i, &c) in rows.customer.iter().enumerate() {
-            let slot = &mut next[rank[c as usize] as usize];
-            position[i] = *slot;
-            *slot += 1;
-        }
+        let position: Vec<usize> = rows
+            .customer
+            .iter()
+            .map(|&c| {
+                let slot = &mut next[rank[c as usize] as usize];
+                *slot += 1;
+                *slot - 1
+            })
+            .collect();
+        drop(rows.customer);
         let (categories, cat_rank) = sorted_ids(
             rows.categories,
+            |a| byte_prefix(a),
             |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
             |v| v.into_iter().map(String::from).collect::<Vec<_>>(),
         );
-        let scatter = |src: &[i64]| {
-            let mut out = vec![0i64; n];
-            for (i, &v) in src.iter().enumerate() {
-                out[position[i]] = v;
-            }
-            out
-        };
-        let mut day = vec![0i32; n];
-        let mut order = vec![0u64; n];
-        let mut category = vec![NO_CATEGORY; n];
-        for i in 0..n {
-            let p = position[i];
-            day[p] = rows.day[i];
-            order[p] = rows.order[i];
-            let k = rows.category[i];
-            category[p] = if k == NO_CATEGORY {
+        let ranked_category = |k: u32| {
+            if k == NO_CATEGORY {
                 NO_CATEGORY
             } else {
                 cat_rank[k as usize]
-            };
-        }
-        let amount = scatter(&rows.amount);
-        let profit = scatter(&rows.profit);
+            }
+        };
+        // Each column is moved to its place on its own task and its source freed at
+        // once, so at most a few columns exist twice.
+        let position = &position;
+        let ((day, order), ((amount, profit), category)) = rayon::join(
+            || {
+                rayon::join(
+                    || scatter(rows.day, position, |d| d),
+                    || scatter(rows.order, position, |o| o),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || scatter(rows.amount, position, |a| a),
+                            || scatter(rows.profit, position, |p| p),
+                        )
+                    },
+                    || scatter(rows.category, position, ranked_category),
+                )
+            },
+        );
         let as_of = rows
             .as_of
             .unwrap_or_else(|| day.iter().copied().max().unwrap_or(0) + 1);
@@ -842,19 +873,42 @@ impl Builder {
     }
 }
 
+/// `src` rearranged so that value `i` lands at `position[i]`, mapped by `f`.
+fn scatter<T: Copy + Default>(src: Vec<T>, position: &[usize], f: impl Fn(T) -> T) -> Vec<T> {
+    let mut out = vec![T::default(); src.len()];
+    for (&v, &p) in src.iter().zip(position) {
+        out[p] = f(v);
+    }
+    out
+}
+
 /// Sorts interned keys; returns the sorted keys and, per insertion code, its rank.
-fn sorted_ids<K, T>(
+fn sorted_ids<K: Send, P: Ord + Send, T>(
     map: PlHashMap<K, u32>,
-    cmp: impl Fn(&K, &K) -> std::cmp::Ordering,
+    prefix: impl Fn(&K) -> P,
+    cmp: impl Fn(&K, &K) -> std::cmp::Ordering + Sync,
     wrap: impl FnOnce(Vec<K>) -> T,
 ) -> (T, Vec<u32>) {
-    let mut entries: Vec<(K, u32)> = map.into_iter().collect();
-    entries.sort_by(|a, b| cmp(&a.0, &b.0));
+    use rayon::prelude::*;
+    // Sorting by a prefix held beside each key settles most comparisons without
+    // following the key to its bytes.
+    let mut entries: Vec<(P, K, u32)> = map.into_iter().map(|(k, c)| (prefix(&k), k, c)).collect();
+    // Keys are distinct, so an unstable sort orders them the same as a stable one.
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp(&a.1, &b.1)));
     let mut rank = vec![0u32; entries.len()];
-    for (r, (_, code)) in entries.iter().enumerate() {
+    for (r, (_, _, code)) in entries.iter().enumerate() {
         rank[*code as usize] = r as u32;
     }
-    (wrap(entries.into_iter().map(|e| e.0).collect()), rank)
+    (wrap(entries.into_iter().map(|e| e.1).collect()), rank)
+}
+
+/// The first 16 bytes of `text`, zero-padded, as a number that orders like the bytes:
+/// texts with different prefixes compare as their prefixes do.
+fn byte_prefix(text: &str) -> u128 {
+    let mut head = [0u8; 16];
+    let n = text.len().min(16);
+    head[..n].copy_from_slice(&text.as_bytes()[..n]);
+    u128::from_be_bytes(head)
 }
 
 /// The key of an order id: a 63-bit hash of its text (FNV-1a with a final avalanche).
@@ -893,6 +947,27 @@ enum CustomerKey<'a> {
     Int(i64),
     Text(&'a str),
     Owned(String),
+}
+
+/// A validated row whose customer and category are not yet registered.
+struct RowValues<'a> {
+    customer: CustomerKey<'a>,
+    day: i32,
+    amount: i64,
+    profit: i64,
+    order: u64,
+    category: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The category of a cell (`None` when empty), or `Err` for bytes that are not UTF-8.
+fn category_key(cell: Cell<'_>) -> std::result::Result<Option<std::borrow::Cow<'_, str>>, ()> {
+    use std::borrow::Cow;
+    match cell {
+        c if c.is_null() => Ok(None),
+        Cell::Text(s) => Ok(Some(Cow::Borrowed(trim(s)))),
+        Cell::Invalid(_) => Err(()),
+        other => Ok(Some(Cow::Owned(other.shown()))),
+    }
 }
 
 /// The cells of one row by role.
@@ -1018,6 +1093,27 @@ impl Rows {
 
     /// Validates one row and appends it, or says why not.
     fn push(&mut self, cells: &RowCells, m: &Mapping) -> std::result::Result<(), Reject> {
+        let v = self.values(cells, m)?;
+        let category = match v.category {
+            None => NO_CATEGORY,
+            Some(key) => intern(&mut self.categories, &key),
+        };
+        let customer = self.customer_code(v.customer);
+        self.customer.push(customer);
+        self.day.push(v.day);
+        self.amount.push(v.amount);
+        self.profit.push(v.profit);
+        self.order.push(v.order);
+        self.category.push(category);
+        Ok(())
+    }
+
+    /// Validates one row: its values, with the customer and category not yet registered.
+    fn values<'c>(
+        &self,
+        cells: &RowCells<'c>,
+        m: &Mapping,
+    ) -> std::result::Result<RowValues<'c>, Reject> {
         let name = |i: usize| m.names[i].clone();
         let col = |i: usize| m.names[i].as_str();
         let customer = self.customer_key(cells.customer, col(m.customer))?;
@@ -1086,7 +1182,7 @@ impl Rows {
         };
         let order = match cells.order {
             c if c.is_null() => TS_ORDER_BIT | (time.micros as u64 & !TS_ORDER_BIT),
-            Cell::Text(s) => order_key(s.trim()),
+            Cell::Text(s) => order_key(trim(s)),
             Cell::Invalid(_) => {
                 return Err((
                     m.order.map(name).unwrap_or_default(),
@@ -1097,27 +1193,22 @@ impl Rows {
             }
             other => order_key(&other.shown()),
         };
-        let category = match cells.category {
-            c if c.is_null() => NO_CATEGORY,
-            Cell::Text(s) => intern(&mut self.categories, s.trim()),
-            Cell::Invalid(_) => {
-                return Err((
-                    m.category.map(name).unwrap_or_default(),
-                    RejectReason::InvalidUtf8,
-                    String::new(),
-                    "UTF-8 text".into(),
-                ));
-            }
-            other => intern(&mut self.categories, &other.shown()),
-        };
-        let customer = self.customer_code(customer);
-        self.customer.push(customer);
-        self.day.push(time.day);
-        self.amount.push(amount);
-        self.profit.push(profit);
-        self.order.push(order);
-        self.category.push(category);
-        Ok(())
+        let category = category_key(cells.category).map_err(|()| {
+            (
+                m.category.map(name).unwrap_or_default(),
+                RejectReason::InvalidUtf8,
+                String::new(),
+                "UTF-8 text".into(),
+            )
+        })?;
+        Ok(RowValues {
+            customer,
+            day: time.day,
+            amount,
+            profit,
+            order,
+            category,
+        })
     }
 
     /// Checks a customer cell; the id is only registered once the whole row is valid,
@@ -1142,7 +1233,7 @@ impl Rows {
         match (kind, cell) {
             (_, Cell::Invalid(_)) => bad(RejectReason::InvalidUtf8, "", "UTF-8 text"),
             (IdKind::Int, Cell::Int(i)) => Ok(CustomerKey::Int(i)),
-            (IdKind::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
+            (IdKind::Int, Cell::Text(s)) => match trim(s).parse::<i64>() {
                 Ok(i) => Ok(CustomerKey::Int(i)),
                 Err(_) => bad(
                     RejectReason::BadCustomerId,
@@ -1151,7 +1242,7 @@ impl Rows {
                 ),
             },
             (IdKind::Int, _) => bad(RejectReason::BadCustomerId, "", "an integer id"),
-            (IdKind::Text, Cell::Text(s)) => Ok(CustomerKey::Text(s.trim())),
+            (IdKind::Text, Cell::Text(s)) => Ok(CustomerKey::Text(trim(s))),
             (IdKind::Text, other) => Ok(CustomerKey::Owned(other.shown())),
         }
     }
@@ -1538,7 +1629,7 @@ fn load_csv(
             let cell = |i: usize| -> Cell {
                 let bytes = &record[i];
                 match std::str::from_utf8(bytes) {
-                    Ok(s) if s.trim().is_empty() => Cell::Null,
+                    Ok(s) if trim(s).is_empty() => Cell::Null,
                     Ok(s) => Cell::Text(s),
                     Err(_) => Cell::Invalid(bytes),
                 }
@@ -1776,6 +1867,16 @@ fn check_duplicate_names(file: &str, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Value `i` of a one-chunk numeric column, `None` if null.
+#[inline]
+fn flat<T: PolarsNumericType>(c: &ChunkedArray<T>, i: usize) -> Option<T::Native> {
+    let a = c.downcast_as_array();
+    match a.validity() {
+        Some(valid) if !valid.get_bit(i) => None,
+        _ => Some(a.value(i)),
+    }
+}
+
 /// How a Parquet/IPC column is read.
 enum Typed {
     Text(StringChunked),
@@ -1788,7 +1889,8 @@ enum Typed {
 
 impl Typed {
     fn from_column(file: &str, col: &Column, role: Role) -> Result<Typed> {
-        let s = col.as_materialized_series();
+        let s = col.as_materialized_series().rechunk();
+        let s = &s;
         let wrong = || {
             Error::input(
                 file,
@@ -1809,7 +1911,7 @@ impl Typed {
         Ok(match col.dtype() {
             DataType::String => Typed::Text(s.str()?.clone()),
             DataType::Categorical(..) | DataType::Enum(..) => {
-                Typed::Text(s.cast(&DataType::String)?.str()?.clone())
+                Typed::Text(s.cast(&DataType::String)?.str()?.rechunk().into_owned())
             }
             DataType::Date if temporal => Typed::Day(s.date()?.physical().clone()),
             DataType::Datetime(unit, _) if temporal => {
@@ -1830,20 +1932,22 @@ impl Typed {
                         ));
                     }
                 }
-                Typed::Int(s.cast(&DataType::Int64)?.i64()?.clone())
+                Typed::Int(s.cast(&DataType::Int64)?.i64()?.rechunk().into_owned())
             }
             _ => return Err(wrong()),
         })
     }
 
+    /// The cell of row `i`. Columns hold one chunk (the frame was rechunked), so a cell
+    /// is read straight from its array.
     fn cell(&self, i: usize) -> Cell<'_> {
         match self {
-            Typed::Text(c) => c.get(i).map(Cell::Text),
-            Typed::Int(c) => c.get(i).map(Cell::Int),
-            Typed::Float(c) => c.get(i).map(Cell::Float),
-            Typed::Float32(c) => c.get(i).map(Cell::Float32),
-            Typed::Day(c) => c.get(i).map(Cell::Day),
-            Typed::Datetime(c, unit) => c.get(i).map(|v| {
+            Typed::Text(c) => c.downcast_as_array().get(i).map(Cell::Text),
+            Typed::Int(c) => flat(c, i).map(Cell::Int),
+            Typed::Float(c) => flat(c, i).map(Cell::Float),
+            Typed::Float32(c) => flat(c, i).map(Cell::Float32),
+            Typed::Day(c) => flat(c, i).map(Cell::Day),
+            Typed::Datetime(c, unit) => flat(c, i).map(|v| {
                 Cell::Micros(match unit {
                     TimeUnit::Nanoseconds => v.div_euclid(1000),
                     TimeUnit::Microseconds => v,
@@ -1993,6 +2097,7 @@ fn load_columnar(
     rows: &mut Rows,
     sink: &mut RejectSink,
     progress: &Tracker,
+    strategy: Strategy,
 ) -> Result<()> {
     let file = path.display().to_string();
     let ColumnarFile {
@@ -2027,33 +2132,378 @@ fn load_columnar(
     fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
         t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
     }
-    let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
-        let cells = RowCells {
-            customer: customer.cell(i),
-            time: time.cell(i),
-            amount: amount.cell(i),
-            unit_price: unit_price.as_ref().map(|t| t.cell(i)),
-            order: opt_cell(&order, i),
-            cost: opt_cell(&cost, i),
-            category: opt_cell(&category, i),
+    let row_cells = |i: usize| RowCells {
+        customer: customer.cell(i),
+        time: time.cell(i),
+        amount: amount.cell(i),
+        unit_price: unit_price.as_ref().map(|t| t.cell(i)),
+        order: opt_cell(&order, i),
+        cost: opt_cell(&cost, i),
+        category: opt_cell(&category, i),
+    };
+    let line = |i: usize| first_row + i as u64 + 1;
+    // The file was read in one go; its bytes are credited as its rows are converted.
+    let (n, size, rows_before) = (df.height(), progress.size(), sink.report.rows_read);
+    let credit = |done: usize| (u128::from(size) * done as u128 / n.max(1) as u128) as u64;
+    let converted = |done: usize| progress.report(credit(done), rows_before + done as u64);
+    if strategy == Strategy::RowWise {
+        let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
+            let cells = row_cells(i);
+            let reject = local.push(&cells, &m).err()?;
+            Some(PendingReject::new(&cells, &m, reject, line(i)))
         };
-        local.push(&cells, &m).err().map(|reject| PendingReject {
-            line: first_row + i as u64 + 1,
-            value: cell_for(&cells, &m, &reject.0).shown(),
+        return convert(rows, sink, &file, "row", n, convert_row, converted);
+    }
+    let columns = ColumnarRows {
+        n,
+        file: &file,
+        mapping: &m,
+        line,
+        cells: row_cells,
+        customer: |i| customer.cell(i),
+    };
+    columns.convert(rows, sink, converted)
+}
+
+/// How Parquet/IPC rows are converted: column at a time (the default) or row by row
+/// (the reference the tests compare against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    Columnar,
+    RowWise,
+}
+
+/// Marks a row without a customer partition: it was rejected.
+const REJECTED: u8 = u8::MAX;
+
+/// The rows of a Parquet/IPC frame, converted column at a time.
+///
+/// Each row is validated by [`Rows::values`], exactly as [`Rows::push`] does, in
+/// parallel chunks writing straight into whole-file columns. Customer ids are then
+/// registered once per distinct id: rows are split into partitions by a hash of their
+/// id and each partition is interned on its own thread, so no id is hashed into more
+/// than one table and no chunk-local tables are merged. Rejections reach the bad-row
+/// policy in row order and accepted rows keep their order, so the result equals the
+/// row-by-row conversion.
+struct ColumnarRows<'a, L, R, C> {
+    n: usize,
+    file: &'a str,
+    mapping: &'a Mapping,
+    /// Row number (from 1) in the file.
+    line: L,
+    cells: R,
+    customer: C,
+}
+
+/// A chunk's rejections and its categories in the order of their chunk-local codes.
+struct ChunkOutcome<'c> {
+    rejects: Vec<PendingReject>,
+    categories: Vec<std::borrow::Cow<'c, str>>,
+}
+
+impl<'c, L, R, C> ColumnarRows<'_, L, R, C>
+where
+    L: Fn(usize) -> u64 + Sync,
+    R: Fn(usize) -> RowCells<'c> + Sync,
+    C: Fn(usize) -> Cell<'c> + Sync,
+{
+    fn convert(
+        &self,
+        rows: &mut Rows,
+        sink: &mut RejectSink,
+        mut converted: impl FnMut(usize),
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let n = self.n;
+        let threads = rayon::current_num_threads().max(1);
+        let parts = (4 * threads).min(usize::from(REJECTED));
+        let mut day = vec![0i32; n];
+        let mut amount = vec![0i64; n];
+        let mut profit = vec![0i64; n];
+        let mut order = vec![0u64; n];
+        let mut category = vec![NO_CATEGORY; n];
+        let mut part = vec![REJECTED; n];
+        let mut used = 0u64;
+        // Chunks are converted a group at a time so rejections reach the policy (and
+        // progress is told) as the file goes, as in `convert`.
+        let group = 4 * threads * CHUNK_ROWS;
+        let mut lo = 0;
+        while lo < n {
+            let hi = n.min(lo + group);
+            let outcomes: Vec<ChunkOutcome> = (
+                day[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                amount[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                profit[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                order[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                category[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                part[lo..hi].par_chunks_mut(CHUNK_ROWS),
+            )
+                .into_par_iter()
+                .enumerate()
+                .map(|(k, (day, amount, profit, order, category, part))| {
+                    let first = lo + k * CHUNK_ROWS;
+                    let mut outcome = ChunkOutcome {
+                        rejects: Vec::new(),
+                        categories: Vec::new(),
+                    };
+                    let mut local: PlHashMap<std::borrow::Cow<'c, str>, u32> = PlHashMap::default();
+                    let hasher = PlFixedStateQuality::default();
+                    for j in 0..day.len() {
+                        let i = first + j;
+                        let cells = (self.cells)(i);
+                        let v = match rows.values(&cells, self.mapping) {
+                            Ok(v) => v,
+                            Err(reject) => {
+                                outcome.rejects.push(PendingReject::new(
+                                    &cells,
+                                    self.mapping,
+                                    reject,
+                                    (self.line)(i),
+                                ));
+                                continue;
+                            }
+                        };
+                        day[j] = v.day;
+                        amount[j] = v.amount;
+                        profit[j] = v.profit;
+                        order[j] = v.order;
+                        if let Some(key) = v.category {
+                            let next = local.len() as u32;
+                            category[j] = *local.entry(key).or_insert_with_key(|key| {
+                                outcome.categories.push(key.clone());
+                                next
+                            });
+                        }
+                        let hash = match &v.customer {
+                            CustomerKey::Int(id) => hasher.hash_one(id),
+                            CustomerKey::Text(id) => hasher.hash_one(id),
+                            CustomerKey::Owned(id) => hasher.hash_one(id.as_str()),
+                        };
+                        part[j] = ((hash >> 32) % parts as u64) as u8;
+                    }
+                    outcome
+                })
+                .collect();
+            for (k, outcome) in outcomes.into_iter().enumerate() {
+                for r in outcome.rejects {
+                    let loc = Loc {
+                        file: self.file,
+                        place: "row",
+                        line: r.line,
+                    };
+                    sink.reject(&loc, r.reject, r.value, r.record)?;
+                }
+                let codes: Vec<u32> = outcome
+                    .categories
+                    .iter()
+                    .map(|key| intern(&mut rows.categories, key))
+                    .collect();
+                let first = lo + k * CHUNK_ROWS;
+                let chunk = first..n.min(first + CHUNK_ROWS);
+                for (c, &p) in category[chunk.clone()].iter_mut().zip(&part[chunk]) {
+                    if p != REJECTED && *c != NO_CATEGORY {
+                        *c = codes[*c as usize];
+                    }
+                }
+            }
+            let accepted = part[lo..hi].iter().filter(|&&p| p != REJECTED).count() as u64;
+            sink.used_n(accepted);
+            used += accepted;
+            lo = hi;
+            converted(hi);
+        }
+        let customer = self.customer_codes(rows, &part, parts);
+        rows.append(
+            used as usize,
+            &part,
+            Columns {
+                customer,
+                day,
+                amount,
+                profit,
+                order,
+                category,
+            },
+        );
+        Ok(())
+    }
+
+    /// The table code of every accepted row's customer (registering new customers),
+    /// `u32::MAX` for rejected rows.
+    fn customer_codes(&self, rows: &mut Rows, part: &[u8], parts: usize) -> Vec<u32> {
+        use std::borrow::Cow;
+        let col = self.mapping.names[self.mapping.customer].as_str();
+        let key = |i: usize| rows.customer_key((self.customer)(i), col);
+        if rows.id_kind.as_ref().map(|k| k.0) == Some(IdKind::Int) {
+            let (ids, codes) = intern_partitioned(part, parts, |i| match key(i) {
+                Ok(CustomerKey::Int(id)) => id,
+                _ => unreachable!("an accepted row has an integer id"),
+            });
+            rows.int_ids.reserve(ids.len());
+            let table: Vec<u32> = ids.into_iter().map(|id| rows.int_code(id)).collect();
+            recode(codes, &table)
+        } else {
+            let (ids, codes) = intern_partitioned(part, parts, |i| match key(i) {
+                Ok(CustomerKey::Text(id)) => TextKey::new(Cow::Borrowed(id)),
+                Ok(CustomerKey::Owned(id)) => TextKey::new(Cow::Owned(id)),
+                _ => unreachable!("an accepted row has a text id"),
+            });
+            rows.text_ids.reserve(ids.len());
+            let table: Vec<u32> = ids
+                .iter()
+                .map(|id| id.with_text(|t| rows.text_code(t)))
+                .collect();
+            recode(codes, &table)
+        }
+    }
+}
+
+/// A text id as a hash key. Ids of up to 15 bytes are held inline, so telling two apart
+/// needs no trip to the bytes of the frame and no `memcmp`.
+#[derive(PartialEq, Eq, Hash)]
+enum TextKey<'a> {
+    /// The bytes, zero-padded, with the length in the last byte.
+    Inline(u128),
+    Long(std::borrow::Cow<'a, str>),
+}
+
+impl<'a> TextKey<'a> {
+    fn new(id: std::borrow::Cow<'a, str>) -> TextKey<'a> {
+        let bytes = id.as_bytes();
+        if bytes.len() < 16 {
+            let mut packed = [0u8; 16];
+            packed[..bytes.len()].copy_from_slice(bytes);
+            packed[15] = bytes.len() as u8;
+            TextKey::Inline(u128::from_le_bytes(packed))
+        } else {
+            TextKey::Long(id)
+        }
+    }
+
+    /// Calls `f` with the id's text (on the stack for an inline id).
+    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        match self {
+            TextKey::Inline(packed) => {
+                let bytes = packed.to_le_bytes();
+                let len = usize::from(bytes[15]);
+                match std::str::from_utf8(&bytes[..len]) {
+                    Ok(text) => f(text),
+                    Err(_) => unreachable!("an inline id holds the bytes of a str"),
+                }
+            }
+            TextKey::Long(id) => f(id),
+        }
+    }
+}
+
+/// Replaces each code by its entry in `table`, keeping `u32::MAX` (no code).
+fn recode(mut codes: Vec<u32>, table: &[u32]) -> Vec<u32> {
+    for c in &mut codes {
+        if *c != u32::MAX {
+            *c = table[*c as usize];
+        }
+    }
+    codes
+}
+
+/// Interns the key of every row whose partition is below [`REJECTED`], one thread per
+/// partition. Returns the distinct keys and each row's index into them (`u32::MAX` for
+/// rows without a partition). Keys are numbered partition by partition, each in order
+/// of first appearance, so the numbering is the same at any thread count for a given
+/// partition count.
+fn intern_partitioned<K, F>(part: &[u8], parts: usize, key: F) -> (Vec<K>, Vec<u32>)
+where
+    K: std::hash::Hash + Eq + Send,
+    F: Fn(usize) -> K + Sync,
+{
+    use rayon::prelude::*;
+    let interned: Vec<(Vec<K>, Vec<u32>)> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let mut map: PlHashMap<K, u32> = PlHashMap::default();
+            let mut codes = Vec::with_capacity(part.len() / parts);
+            for (i, &q) in part.iter().enumerate() {
+                if usize::from(q) == p {
+                    let next = map.len() as u32;
+                    codes.push(*map.entry(key(i)).or_insert(next));
+                }
+            }
+            let mut keyed: Vec<(K, u32)> = map.into_iter().collect();
+            keyed.sort_unstable_by_key(|e| e.1);
+            (keyed.into_iter().map(|e| e.0).collect(), codes)
+        })
+        .collect();
+    let mut base = Vec::with_capacity(parts);
+    let mut total = 0u32;
+    for (keys, _) in &interned {
+        base.push(total);
+        total += keys.len() as u32;
+    }
+    let mut next = vec![0usize; parts];
+    let codes = part
+        .iter()
+        .map(|&q| {
+            if q == REJECTED {
+                return u32::MAX;
+            }
+            let p = usize::from(q);
+            let code = base[p] + interned[p].1[next[p]];
+            next[p] += 1;
+            code
+        })
+        .collect();
+    (interned.into_iter().flat_map(|e| e.0).collect(), codes)
+}
+
+/// Whole-file columns of converted rows, with table codes; rejected rows hold filler.
+struct Columns {
+    customer: Vec<u32>,
+    day: Vec<i32>,
+    amount: Vec<i64>,
+    profit: Vec<i64>,
+    order: Vec<u64>,
+    category: Vec<u32>,
+}
+
+impl Rows {
+    /// Appends the accepted rows (`part` below [`REJECTED`]) of `columns`, `used` of them.
+    fn append(&mut self, used: usize, part: &[u8], columns: Columns) {
+        fn keep<T: Copy>(to: &mut Vec<T>, from: Vec<T>, part: &[u8], used: usize) {
+            if used == from.len() && to.is_empty() {
+                *to = from;
+                return;
+            }
+            to.reserve(used);
+            to.extend(
+                from.iter()
+                    .zip(part)
+                    .filter(|(_, p)| **p != REJECTED)
+                    .map(|(v, _)| *v),
+            );
+        }
+        keep(&mut self.customer, columns.customer, part, used);
+        keep(&mut self.day, columns.day, part, used);
+        keep(&mut self.amount, columns.amount, part, used);
+        keep(&mut self.profit, columns.profit, part, used);
+        keep(&mut self.order, columns.order, part, used);
+        keep(&mut self.category, columns.category, part, used);
+    }
+}
+
+impl PendingReject {
+    /// A rejection of the Parquet/IPC row `cells`, numbered `line` from 1.
+    fn new(cells: &RowCells, m: &Mapping, reject: Reject, line: u64) -> PendingReject {
+        PendingReject {
+            line,
+            value: cell_for(cells, m, &reject.0).shown(),
             reject,
             record: [cells.customer, cells.time, cells.amount]
                 .iter()
                 .map(Cell::shown)
                 .collect::<Vec<_>>()
                 .join(","),
-        })
-    };
-    // The file was read in one go; its bytes are credited as its rows are converted.
-    let (n, size, rows_before) = (df.height(), progress.size(), sink.report.rows_read);
-    let credit = |done: usize| (u128::from(size) * done as u128 / n.max(1) as u128) as u64;
-    convert(rows, sink, &file, "row", n, convert_row, |done| {
-        progress.report(credit(done), rows_before + done as u64)
-    })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -2153,6 +2603,311 @@ mod tests {
         opts.columns.time = Some("date".into());
         let (loaded, events) = load_watched(&mut opts);
         check_events(&events, &loaded, &[&parquet]);
+    }
+
+    /// Loads with both Parquet/IPC conversions, at one and at three threads, and checks
+    /// they agree on everything: lines, customers, report, error, quarantine file.
+    fn check_strategies_agree(df: &mut DataFrame, configure: impl Fn(&mut LoadOptions)) {
+        let dir = tempfile::tempdir().unwrap();
+        let parquet = dir.path().join("tx.parquet");
+        ParquetWriter::new(File::create(&parquet).unwrap())
+            .with_row_group_size(Some(7))
+            .finish(df)
+            .unwrap();
+        let ipc = dir.path().join("tx.arrow");
+        IpcWriter::new(File::create(&ipc).unwrap())
+            .finish(df)
+            .unwrap();
+        let policies = [
+            BadRowPolicy::Error,
+            BadRowPolicy::Skip,
+            BadRowPolicy::Quarantine(dir.path().join("q.csv")),
+        ];
+        for path in [&parquet, &ipc] {
+            for policy in &policies {
+                let mut opts = LoadOptions::new([path.to_str().unwrap()]);
+                opts.on_bad_rows = policy.clone();
+                opts.max_examples = 1_000;
+                configure(&mut opts);
+                let run = |strategy: Strategy, threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let loaded = pool.install(|| load_with(&opts, strategy));
+                    let quarantined = match policy {
+                        BadRowPolicy::Quarantine(q) => std::fs::read_to_string(q).ok(),
+                        _ => None,
+                    };
+                    (loaded.map_err(|e| e.to_string()), quarantined)
+                };
+                let (expected, expected_q) = run(Strategy::RowWise, 1);
+                for threads in [1, 3] {
+                    let (got, got_q) = run(Strategy::Columnar, threads);
+                    let what = format!("{path:?} {policy:?} at {threads} threads");
+                    assert_eq!(got_q, expected_q, "{what}");
+                    match (&got, &expected) {
+                        (Ok(a), Ok(b)) => {
+                            let (x, y) = (&a.transactions, &b.transactions);
+                            assert_eq!(x.ids, y.ids, "{what}");
+                            assert_eq!(x.offsets, y.offsets, "{what}");
+                            assert_eq!(x.day, y.day, "{what}");
+                            assert_eq!(x.amount, y.amount, "{what}");
+                            assert_eq!(x.profit, y.profit, "{what}");
+                            assert_eq!(x.order, y.order, "{what}");
+                            assert_eq!(x.category, y.category, "{what}");
+                            assert_eq!(x.categories, y.categories, "{what}");
+                            assert_eq!(x.as_of, y.as_of, "{what}");
+                            assert_eq!(a.report, b.report, "{what}");
+                        }
+                        (Err(a), Err(b)) => assert_eq!(a, b, "{what}"),
+                        _ => panic!("{what}: {got:?} but row by row {expected:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    const N: usize = 3_000;
+
+    /// Amounts that are awkward to convert: halves in binary and decimal, NaN, infinity,
+    /// nulls, returns, values too large for minor units.
+    fn tricky_amount(i: usize) -> Option<f64> {
+        match i % 23 {
+            0 => Some(1.005),
+            1 => Some(-0.125),
+            2 => Some(2.675),
+            3 if i.is_multiple_of(5) => Some(f64::NAN),
+            4 if i.is_multiple_of(7) => Some(f64::NEG_INFINITY),
+            5 if i.is_multiple_of(11) => None,
+            6 if i.is_multiple_of(13) => Some(1e300),
+            7 => Some(-(i as f64) / 8.0),
+            8 => Some(0.015),
+            _ => Some(i as f64 * 0.37 - 100.0),
+        }
+    }
+
+    fn tricky_micros(i: usize) -> Option<i64> {
+        const DAY: i64 = 86_400_000_000;
+        match i % 31 {
+            0 if i.is_multiple_of(3) => None,
+            1 if i.is_multiple_of(4) => Some(-719_162 * DAY), // 0001-01-01
+            2 if i.is_multiple_of(4) => Some(2_932_896 * DAY), // 9999-12-31
+            3 if i.is_multiple_of(9) => Some(2_932_897 * DAY), // year 10000
+            4 if i.is_multiple_of(9) => Some(-719_163 * DAY), // year 0
+            5 => Some(-1),                                    // just before 1970
+            _ => Some(19_000 * DAY + (i as i64 * 7_777_777_777) % (400 * DAY)),
+        }
+    }
+
+    fn text_ids() -> Vec<Option<String>> {
+        (0..N)
+            .map(|i| match i % 17 {
+                0 if i.is_multiple_of(2) => None,
+                1 => Some(format!("  C{:03} ", i % 40)),
+                2 => Some(format!("C{:03}\u{a0}", i % 40)),
+                3 => Some(format!("a-long-customer-id-{:05}", i % 60)),
+                4 => Some("   ".into()),
+                5 => Some(format!("Ü{}", i % 9)),
+                _ => Some(format!("C{:03}", (i * 7) % 97)),
+            })
+            .collect()
+    }
+
+    fn tricky_frame(id: Column) -> DataFrame {
+        let n = N;
+        let ts = Column::new("ts".into(), (0..n).map(tricky_micros).collect::<Vec<_>>())
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .unwrap();
+        let order: Vec<Option<String>> = (0..n)
+            .map(|i| (i % 6 != 0).then(|| format!(" O{} ", i / 4)))
+            .collect();
+        let category: Vec<Option<&str>> = (0..n)
+            .map(|i| match i % 9 {
+                0 => None,
+                1 => Some(" "),
+                2 => Some(" toys "),
+                k => Some(["books", "games", "food", "garden", "music", "Ölfarben"][k - 3]),
+            })
+            .collect();
+        let cost: Vec<Option<f64>> = (0..n)
+            .map(|i| match i % 10 {
+                0 => None,
+                1 if i.is_multiple_of(7) => Some(f64::NAN),
+                _ => Some(i as f64 * 0.011),
+            })
+            .collect();
+        DataFrame::new(
+            n,
+            vec![
+                id,
+                ts,
+                Column::new(
+                    "amount".into(),
+                    (0..n).map(tricky_amount).collect::<Vec<_>>(),
+                ),
+                Column::new("cost".into(), cost),
+                Column::new("order_id".into(), order),
+                Column::new("category".into(), category),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn columnar_equals_row_by_row_on_text_ids() {
+        let mut df = tricky_frame(Column::new("customer_id".into(), text_ids()));
+        check_strategies_agree(&mut df, |_| {});
+        check_strategies_agree(&mut df, |o| o.as_of = Some(19_200));
+        check_strategies_agree(&mut df, |o| {
+            o.currency_decimals = 0;
+            o.margin = money::Ratio::parse("0.35").unwrap();
+        });
+        // Text ids declared as integers: most are rejected.
+        check_strategies_agree(&mut df, |o| o.customer_id_type = IdType::Int);
+    }
+
+    #[test]
+    fn columnar_equals_row_by_row_on_categorical_ids() {
+        let ids = Column::new("customer_id".into(), text_ids())
+            .cast(&DataType::from_categories(Categories::global()))
+            .unwrap();
+        let mut df = tricky_frame(ids);
+        check_strategies_agree(&mut df, |_| {});
+    }
+
+    #[test]
+    fn columnar_equals_row_by_row_on_integer_ids() {
+        let ids: Vec<Option<i64>> = (0..N)
+            .map(|i| match i % 19 {
+                0 if i.is_multiple_of(2) => None,
+                1 => Some(i64::MIN),
+                2 => Some(i64::MAX),
+                3 => Some(-(i as i64 % 50)),
+                _ => Some((i as i64 * 7) % 131),
+            })
+            .collect();
+        let mut df = tricky_frame(Column::new("customer_id".into(), ids));
+        check_strategies_agree(&mut df, |_| {});
+        check_strategies_agree(&mut df, |o| o.customer_id_type = IdType::Text);
+        let small: Vec<Option<i32>> = (0..N as i32)
+            .map(|i| (i % 5 != 0).then_some(i % 77))
+            .collect();
+        let mut df = tricky_frame(Column::new("customer_id".into(), small));
+        check_strategies_agree(&mut df, |_| {});
+    }
+
+    #[test]
+    fn columnar_equals_row_by_row_on_dates_and_other_column_types() {
+        let ids = Column::new("customer_id".into(), text_ids());
+        let mut df = tricky_frame(ids);
+        // Days, far ones included, instead of timestamps.
+        let days: Vec<Option<i32>> = (0..N as i32)
+            .map(|i| match i % 41 {
+                0 => None,
+                1 => Some(-719_162),
+                2 => Some(2_932_896),
+                3 if i % 3 == 0 => Some(2_932_897),
+                _ => Some(19_000 + i % 500),
+            })
+            .collect();
+        df.replace(
+            "ts",
+            Column::new("ts".into(), days)
+                .cast(&DataType::Date)
+                .unwrap(),
+        )
+        .unwrap();
+        check_strategies_agree(&mut df, |_| {});
+        // Amounts as 32-bit floats, integers and text; nanosecond and millisecond times.
+        let f32s: Vec<Option<f32>> = (0..N).map(|i| tricky_amount(i).map(|a| a as f32)).collect();
+        let ints: Vec<Option<i64>> = (0..N)
+            .map(|i| (i % 13 != 0).then_some(i as i64 - 900))
+            .collect();
+        let texts: Vec<Option<String>> = (0..N)
+            .map(|i| match i % 8 {
+                0 => None,
+                1 => Some("1,5".into()),
+                2 => Some(" 1.005 ".into()),
+                3 => Some("-0.125".into()),
+                4 => Some("1e3".into()),
+                5 => Some("$4".into()),
+                _ => Some(format!("{}.{:02}", i % 100, i % 97)),
+            })
+            .collect();
+        for amount in [
+            Column::new("amount".into(), f32s),
+            Column::new("amount".into(), ints),
+            Column::new("amount".into(), texts),
+        ] {
+            df.replace("amount", amount).unwrap();
+            check_strategies_agree(&mut df, |_| {});
+        }
+        for unit in [TimeUnit::Nanoseconds, TimeUnit::Milliseconds] {
+            let micros: Vec<Option<i64>> = (0..N)
+                .map(|i| {
+                    tricky_micros(i)
+                        .map(|m| m.clamp(-9_000_000_000_000_000 / 1000, i64::MAX / 1000))
+                })
+                .collect();
+            let scaled: Vec<Option<i64>> = micros
+                .iter()
+                .map(|m| {
+                    m.map(|m| {
+                        if unit == TimeUnit::Nanoseconds {
+                            m * 1000
+                        } else {
+                            m / 1000
+                        }
+                    })
+                })
+                .collect();
+            let ts = Column::new("ts".into(), scaled)
+                .cast(&DataType::Datetime(unit, None))
+                .unwrap();
+            df.replace("ts", ts).unwrap();
+            check_strategies_agree(&mut df, |_| {});
+        }
+    }
+
+    #[test]
+    fn columnar_equals_row_by_row_with_quantity_times_unit_price() {
+        let n = N;
+        let mut df = tricky_frame(Column::new("customer_id".into(), text_ids()));
+        let _ = df.drop_in_place("amount").unwrap();
+        let quantity: Vec<Option<i64>> = (0..n)
+            .map(|i| (i % 29 != 0).then_some(i as i64 % 7 - 2))
+            .collect();
+        let price: Vec<Option<f64>> = (0..n).map(tricky_amount).collect();
+        df.with_column(Column::new("quantity".into(), quantity))
+            .unwrap();
+        df.with_column(Column::new("unit_price".into(), price))
+            .unwrap();
+        check_strategies_agree(&mut df, |_| {});
+    }
+
+    #[test]
+    fn f64_to_minor_fast_path_equals_the_shortest_text() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for k in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let cents = (x % 2_000_000) as i64 - 1_000_000;
+            // Values near halves of a cent, as written with three and four decimals.
+            let v = match k % 3 {
+                0 => cents as f64 / 1000.0,
+                1 => cents as f64 / 10_000.0,
+                _ => f64::from_bits(x >> 2) * if x & 1 == 0 { 1.0 } else { -1.0 },
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            for decimals in [0, 2, 3] {
+                let slow = money::parse_decimal(&format!("{v}")).and_then(|d| d.to_minor(decimals));
+                assert_eq!(money::f64_to_minor(v, decimals), slow, "{v} at {decimals}");
+            }
+        }
     }
 
     #[test]

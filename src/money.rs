@@ -191,14 +191,34 @@ pub fn f64_to_minor(value: f64, decimals: u32) -> Result<i64, DecimalError> {
     if value.is_nan() || value.is_infinite() {
         return Err(DecimalError::NotFinite);
     }
-    let scaled = value * 10f64.powi(decimals as i32);
+    let scaled = value * pow10_f64(decimals);
     if scaled.abs() < 4.0e15 {
-        let frac = scaled - scaled.floor();
+        // floor and round by integer conversion (exact below 2^53), which compiles to
+        // a few instructions where the float functions are library calls.
+        let truncated = scaled as i64;
+        let floor = if (truncated as f64) > scaled {
+            truncated - 1
+        } else {
+            truncated
+        };
+        let frac = scaled - floor as f64;
         if (frac - 0.5).abs() > 1e-6 {
-            return Ok(scaled.round() as i64);
+            return Ok(if frac < 0.5 { floor } else { floor + 1 });
         }
     }
     parse_decimal(&format!("{value}"))?.to_minor(decimals)
+}
+
+/// `10^decimals` as a float: exact up to 10^22, from a table rather than `powi`.
+fn pow10_f64(decimals: u32) -> f64 {
+    const TABLE: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    match TABLE.get(decimals as usize) {
+        Some(&p) => p,
+        None => 10f64.powi(decimals as i32),
+    }
 }
 
 /// Parses decimal text straight to minor units.
