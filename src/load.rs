@@ -292,6 +292,16 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    /// Adds the row counts (read, used, rejected, by reason) of `other`.
+    pub fn add_counts(&mut self, other: &LoadReport) {
+        self.rows_read += other.rows_read;
+        self.rows_used += other.rows_used;
+        self.rows_rejected += other.rows_rejected;
+        for (reason, n) in &other.rejected_by_reason {
+            *self.rejected_by_reason.entry(*reason).or_insert(0) += n;
+        }
+    }
+
     /// One line: "read 1,000 rows from 2 files: 990 used, 10 rejected (bad amount: 10)".
     pub fn headline(&self) -> String {
         let mut s = format!(
@@ -378,17 +388,7 @@ fn load_with(opts: &LoadOptions, strategy: Strategy) -> Result<Loaded> {
     );
     debug_assert_eq!(report_counts.0, report_counts.1 + report_counts.2);
     if b.rows.day.is_empty() && !opts.allow_empty {
-        return Err(Error::input(
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            format!(
-                "no usable transaction rows ({} read, {} rejected)",
-                report_counts.0, report_counts.2
-            ),
-        ));
+        return Err(no_usable_rows(&paths, report_counts.0, report_counts.2));
     }
     if let Some(q) = quarantine {
         let path = q.target().to_path_buf();
@@ -449,6 +449,18 @@ impl<'a> Tracker<'a> {
         self.done_bytes += self.size();
         self.file += 1;
     }
+}
+
+/// The error for inputs without a single usable row.
+pub(crate) fn no_usable_rows(paths: &[PathBuf], read: u64, rejected: u64) -> Error {
+    Error::input(
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        format!("no usable transaction rows ({read} read, {rejected} rejected)"),
+    )
 }
 
 /// Expands globs and checks that every input is a readable file.

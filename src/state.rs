@@ -713,13 +713,8 @@ fn merge(
     };
     if let Some(n) = new {
         let r = n.report;
+        report.add_counts(&r);
         report.files.extend(r.files);
-        report.rows_read += r.rows_read;
-        report.rows_used += r.rows_used;
-        report.rows_rejected += r.rows_rejected;
-        for (reason, k) in r.rejected_by_reason {
-            *report.rejected_by_reason.entry(reason).or_insert(0) += k;
-        }
         report.examples = r.examples;
         report.quarantine = r.quarantine;
     }

@@ -319,16 +319,10 @@ impl Scatter {
         let mut report =
             report.ok_or_else(|| Error::Usage("no input given: use --input FILE".into()))?;
         if report.rows_used == 0 {
-            return Err(Error::input(
-                inputs
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format!(
-                    "no usable transaction rows ({} read, {} rejected)",
-                    report.rows_read, report.rows_rejected
-                ),
+            return Err(crate::load::no_usable_rows(
+                &inputs,
+                report.rows_read,
+                report.rows_rejected,
             ));
         }
         if let Some(target) = quarantine {
@@ -446,12 +440,7 @@ fn batches(path: &Path, batch_rows: u64) -> Result<Vec<Option<std::ops::Range<u6
 }
 
 fn add_reports(mut acc: LoadReport, r: LoadReport) -> LoadReport {
-    acc.rows_read += r.rows_read;
-    acc.rows_used += r.rows_used;
-    acc.rows_rejected += r.rows_rejected;
-    for (reason, n) in r.rejected_by_reason {
-        *acc.rejected_by_reason.entry(reason).or_insert(0) += n;
-    }
+    acc.add_counts(&r);
     if acc.examples.len() < 5 {
         acc.examples.extend(r.examples);
         acc.examples.truncate(5);
