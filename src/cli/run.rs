@@ -33,7 +33,10 @@ run reads the state `latest` points to and only the input files whose content it
 ingested yet (files are known by checksum, so an inbox glob can keep old files); the
 outputs equal those of a full recomputation over every file, byte for byte. A file that
 grew by appending is new content: move such files aside, or use --full, which ignores
-the state and rebuilds it from the inputs given.";
+the state and rebuilds it from the inputs given.
+
+Inputs larger than memory: [run] partitions = N (and batch_rows, spill_dir) scores out of
+core as `custvalue segments --partitions` does; every file but report.html is written.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]

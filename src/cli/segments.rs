@@ -14,6 +14,7 @@ const EXAMPLES: &str = "\
 Examples:
   custvalue segments --input data-samples/transactions.csv --out segments.csv
   custvalue segments --input 'tx/*.parquet' --config nightly.toml --out segments.parquet
+  custvalue segments --input 'lake/*.parquet' --partitions 64 --spill-dir /big --out seg.parquet
 
 One row per customer, in customer-id order: the summary columns, r_score, f_score,
 m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated
@@ -21,7 +22,12 @@ m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated
 Thresholds come from the config file's [rfm], [deciles], [best] and [lifecycle] tables:
   [best]       min_spend = 1000.0, min_categories = 4, min_orders = 6, window_days = 365
   [lifecycle]  new_max_tenure = 90, active_max_recency = 180, at_risk_max_recency = 365,
-               lapsed_max_recency = 730, reactivation_gap = 365";
+               lapsed_max_recency = 730, reactivation_gap = 365
+
+Larger than memory: --partitions N reads the inputs in batches (a CSV file, or
+--batch-rows rows of a Parquet/IPC file), validates each as usual, spills its lines into N
+hash partitions of the customer id (about 32 bytes a line, removed afterwards) and scores
+one partition at a time; the output equals the in-memory one byte for byte.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
