@@ -332,10 +332,7 @@ impl TextColumn {
                 .get(i)
                 .map(|v| out.push_str(if v { "true" } else { "false" }))
                 .is_some(),
-            TextColumn::Date(c) => c
-                .get(i)
-                .map(|d| out.push_str(&crate::time::format_day(d)))
-                .is_some(),
+            TextColumn::Date(c) => c.get(i).map(|d| crate::time::push_day(d, out)).is_some(),
         }
     }
 

@@ -321,11 +321,34 @@ pub const VANISHED: &str = "(vanished)";
 /// Label of customers without a purchase (no segment).
 pub const NO_SEGMENT: &str = "(no purchase)";
 
-/// The previous run's customer → (segment, monetary in minor units), if there is one.
-fn previous_segments(
-    base: &Path,
-    decimals: u32,
-) -> Result<Option<BTreeMap<String, (String, i64)>>> {
+/// The previous run's customers: id (as text), segment and monetary (minor units).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Previous {
+    pub ids: Vec<String>,
+    /// Index into `segments`.
+    pub segment: Vec<u32>,
+    pub monetary: Vec<i64>,
+    /// Segment names (`NO_SEGMENT` for customers without one).
+    pub segments: Vec<String>,
+}
+
+impl Previous {
+    fn push(&mut self, id: &str, segment: &str, monetary: i64) {
+        let k = match self.segments.iter().position(|s| s == segment) {
+            Some(k) => k,
+            None => {
+                self.segments.push(segment.to_string());
+                self.segments.len() - 1
+            }
+        };
+        self.ids.push(id.to_string());
+        self.segment.push(k as u32);
+        self.monetary.push(monetary);
+    }
+}
+
+/// The previous run's customers, if there is a previous run.
+fn previous_segments(base: &Path, decimals: u32) -> Result<Option<Previous>> {
     let latest = base.join("latest");
     let Ok(dir) = std::fs::canonicalize(&latest) else {
         return Ok(None);
@@ -347,15 +370,12 @@ fn previous_segments(
         let segs = df.column("segment")?.str()?.clone();
         let monetary = df.column("monetary")?.cast(&DataType::Float64)?;
         let monetary = monetary.f64()?;
-        let mut out = BTreeMap::new();
+        let mut out = Previous::default();
         for i in 0..df.height() {
             if let Some(id) = ids.get(i) {
                 let m = crate::money::f64_to_minor(monetary.get(i).unwrap_or(0.0), decimals)
                     .unwrap_or(0);
-                out.insert(
-                    id.to_string(),
-                    (segs.get(i).unwrap_or(NO_SEGMENT).to_string(), m),
-                );
+                out.push(id, segs.get(i).unwrap_or(NO_SEGMENT), m);
             }
         }
         return Ok(Some(out));
@@ -363,7 +383,7 @@ fn previous_segments(
     Ok(None)
 }
 
-fn read_csv_segments(path: &Path, decimals: u32) -> Result<BTreeMap<String, (String, i64)>> {
+fn read_csv_segments(path: &Path, decimals: u32) -> Result<Previous> {
     let bad = |e: csv::Error| {
         Error::input(
             path.display().to_string(),
@@ -381,15 +401,15 @@ fn read_csv_segments(path: &Path, decimals: u32) -> Result<BTreeMap<String, (Str
         })
     };
     let (id, segment, monetary) = (col("customer_id")?, col("segment")?, col("monetary")?);
-    let mut out = BTreeMap::new();
-    for rec in r.records() {
-        let rec = rec.map_err(bad)?;
+    let mut out = Previous::default();
+    let mut rec = csv::StringRecord::new();
+    while r.read_record(&mut rec).map_err(bad)? {
         let seg = match &rec[segment] {
             "" => NO_SEGMENT,
             s => s,
         };
         let m = crate::money::text_to_minor(&rec[monetary], decimals).unwrap_or(0);
-        out.insert(rec[id].to_string(), (seg.to_string(), m));
+        out.push(&rec[id], seg, m);
     }
     Ok(out)
 }
@@ -405,36 +425,78 @@ pub struct Migration {
 }
 
 /// How many customers (and how much revenue) moved from each segment to each other one.
-pub fn migration(seg: &Segmentation, previous: &BTreeMap<String, (String, i64)>) -> Vec<Migration> {
-    let mut cells: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
+pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
+    // Segment names of both runs as codes: the previous run's first, then this run's.
+    let mut names: Vec<String> = previous.segments.clone();
+    let code_of = |names: &mut Vec<String>, name: &str| -> u32 {
+        match names.iter().position(|s| s == name) {
+            Some(k) => k as u32,
+            None => {
+                names.push(name.to_string());
+                (names.len() - 1) as u32
+            }
+        }
+    };
+    let new = code_of(&mut names, NEW);
+    let vanished = code_of(&mut names, VANISHED);
+    let index: PlHashMap<&str, u32> = previous
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    let mut seen = vec![false; previous.ids.len()];
+    let mut cells: PlHashMap<(u32, u32), (u64, i64)> = PlHashMap::default();
+    let mut to_codes: PlHashMap<Option<&str>, u32> = PlHashMap::default();
+    let mut id_text = String::new();
     for c in 0..seg.summary.len() {
-        let id = seg.summary.ids.display(c);
-        let to = seg.segment_of(c).unwrap_or(NO_SEGMENT).to_string();
-        let from = previous.get(&id).map_or(NEW.to_string(), |p| p.0.clone());
-        seen.insert(id);
+        let id: &str = match &seg.summary.ids {
+            crate::load::CustomerIds::Text(v) => &v[c],
+            crate::load::CustomerIds::Int(v) => {
+                id_text.clear();
+                std::fmt::Write::write_fmt(&mut id_text, format_args!("{}", v[c]))
+                    .expect("writing to a String");
+                &id_text
+            }
+        };
+        let from = match index.get(id) {
+            Some(&i) => {
+                seen[i as usize] = true;
+                previous.segment[i as usize]
+            }
+            None => new,
+        };
+        let label = seg.segment_of(c);
+        let to = match to_codes.get(&label) {
+            Some(&k) => k,
+            None => {
+                let k = code_of(&mut names, label.unwrap_or(NO_SEGMENT));
+                to_codes.insert(label, k);
+                k
+            }
+        };
         let cell = cells.entry((from, to)).or_insert((0, 0));
         cell.0 += 1;
         cell.1 += seg.summary.monetary[c];
     }
-    for (id, (from, monetary)) in previous {
-        if !seen.contains(id) {
-            let cell = cells
-                .entry((from.clone(), VANISHED.to_string()))
-                .or_insert((0, 0));
-            cell.0 += 1;
-            cell.1 += monetary;
-        }
+    for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+        let cell = cells
+            .entry((previous.segment[i], vanished))
+            .or_insert((0, 0));
+        cell.0 += 1;
+        cell.1 += previous.monetary[i];
     }
-    cells
+    let mut rows: Vec<Migration> = cells
         .into_iter()
         .map(|((from, to), (customers, revenue))| Migration {
-            from,
-            to,
+            from: names[from as usize].clone(),
+            to: names[to as usize].clone(),
             customers,
             revenue,
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    rows
 }
 
 fn migration_frame(rows: &[Migration], decimals: u32) -> Result<DataFrame> {

@@ -60,9 +60,40 @@ pub fn day_of(date: NaiveDate) -> i32 {
 
 /// `YYYY-MM-DD` text of a day number (`day N` beyond the calendar's range).
 pub fn format_day(day: i32) -> String {
+    let mut out = String::with_capacity(10);
+    push_day(day, &mut out);
+    out
+}
+
+/// Appends [`format_day`]'s text: years 0..=9999 directly from `civil_from_days` (the
+/// hot path of every date column written as text), others as chrono writes them.
+pub fn push_day(day: i32, out: &mut String) {
+    let (y, m, d) = civil_from_days(day);
+    if (0..=9999).contains(&y) {
+        let digits = [
+            y / 1000,
+            y / 100 % 10,
+            y / 10 % 10,
+            y % 10,
+            -1,
+            m as i32 / 10,
+            m as i32 % 10,
+            -1,
+            d as i32 / 10,
+            d as i32 % 10,
+        ];
+        out.extend(digits.iter().map(|&k| {
+            if k < 0 {
+                '-'
+            } else {
+                char::from(b'0' + k as u8)
+            }
+        }));
+        return;
+    }
     match epoch().checked_add_signed(chrono::Duration::days(i64::from(day))) {
-        Some(d) => d.format("%Y-%m-%d").to_string(),
-        None => format!("day {day}"),
+        Some(date) => out.push_str(&date.format("%Y-%m-%d").to_string()),
+        None => out.push_str(&format!("day {day}")),
     }
 }
 
@@ -234,6 +265,22 @@ fn parse_offset(b: &[u8]) -> Result<(), TimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_text_agrees_with_chrono_across_the_range() {
+        let chrono_text = |day: i32| {
+            epoch()
+                .checked_add_signed(chrono::Duration::days(i64::from(day)))
+                .map(|d| d.format("%Y-%m-%d").to_string())
+        };
+        let days = (-800_000..3_000_000)
+            .step_by(997)
+            .chain([-719_528, -719_529, 0, 59, 60, 2_932_896, 2_932_897]);
+        for day in days {
+            assert_eq!(Some(format_day(day)), chrono_text(day), "day {day}");
+        }
+        assert_eq!(format_day(i32::MAX), "day 2147483647");
+    }
 
     fn iso(s: &str) -> Result<LineTime, TimeError> {
         TimeFormat::Iso.parse(s)
