@@ -237,6 +237,10 @@ impl Gathered {
     }
 }
 
+/// The partition files, category names in order, first-appearance code → rank, and
+/// whether ids are integers.
+type Spilled = (Vec<PathBuf>, Vec<String>, Vec<u32>, bool);
+
 /// Pass 1: validated batches scattered into spilled hash partitions.
 struct Scatter {
     paths: Vec<PathBuf>,
@@ -398,7 +402,7 @@ impl Scatter {
 
     /// Flushes the partitions; returns their paths, the category names sorted by UTF-8
     /// bytes, each first-appearance code's rank among them, and whether ids are integers.
-    fn finish(self) -> Result<(Vec<PathBuf>, Vec<String>, Vec<u32>, bool)> {
+    fn finish(self) -> Result<Spilled> {
         for (w, path) in self.writers.into_iter().zip(&self.paths) {
             let file = w
                 .into_inner()
