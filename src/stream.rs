@@ -313,7 +313,7 @@ impl Scatter {
                         files: Vec::new(),
                         ..r
                     },
-                    Some(acc) => add_reports(acc, r),
+                    Some(acc) => add_reports(acc, r, opts.max_examples),
                 });
             }
             if let Some(acc) = report.as_mut() {
@@ -443,11 +443,13 @@ fn batches(path: &Path, batch_rows: u64) -> Result<Vec<Option<std::ops::Range<u6
         .collect())
 }
 
-fn add_reports(mut acc: LoadReport, r: LoadReport) -> LoadReport {
+/// Adds a batch's report to the run's: counts summed, the first `max_examples` rejected
+/// rows kept, the latest as-of date unless one was given.
+fn add_reports(mut acc: LoadReport, r: LoadReport, max_examples: usize) -> LoadReport {
     acc.add_counts(&r);
-    if acc.examples.len() < 5 {
+    if acc.examples.len() < max_examples {
         acc.examples.extend(r.examples);
-        acc.examples.truncate(5);
+        acc.examples.truncate(max_examples);
     }
     if !acc.as_of_given {
         acc.as_of = acc.as_of.max(r.as_of);
