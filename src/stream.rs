@@ -80,15 +80,16 @@ pub fn segment_streaming(
     let (paths, categories, code_rank, int_ids) = pass1.finish()?;
     let as_of = report.as_of;
     let decimals = opts.currency_decimals;
-    let part_tx = |p: usize| -> Result<Transactions> {
-        read_partition(&paths[p], int_ids, &categories, &code_rank, as_of, decimals)
+    let part_tx = |p: usize, lines: bool| -> Result<Transactions> {
+        let codes = (&categories[..], &code_rank[..]);
+        read_partition(&paths[p], int_ids, codes, as_of, decimals, lines)
     };
 
     // Pass 2: every partition's ids, merged into customer-id order; each customer's
     // place in it.
     let mut part_ids: Vec<CustomerIds> = Vec::with_capacity(paths.len());
     for p in 0..paths.len() {
-        part_ids.push(part_tx(p)?.ids);
+        part_ids.push(part_tx(p, false)?.ids);
     }
     let (ids, places) = merge_ids(part_ids);
     let n = ids.len();
@@ -97,7 +98,7 @@ pub fn segment_streaming(
     let mut g = Gathered::new(ids, n, as_of, decimals);
     let mut affinities = Vec::with_capacity(paths.len());
     for (p, places) in places.iter().enumerate() {
-        let tx = part_tx(p)?;
+        let tx = part_tx(p, true)?;
         let summary = summarize(&tx)?;
         let best = best_customers(&tx, &settings.best)?;
         let reactivated = lifecycle(&tx, &summary, &settings.lifecycle).reactivated;
@@ -110,7 +111,7 @@ pub fn segment_streaming(
     // Pass 4: next categories with the global pair ranking.
     let mut next_category = vec![None; n];
     for (p, places) in places.iter().enumerate() {
-        let tx = part_tx(p)?;
+        let tx = part_tx(p, true)?;
         let summary = summarize(&tx)?;
         let next = affinity::next_category_codes(&tx, &summary, &pairs);
         for (c, &at) in places.iter().enumerate() {
@@ -498,14 +499,16 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Reads one spilled partition into transactions grouped by customer in id order.
+/// Reads one spilled partition into transactions grouped by customer in id order;
+/// without `lines`, only the customers (each with no line), for the pass that merges ids.
+/// `codes`: the category names and each spilled code's rank among them.
 fn read_partition(
     path: &Path,
     int_ids: bool,
-    categories: &[String],
-    code_rank: &[u32],
+    (categories, code_rank): (&[String], &[u32]),
     as_of: i32,
     decimals: u32,
+    lines: bool,
 ) -> Result<Transactions> {
     let mut bytes = Vec::new();
     File::open(path)
@@ -539,7 +542,7 @@ fn read_partition(
         let n = le4(take(&mut at, 4)?) as usize;
         records.push((id_index as u32, at, n));
         take(&mut at, n * LINE_BYTES)?;
-        n_lines += n;
+        n_lines += if lines { n } else { 0 };
     }
     // Stable sort of records by id keeps each customer's lines in read order.
     if int_ids {
@@ -586,7 +589,8 @@ fn read_partition(
                 texts.push(std::mem::take(&mut text_ids[r.0 as usize]));
             }
         }
-        for l in bytes[r.1..r.1 + r.2 * LINE_BYTES].chunks_exact(LINE_BYTES) {
+        let n = if lines { r.2 } else { 0 };
+        for l in bytes[r.1..r.1 + n * LINE_BYTES].chunks_exact(LINE_BYTES) {
             tx.day.push(le4(&l[0..4]) as i32);
             tx.order.push(le8(&l[4..12]));
             let k = le4(&l[12..16]);
