@@ -361,7 +361,11 @@ fn previous_segments(base: &Path, decimals: u32) -> Result<Option<Previous>> {
         let df = match OutputFormat::from_path(&path)? {
             OutputFormat::Parquet => {
                 let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-                ParquetReader::new(file).finish()?
+                ParquetReader::new(file)
+                    .with_columns(Some(
+                        ["customer_id", "segment", "monetary"].map(String::from).to_vec(),
+                    ))
+                    .finish()?
             }
             _ => return read_csv_segments(&path, decimals).map(Some),
         };
