@@ -54,8 +54,7 @@ impl BestCustomers {
 
 /// Applies the rule to every customer.
 pub fn best_customers(tx: &Transactions, rule: &BestRule) -> Result<BestCustomers> {
-    let min_spend = money::f64_to_minor(rule.min_spend, tx.currency_decimals)
-        .map_err(|e| Error::Usage(format!("best.min_spend {}: {e}", rule.min_spend)))?;
+    let min_spend = min_spend_minor(rule, tx.currency_decimals)?;
     let start = tx.as_of - rule.window_days as i32;
     let per: Vec<(i64, u32, u32)> = (0..tx.n_customers())
         .into_par_iter()
@@ -81,16 +80,28 @@ pub fn best_customers(tx: &Transactions, rule: &BestRule) -> Result<BestCustomer
             },
         )
         .collect();
+    Ok(classify(per, rule, min_spend))
+}
+
+/// Applies the rule to each customer's window totals (spend in minor units, distinct
+/// categories, distinct orders), computed here or elsewhere (e.g. on a cluster).
+pub fn classify(per: Vec<(i64, u32, u32)>, rule: &BestRule, min_spend: i64) -> BestCustomers {
     let best = per
         .iter()
         .map(|&(spend, cats, orders)| {
             spend >= min_spend && cats >= rule.min_categories && orders >= rule.min_orders
         })
         .collect();
-    Ok(BestCustomers {
+    BestCustomers {
         spend: per.iter().map(|p| p.0).collect(),
         categories: per.iter().map(|p| p.1).collect(),
         orders: per.iter().map(|p| p.2).collect(),
         best,
-    })
+    }
+}
+
+/// The rule's minimum spend in minor units.
+pub fn min_spend_minor(rule: &BestRule, decimals: u32) -> Result<i64> {
+    money::f64_to_minor(rule.min_spend, decimals)
+        .map_err(|e| Error::Usage(format!("best.min_spend {}: {e}", rule.min_spend)))
 }

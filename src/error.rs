@@ -47,16 +47,22 @@ pub enum Error {
     /// Another run holds the output directory's lock (a failure to retry, exit code 1).
     #[error("{0}")]
     Locked(String),
+    /// The cluster could not be reached or the job failed on it (exit code 3: retry or
+    /// check the cluster; the input is not at fault).
+    #[error("{0}")]
+    Cluster(String),
     /// A failure inside polars that is not the user's input.
     #[error("internal error (polars): {0}")]
     Polars(#[from] polars::error::PolarsError),
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for bad input or usage, 1 otherwise.
+    /// The process exit code for this error: 2 for bad input or usage, 3 for a cluster
+    /// failure, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Polars(_) | Error::Locked(_) => 1,
+            Error::Cluster(_) => 3,
             Error::Io { source, .. }
                 if !matches!(
                     source.kind(),

@@ -23,6 +23,9 @@ pub mod cohorts;
 pub mod config;
 pub mod cube;
 pub mod deciles;
+#[cfg(feature = "distributed")]
+pub mod distributed;
+pub mod engine;
 pub mod error;
 pub mod lifecycle;
 pub mod load;

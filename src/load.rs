@@ -2099,6 +2099,11 @@ fn read_columnar(path: &Path, opts: &LoadOptions) -> Result<ColumnarFile> {
     })
 }
 
+/// Whether `path` names a Parquet file (by its extension).
+pub fn is_parquet(path: &Path) -> bool {
+    matches!(detect_format(path), Ok(Format::Parquet))
+}
+
 fn is_ipc(path: &Path) -> bool {
     matches!(detect_format(path), Ok(Format::Ipc))
 }

@@ -250,6 +250,11 @@ impl Ratio {
         Ok(Ratio(d))
     }
 
+    /// The ratio as an exact decimal (mantissa × 10^−scale).
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
     /// `minor × ratio`, rounded half away from zero.
     pub fn apply(self, minor: i64) -> Result<i64, DecimalError> {
         let product = Decimal {

@@ -42,6 +42,13 @@ pub struct RunSettings {
     pub batch_rows: Option<u64>,
     /// Where partitions are spilled when scoring out of core.
     pub spill_dir: Option<PathBuf>,
+    /// Where the per-customer aggregation runs: "local" (default) or "ballista" (see
+    /// `custvalue segments --engine`); the report, which needs every line, is then not written.
+    pub engine: Option<String>,
+    /// The Ballista scheduler, `df://host:port`.
+    pub scheduler: Option<String>,
+    /// Partitions of the cluster plan.
+    pub cluster_partitions: Option<usize>,
 }
 
 /// What a run wrote.
@@ -108,7 +115,19 @@ pub fn run_job(
             spill_dir: settings.spill_dir.clone(),
         }
     });
+    let engine = crate::engine::Engine::from_settings(
+        settings.engine.as_deref(),
+        settings.scheduler.as_deref(),
+        settings.cluster_partitions,
+    )?;
+    if !engine.is_local() && (incremental || streaming.is_some()) {
+        return Err(Error::Usage(
+            "[run] engine = \"ballista\" goes with neither incremental nor partitions: choose one"
+                .into(),
+        ));
+    }
     let (report, transactions, ingest) = match &streaming {
+        _ if !engine.is_local() => (None, None, None),
         Some(_) if incremental => {
             return Err(Error::Usage(
                 "[run] incremental and partitions do not go together yet: choose one".into(),
@@ -127,6 +146,7 @@ pub fn run_job(
     };
     let loaded_at = started.elapsed();
     let (report, seg) = match (&streaming, report, &transactions) {
+        _ if !engine.is_local() => crate::engine::segment_on_cluster(&engine, opts, &analysis)?,
         (Some(so), _, _) => {
             let s = crate::stream::segment_streaming(opts, &analysis, so)?;
             (s.report, s.segmentation)

@@ -17,6 +17,8 @@ use custvalue::{AnalysisSettings, Error, LoadReport, Loaded, Result};
 pub(crate) use ltv::fit_table;
 
 mod affinity;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod cohorts;
 mod cube;
 mod deciles;
@@ -40,7 +42,8 @@ Examples:
       --time-format '%d/%m/%Y %H:%M' --quantity-col qty --unit-price-col price --out c.parquet
   custvalue synth --rows 1000000 --seed 7 --out tx.parquet
 
-Exit codes: 0 ok, 1 internal failure, 2 bad input or usage.";
+Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 cluster failure
+(--engine ballista: scheduler unreachable or job failed).";
 
 /// Customer-value analytics: summaries, RFM, deciles, 20/80/30 and lifetime value from
 /// transaction lines (CSV, Parquet, Arrow IPC).
@@ -92,6 +95,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Generate synthetic transactions (BG/NBD purchases, Gamma-Gamma spend).
     Synth(synth::SynthArgs),
+    /// Start a Ballista scheduler or executor for `--engine ballista` (feature `distributed`).
+    #[cfg(feature = "distributed")]
+    Cluster(cluster::ClusterArgs),
 }
 
 /// How to find and read the transaction lines; shared by every subcommand that reads them.
@@ -452,6 +458,8 @@ pub fn main() -> i32 {
         Command::Affinity(a) => affinity::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Synth(a) => synth::run(&ctx, a),
+        #[cfg(feature = "distributed")]
+        Command::Cluster(a) => cluster::run(&ctx, a),
     });
     match result {
         Ok(code) => code,

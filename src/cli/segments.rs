@@ -15,6 +15,8 @@ Examples:
   custvalue segments --input data-samples/transactions.csv --out segments.csv
   custvalue segments --input 'tx/*.parquet' --config nightly.toml --out segments.parquet
   custvalue segments --input 'lake/*.parquet' --partitions 64 --spill-dir /big --out seg.parquet
+  custvalue segments --input '/shared/lake/*.parquet' --engine ballista \
+      --scheduler df://scheduler-host:50050 --out seg.parquet
 
 One row per customer, in customer-id order: the summary columns, r_score, f_score,
 m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated
@@ -27,7 +29,15 @@ Thresholds come from the config file's [rfm], [deciles], [best] and [lifecycle] 
 Larger than memory: --partitions N reads the inputs in batches (a CSV file, or
 --batch-rows rows of a Parquet/IPC file), validates each as usual, spills its lines into N
 hash partitions of the customer id (about 32 bytes a line, removed afterwards) and scores
-one partition at a time; the output equals the in-memory one byte for byte.";
+one partition at a time; the output equals the in-memory one byte for byte.
+
+On a cluster: --engine ballista --scheduler df://host:port runs the scan and the
+per-customer aggregation on an Apache DataFusion Ballista cluster (a build with
+`--features distributed`; `custvalue cluster --help` starts one). The Parquet inputs must be
+at the same path on this machine and on every executor (shared storage); one row per
+customer comes back and the rest runs here, with the local engine's output byte for byte.
+Bad rows are counted per reason (the cluster cannot name their lines). Exit code 3 when the
+cluster cannot be reached or the job fails on it.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -57,6 +67,34 @@ pub struct SegmentsArgs {
 
     #[command(flatten)]
     pub stream: StreamArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Running the aggregation on a cluster.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "On a cluster")]
+pub struct ClusterArgs {
+    /// Where the per-customer aggregation runs: local or ballista [default: local].
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// The Ballista scheduler, df://host:port (with --engine ballista).
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
+    /// Partitions of the cluster's scan and aggregation [default: 4].
+    #[arg(long, value_name = "N")]
+    pub cluster_partitions: Option<usize>,
+}
+
+impl ClusterArgs {
+    pub fn engine(&self) -> Result<custvalue::engine::Engine> {
+        custvalue::engine::Engine::from_settings(
+            self.engine.as_deref(),
+            self.scheduler.as_deref(),
+            self.cluster_partitions,
+        )
+    }
 }
 
 /// Out-of-core scoring for inputs larger than memory.
@@ -105,7 +143,21 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(m) = args.best_min_spend {
         settings.best.min_spend = m;
     }
+    let engine = args.cluster.engine()?;
+    if !engine.is_local() && (args.stream.partitions.is_some() || args.model.is_some()) {
+        return Err(custvalue::Error::Usage(
+            "--engine ballista aggregates on the cluster: leave out --partitions and --model".into(),
+        ));
+    }
     let (loaded, seg) = match args.stream.options() {
+        _ if !engine.is_local() => {
+            let (report, seg) = {
+                let _step = ctx.step("aggregating on the cluster");
+                custvalue::engine::segment_on_cluster(&engine, &opts, &settings)?
+            };
+            ctx.report_load(&report);
+            (None, seg)
+        }
         Some(so) => {
             if args.model.is_some() {
                 return Err(custvalue::Error::Usage(

@@ -3,6 +3,8 @@
 mod bad_inputs;
 mod columnar;
 mod common;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod foundation;
 mod incremental;
 mod ltv;

@@ -1,0 +1,498 @@
+//! The distributed engine (cargo feature `distributed`): the expensive step — scanning the
+//! transaction lines and aggregating them per customer — runs as a DataFusion plan on an
+//! Apache DataFusion Ballista cluster; the per-customer table (one row per customer) comes
+//! back as a Parquet file that polars reads, and scores, deciles, stages and next
+//! categories are computed locally by the same code as the local engine. The segment file
+//! is the local engine's byte for byte (tests compare them).
+//!
+//! Money is aggregated in integer minor units in the plan; a row is rejected for the
+//! loader's reasons (counted per reason; the cluster cannot name lines). `cluster` starts a
+//! scheduler or an executor from this binary.
+//!
+//! Not for: lines-level outputs (report, cube, cohorts, models), which need every line in
+//! one place.
+
+pub mod cluster;
+pub mod plan;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use polars::prelude::*;
+
+use crate::best::{self, BestCustomers};
+use crate::config::{BadRowPolicy, LoadOptions};
+use crate::error::{Error, Result};
+use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, RejectReason, Transactions};
+use crate::segments::{AnalysisSettings, Segmentation};
+use crate::summary::Summary;
+
+pub use plan::IdKind;
+
+/// Where the plan runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// A Ballista scheduler, `df://host:port`.
+    Ballista { scheduler: String },
+    /// DataFusion in this process (no cluster): the same plan, for tests and comparison.
+    InProcess,
+}
+
+/// Cluster settings.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub engine: Engine,
+    /// Partitions of the plan's scan and shuffle (default 2 per executor core is a good start).
+    pub partitions: usize,
+    /// Keep the per-customer table the cluster returned (Parquet) at this path.
+    pub keep_aggregate: Option<PathBuf>,
+}
+
+impl ClusterOptions {
+    pub fn ballista(scheduler: impl Into<String>) -> ClusterOptions {
+        ClusterOptions {
+            engine: Engine::Ballista {
+                scheduler: scheduler.into(),
+            },
+            partitions: 4,
+            keep_aggregate: None,
+        }
+    }
+}
+
+/// What a cluster run gives: the segmentation and how the input was read.
+#[derive(Debug)]
+pub struct Clustered {
+    pub segmentation: Segmentation,
+    pub report: LoadReport,
+}
+
+/// Scores every customer of `opts`' inputs with the aggregation on the cluster.
+pub fn segment_on_cluster(
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+    cluster: &ClusterOptions,
+) -> Result<Clustered> {
+    settings.check()?;
+    if matches!(opts.on_bad_rows, BadRowPolicy::Quarantine(_)) {
+        return Err(Error::Usage(
+            "the ballista engine counts bad rows but cannot write them out: use \
+             --on-bad-rows skip, or quarantine them with the local engine (custvalue validate)"
+                .into(),
+        ));
+    }
+    if cluster.partitions == 0 {
+        return Err(Error::Usage("--cluster-partitions must be at least 1".into()));
+    }
+    let files = crate::load::expand_inputs(&opts.inputs)?;
+    for f in &files {
+        if !crate::load::is_parquet(f) {
+            return Err(Error::input(
+                f.display().to_string(),
+                "the ballista engine reads Parquet files; convert this file or use the local engine",
+            ));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
+        .build()
+        .map_err(|e| Error::Cluster(format!("cannot start the async runtime: {e}")))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("custvalue-cluster-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let handoff = tmp.path().join("customers.parquet");
+    let (report, id_kind) = runtime.block_on(run_plan(opts, settings, cluster, &files, &handoff))?;
+    if let Some(keep) = &cluster.keep_aggregate {
+        std::fs::copy(&handoff, keep).map_err(|e| Error::io(keep, e))?;
+    }
+    let segmentation = segmentation_from_aggregate(&handoff, id_kind, &report, opts, settings)?;
+    Ok(Clustered {
+        segmentation,
+        report,
+    })
+}
+
+fn df_error(e: datafusion::error::DataFusionError) -> Error {
+    let text = e.to_string();
+    if text.contains("Connection refused")
+        || text.contains("transport error")
+        || text.contains("Unavailable")
+    {
+        Error::Cluster(format!("the Ballista scheduler cannot be reached: {text}"))
+    } else {
+        Error::Cluster(format!("the cluster job failed: {text}"))
+    }
+}
+
+async fn context(cluster: &ClusterOptions) -> Result<SessionContext> {
+    match &cluster.engine {
+        Engine::InProcess => Ok(SessionContext::new_with_config(
+            SessionConfig::new().with_target_partitions(cluster.partitions),
+        )),
+        Engine::Ballista { scheduler } => {
+            let config = SessionConfig::new_with_ballista()
+                .with_target_partitions(cluster.partitions)
+                .with_information_schema(false);
+            let state = SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features()
+                .build();
+            SessionContext::remote_with_state(scheduler, state)
+                .await
+                .map_err(df_error)
+        }
+    }
+}
+
+async fn run_plan(
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+    cluster: &ClusterOptions,
+    files: &[PathBuf],
+    handoff: &Path,
+) -> Result<(LoadReport, IdKind)> {
+    let ctx = context(cluster).await?;
+    let first = files[0].display().to_string();
+    let urls = files
+        .iter()
+        .map(|f| {
+            let abs = std::path::absolute(f).map_err(|e| Error::io(f, e))?;
+            ListingTableUrl::parse(abs.to_string_lossy().as_ref())
+                .map_err(|e| Error::input(f.display().to_string(), e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension("")
+        .with_target_partitions(cluster.partitions);
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing)
+        .infer_schema(&ctx.state())
+        .await
+        .map_err(|e| Error::input(&first, format!("not a readable Parquet file: {e}")))?;
+    let table = ListingTable::try_new(config).map_err(df_error)?;
+    let schema = table.schema_ref_owned();
+    ctx.register_table(plan::TABLE, Arc::new(table))
+        .map_err(df_error)?;
+    let label = if files.len() == 1 {
+        first.clone()
+    } else {
+        format!("{first} (and {} more files)", files.len() - 1)
+    };
+    let lines = plan::lines(&schema, opts, &label)?;
+
+    // Pass 1: rows per reason and the latest usable day.
+    let checked = collect(&ctx, &plan::check_query(&lines)).await?;
+    let mut report = LoadReport::default();
+    let mut last_day: Option<i32> = None;
+    for batch in &checked {
+        let reason = string_col(batch, 0);
+        let n = int_col(batch, 1);
+        let day = int_col(batch, 2);
+        for i in 0..batch.num_rows() {
+            let n = n[i].unwrap_or(0) as u64;
+            report.rows_read += n;
+            match &reason[i] {
+                None => {
+                    report.rows_used += n;
+                    last_day = day[i].map(|d| d as i32);
+                }
+                Some(key) => {
+                    let r = RejectReason::from_key(key).ok_or_else(|| {
+                        Error::Cluster(format!("the plan gave an unknown reason {key:?}"))
+                    })?;
+                    report.rows_rejected += n;
+                    *report.rejected_by_reason.entry(r).or_insert(0) += n;
+                }
+            }
+        }
+    }
+    report.files = files
+        .iter()
+        .map(|f| {
+            Ok(FileReport {
+                path: f.display().to_string(),
+                bytes: std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
+                rows_read: crate::load::columnar_rows(f)?,
+                rows_used: 0,
+                rows_rejected: 0,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if report.rows_rejected > 0 && matches!(opts.on_bad_rows, BadRowPolicy::Error) {
+        let reasons: Vec<String> = report
+            .rejected_by_reason
+            .iter()
+            .map(|(r, n)| format!("{}: {n}", r.describe()))
+            .collect();
+        return Err(Error::input(
+            label,
+            format!(
+                "{} of {} rows are bad ({}); the cluster cannot name their lines: run \
+                 `custvalue validate` on these files to see each one, or pass \
+                 --on-bad-rows skip to leave them out",
+                report.rows_rejected,
+                report.rows_read,
+                reasons.join(", ")
+            ),
+        ));
+    }
+    report.as_of_given = opts.as_of.is_some();
+    report.as_of = match (opts.as_of, last_day) {
+        (Some(a), _) => a,
+        (None, Some(d)) => d + 1,
+        (None, None) => {
+            return Err(crate::load::no_usable_rows(
+                files,
+                report.rows_read,
+                report.rows_rejected,
+            ));
+        }
+    };
+
+    // Pass 2: the per-customer aggregate, handed over as a Parquet file.
+    let start = report.as_of - settings.best.window_days as i32;
+    let batches = collect(&ctx, &plan::aggregate_query(&lines, report.as_of, start)).await?;
+    write_handoff(handoff, &batches)?;
+    Ok((report, lines.id_kind))
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let df = ctx.sql(sql).await.map_err(df_error)?;
+    df.collect().await.map_err(df_error)
+}
+
+fn write_handoff(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    let Some(first) = batches.first() else {
+        return Err(Error::Cluster("the cluster returned no customers".into()));
+    };
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, first.schema(), None)
+        .map_err(|e| Error::Cluster(format!("writing the hand-over file: {e}")))?;
+    for b in batches {
+        writer
+            .write(b)
+            .map_err(|e| Error::Cluster(format!("writing the hand-over file: {e}")))?;
+    }
+    writer
+        .close()
+        .map_err(|e| Error::Cluster(format!("writing the hand-over file: {e}")))?;
+    Ok(())
+}
+
+fn string_col(batch: &RecordBatch, i: usize) -> Vec<Option<String>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let a = cast(batch.column(i), &DataType::Utf8).expect("text column");
+    let s = a.as_string::<i32>();
+    (0..s.len())
+        .map(|k| (!s.is_null(k)).then(|| s.value(k).to_string()))
+        .collect()
+}
+
+fn int_col(batch: &RecordBatch, i: usize) -> Vec<Option<i64>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let a = cast(batch.column(i), &DataType::Int64).expect("integer column");
+    let v = a.as_primitive::<Int64Type>();
+    (0..v.len())
+        .map(|k| (!v.is_null(k)).then(|| v.value(k)))
+        .collect()
+}
+
+/// Reads the hand-over file with polars and runs the local steps.
+pub fn segmentation_from_aggregate(
+    path: &Path,
+    id_kind: IdKind,
+    report: &LoadReport,
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+) -> Result<Segmentation> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let frame = ParquetReader::new(file).finish()?;
+    let per = PerCustomer::from_frame(&frame, id_kind)?;
+    per.segment(report.as_of, opts.currency_decimals, settings)
+}
+
+/// The cluster's per-customer table, sorted into customer-id order.
+struct PerCustomer {
+    ids: CustomerIds,
+    first: Vec<Option<i32>>,
+    last: Vec<Option<i32>>,
+    frequency: Vec<u32>,
+    monetary: Vec<i64>,
+    profit: Vec<i64>,
+    n_categories: Vec<u32>,
+    window: Vec<(i64, u32, u32)>,
+    /// The distinct purchase day before the last one.
+    previous: Vec<Option<i32>>,
+    /// Bought categories (names) per customer.
+    bought: Vec<Vec<String>>,
+}
+
+fn i64s(frame: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    let s = frame.column(name)?.cast(&DataType::Int64)?;
+    Ok(s.i64()?.into_iter().collect())
+}
+
+/// The values of a list column per row (empty for null).
+fn lists<T>(
+    frame: &DataFrame,
+    name: &str,
+    inner: &DataType,
+    get: impl Fn(&Series) -> Result<Vec<Option<T>>>,
+) -> Result<Vec<Vec<T>>> {
+    let col = frame.column(name)?.as_materialized_series().rechunk();
+    let list = col.list()?;
+    let mut out = Vec::with_capacity(list.len());
+    for row in list.into_iter() {
+        out.push(match row {
+            None => Vec::new(),
+            Some(s) => get(&s.cast(inner)?)?.into_iter().flatten().collect(),
+        });
+    }
+    Ok(out)
+}
+
+impl PerCustomer {
+    fn from_frame(frame: &DataFrame, id_kind: IdKind) -> Result<PerCustomer> {
+        let n = frame.height();
+        let ids = match id_kind {
+            IdKind::Int => CustomerIds::Int(
+                i64s(frame, "cid")?
+                    .into_iter()
+                    .map(|v| v.ok_or_else(|| Error::Cluster("a null customer id came back".into())))
+                    .collect::<Result<_>>()?,
+            ),
+            IdKind::Text => {
+                let s = frame.column("cid")?.cast(&DataType::String)?;
+                CustomerIds::Text(
+                    s.str()?
+                        .into_iter()
+                        .map(|v| {
+                            v.map(str::to_string).ok_or_else(|| {
+                                Error::Cluster("a null customer id came back".into())
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                )
+            }
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        match &ids {
+            CustomerIds::Int(v) => order.sort_unstable_by_key(|&i| v[i]),
+            CustomerIds::Text(v) => order.sort_unstable_by(|&a, &b| v[a].as_bytes().cmp(v[b].as_bytes())),
+        }
+        let pick = |v: Vec<Option<i64>>| -> Vec<Option<i64>> { order.iter().map(|&i| v[i]).collect() };
+        let day = |v: Vec<Option<i64>>| -> Vec<Option<i32>> {
+            pick(v).into_iter().map(|d| d.map(|d| d as i32)).collect()
+        };
+        let count = |v: Vec<Option<i64>>| -> Vec<u32> {
+            pick(v).into_iter().map(|c| c.unwrap_or(0) as u32).collect()
+        };
+        let sum = |v: Vec<Option<i64>>| -> Vec<i64> { pick(v).into_iter().map(|c| c.unwrap_or(0)).collect() };
+        let ids = match ids {
+            CustomerIds::Int(v) => CustomerIds::Int(order.iter().map(|&i| v[i]).collect()),
+            CustomerIds::Text(v) => CustomerIds::Text(order.iter().map(|&i| v[i].clone()).collect()),
+        };
+        let days = lists(frame, "purchase_days", &DataType::Int64, |s| {
+            Ok(s.i64()?.into_iter().collect())
+        })?;
+        let cats = lists(frame, "categories", &DataType::String, |s| {
+            Ok(s.str()?.into_iter().map(|v| v.map(str::to_string)).collect())
+        })?;
+        let previous = order
+            .iter()
+            .map(|&i| {
+                let d = &days[i];
+                let last = d.iter().max()?;
+                d.iter().filter(|&x| x < last).max().map(|&x| x as i32)
+            })
+            .collect();
+        let mut cats = cats;
+        let bought = order.iter().map(|&i| std::mem::take(&mut cats[i])).collect();
+        let spend = sum(i64s(frame, "window_spend")?);
+        let wc = count(i64s(frame, "window_categories")?);
+        let wo = count(i64s(frame, "window_orders")?);
+        Ok(PerCustomer {
+            ids,
+            first: day(i64s(frame, "first_purchase")?),
+            last: day(i64s(frame, "last_purchase")?),
+            frequency: count(i64s(frame, "frequency")?),
+            monetary: sum(i64s(frame, "monetary")?),
+            profit: sum(i64s(frame, "profit")?),
+            n_categories: count(i64s(frame, "n_categories")?),
+            window: spend.into_iter().zip(wc).zip(wo).map(|((s, c), o)| (s, c, o)).collect(),
+            previous,
+            bought,
+        })
+    }
+
+    fn segment(self, as_of: i32, decimals: u32, settings: &AnalysisSettings) -> Result<Segmentation> {
+        let n = self.ids.len();
+        // Category codes in UTF-8 byte order, as the loader numbers them.
+        let mut names: Vec<String> = self.bought.iter().flatten().cloned().collect();
+        names.sort_unstable();
+        names.dedup();
+        let reactivated = (0..n)
+            .map(|c| match (self.last[c], self.previous[c]) {
+                (Some(l), Some(p)) => l - p > settings.lifecycle.reactivation_gap,
+                _ => false,
+            })
+            .collect();
+        let min_spend = best::min_spend_minor(&settings.best, decimals)?;
+        let best: BestCustomers = best::classify(self.window, &settings.best, min_spend);
+        let summary = Summary {
+            ids: self.ids,
+            as_of,
+            currency_decimals: decimals,
+            first_purchase: self.first,
+            last_purchase: self.last,
+            frequency: self.frequency,
+            monetary: self.monetary,
+            profit: self.profit,
+            n_categories: self.n_categories,
+        };
+        // Affinity needs only who bought which category: one line per (customer,
+        // category) with a positive amount stands in for the customer's lines.
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut category = Vec::new();
+        offsets.push(0);
+        for b in &self.bought {
+            for name in b {
+                let code = names.binary_search(name).map_or(NO_CATEGORY, |k| k as u32);
+                category.push(code);
+            }
+            offsets.push(category.len());
+        }
+        let lines = category.len();
+        let stand_in = Transactions {
+            ids: summary.ids.clone(),
+            offsets,
+            day: vec![as_of - 1; lines],
+            amount: vec![1; lines],
+            profit: vec![0; lines],
+            order: vec![0; lines],
+            category,
+            categories: names.clone(),
+            currency_decimals: decimals,
+            as_of,
+        };
+        let pairs = crate::affinity::affinity(&stand_in, &summary).pairs;
+        let next = crate::affinity::next_category_codes(&stand_in, &summary, &pairs);
+        drop(stand_in);
+        crate::segments::score_summary(summary, settings, best, reactivated, (next, names))
+    }
+}

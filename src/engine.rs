@@ -1,0 +1,114 @@
+//! Where the per-customer aggregation runs: in this process (`local`, the default) or on
+//! an Apache DataFusion Ballista cluster (`ballista`, cargo feature `distributed`). The
+//! choice is made here so the commands and the nightly run share one set of rules.
+//!
+//! Not for: the cluster plan itself (see `distributed`).
+
+use crate::config::LoadOptions;
+use crate::error::{Error, Result};
+use crate::load::LoadReport;
+use crate::segments::{AnalysisSettings, Segmentation};
+
+/// Default partitions of the cluster plan.
+pub const DEFAULT_CLUSTER_PARTITIONS: usize = 4;
+
+/// Where the aggregation runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    Local,
+    /// A Ballista scheduler (`df://host:port`) and the plan's partitions.
+    Ballista { scheduler: String, partitions: usize },
+}
+
+impl Engine {
+    /// Reads `--engine`, `--scheduler` and `--cluster-partitions` (or the same keys of
+    /// `[run]`).
+    pub fn from_settings(
+        engine: Option<&str>,
+        scheduler: Option<&str>,
+        partitions: Option<usize>,
+    ) -> Result<Engine> {
+        match engine.unwrap_or("local") {
+            "local" => {
+                if scheduler.is_some() || partitions.is_some() {
+                    return Err(Error::Usage(
+                        "--scheduler and --cluster-partitions go with --engine ballista".into(),
+                    ));
+                }
+                Ok(Engine::Local)
+            }
+            "ballista" => {
+                let scheduler = scheduler.ok_or_else(|| {
+                    Error::Usage(
+                        "--engine ballista needs --scheduler df://host:port (the Ballista \
+                         scheduler; `custvalue cluster scheduler` starts one)"
+                            .into(),
+                    )
+                })?;
+                if !scheduler.starts_with("df://") {
+                    return Err(Error::Usage(format!(
+                        "--scheduler {scheduler:?}: give the scheduler as df://host:port"
+                    )));
+                }
+                let partitions = partitions.unwrap_or(DEFAULT_CLUSTER_PARTITIONS);
+                if partitions == 0 {
+                    return Err(Error::Usage(
+                        "--cluster-partitions must be at least 1".into(),
+                    ));
+                }
+                if !cfg!(feature = "distributed") {
+                    return Err(Error::Usage(
+                        "this custvalue was built without the distributed engine: build it \
+                         with `cargo build --release --features distributed`"
+                            .into(),
+                    ));
+                }
+                Ok(Engine::Ballista {
+                    scheduler: scheduler.to_string(),
+                    partitions,
+                })
+            }
+            other => Err(Error::Usage(format!(
+                "--engine {other:?}: choose local or ballista"
+            ))),
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self, Engine::Local)
+    }
+}
+
+/// Scores every customer with the aggregation on the cluster (the segmentation and how
+/// the input was read).
+#[cfg(feature = "distributed")]
+pub fn segment_on_cluster(
+    engine: &Engine,
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+) -> Result<(LoadReport, Segmentation)> {
+    let Engine::Ballista {
+        scheduler,
+        partitions,
+    } = engine
+    else {
+        return Err(Error::Usage("not a cluster engine".into()));
+    };
+    let mut cluster = crate::distributed::ClusterOptions::ballista(scheduler.clone());
+    cluster.partitions = *partitions;
+    let done = crate::distributed::segment_on_cluster(opts, settings, &cluster)?;
+    Ok((done.report, done.segmentation))
+}
+
+/// Without the `distributed` feature there is no cluster engine ([`Engine::from_settings`]
+/// refuses it first).
+#[cfg(not(feature = "distributed"))]
+pub fn segment_on_cluster(
+    _engine: &Engine,
+    _opts: &LoadOptions,
+    _settings: &AnalysisSettings,
+) -> Result<(LoadReport, Segmentation)> {
+    Err(Error::Usage(
+        "this custvalue was built without the distributed engine".into(),
+    ))
+}
