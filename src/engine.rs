@@ -112,3 +112,39 @@ pub fn segment_on_cluster(
         "this custvalue was built without the distributed engine".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_is_the_default_and_cluster_flags_need_ballista() {
+        assert_eq!(Engine::from_settings(None, None, None).unwrap(), Engine::Local);
+        assert_eq!(
+            Engine::from_settings(Some("local"), None, None).unwrap(),
+            Engine::Local
+        );
+        let e = Engine::from_settings(None, Some("df://h:1"), None).unwrap_err();
+        assert!(e.to_string().contains("--engine ballista"), "{e}");
+        let e = Engine::from_settings(Some("spark"), None, None).unwrap_err();
+        assert!(e.to_string().contains("local or ballista"), "{e}");
+        let e = Engine::from_settings(Some("ballista"), None, None).unwrap_err();
+        assert!(e.to_string().contains("--scheduler"), "{e}");
+        let e = Engine::from_settings(Some("ballista"), Some("http://h:1"), None).unwrap_err();
+        assert!(e.to_string().contains("df://"), "{e}");
+        let e = Engine::from_settings(Some("ballista"), Some("df://h:1"), Some(0)).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let chosen = Engine::from_settings(Some("ballista"), Some("df://h:1"), None);
+        if cfg!(feature = "distributed") {
+            assert_eq!(
+                chosen.unwrap(),
+                Engine::Ballista {
+                    scheduler: "df://h:1".into(),
+                    partitions: DEFAULT_CLUSTER_PARTITIONS
+                }
+            );
+        } else {
+            assert!(chosen.unwrap_err().to_string().contains("--features distributed"));
+        }
+    }
+}
