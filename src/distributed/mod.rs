@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -172,16 +173,14 @@ async fn run_plan(
                 .map_err(|e| Error::input(f.display().to_string(), e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension("")
-        .with_target_partitions(cluster.partitions);
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(listing)
         .infer_schema(&ctx.state())
         .await
         .map_err(|e| Error::input(&first, format!("not a readable Parquet file: {e}")))?;
     let table = ListingTable::try_new(config).map_err(df_error)?;
-    let schema = table.schema_ref_owned();
+    let schema = table.schema();
     ctx.register_table(plan::TABLE, Arc::new(table))
         .map_err(df_error)?;
     let label = if files.len() == 1 {
@@ -344,10 +343,10 @@ struct PerCustomer {
 
 fn i64s(frame: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
     let s = frame.column(name)?.cast(&DataType::Int64)?;
-    Ok(s.i64()?.into_iter().collect())
+    Ok(s.as_materialized_series().i64()?.iter().collect())
 }
 
-/// The values of a list column per row (empty for null).
+/// The values of a list column per row (empty for a null list).
 fn lists<T>(
     frame: &DataFrame,
     name: &str,
@@ -356,11 +355,21 @@ fn lists<T>(
 ) -> Result<Vec<Vec<T>>> {
     let col = frame.column(name)?.as_materialized_series().rechunk();
     let list = col.list()?;
-    let mut out = Vec::with_capacity(list.len());
-    for row in list.into_iter() {
-        out.push(match row {
-            None => Vec::new(),
-            Some(s) => get(&s.cast(inner)?)?.into_iter().flatten().collect(),
+    let null: Vec<bool> = list.is_null().iter().map(|b| b.unwrap_or(true)).collect();
+    let (values, offsets) = list.explode_and_offsets(ExplodeOptions {
+        empty_as_null: false,
+        keep_nulls: false,
+    })?;
+    let mut values = get(&values.cast(inner)?)?;
+    let offsets = offsets.as_slice();
+    let base = offsets.first().copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(null.len());
+    for (row, &is_null) in null.iter().enumerate() {
+        let (a, b) = ((offsets[row] - base) as usize, (offsets[row + 1] - base) as usize);
+        out.push(if is_null {
+            Vec::new()
+        } else {
+            values[a..b].iter_mut().filter_map(Option::take).collect()
         });
     }
     Ok(out)
@@ -379,8 +388,9 @@ impl PerCustomer {
             IdKind::Text => {
                 let s = frame.column("cid")?.cast(&DataType::String)?;
                 CustomerIds::Text(
-                    s.str()?
-                        .into_iter()
+                    s.as_materialized_series()
+                        .str()?
+                        .iter()
                         .map(|v| {
                             v.map(str::to_string).ok_or_else(|| {
                                 Error::Cluster("a null customer id came back".into())
@@ -408,10 +418,10 @@ impl PerCustomer {
             CustomerIds::Text(v) => CustomerIds::Text(order.iter().map(|&i| v[i].clone()).collect()),
         };
         let days = lists(frame, "purchase_days", &DataType::Int64, |s| {
-            Ok(s.i64()?.into_iter().collect())
+            Ok(s.i64()?.iter().collect())
         })?;
         let cats = lists(frame, "categories", &DataType::String, |s| {
-            Ok(s.str()?.into_iter().map(|v| v.map(str::to_string)).collect())
+            Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
         })?;
         let previous = order
             .iter()

@@ -270,7 +270,7 @@ pub fn lines(schema: &Schema, opts: &LoadOptions, file: &str) -> Result<Lines> {
     };
     let margin = margin_sql(opts)?;
     let as_of_check = match opts.as_of {
-        Some(a) => format!("WHEN day >= {a} THEN 'after_as_of'"),
+        Some(a) => format!("WHEN day > {a} THEN 'after_as_of'"),
         None => String::new(),
     };
     // Each step reads only what the one before made safe: money is converted from
@@ -293,7 +293,8 @@ pub fn lines(schema: &Schema, opts: &LoadOptions, file: &str) -> Result<Lines> {
            FROM src),
          lines AS (
            SELECT cid, day, amt, cat,
-                  COALESCE(concat('o', oid), concat('t', CAST(micros AS VARCHAR))) AS okey,
+                  CASE WHEN oid IS NULL THEN concat('t', CAST(micros AS VARCHAR))
+                       ELSE concat('o', oid) END AS okey,
                   CASE WHEN cost_null THEN {margin} ELSE amt - cost END AS profit,
                   CASE WHEN cid_bad THEN 'bad_customer_id'
                        WHEN cid IS NULL THEN 'missing_customer'
