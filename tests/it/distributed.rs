@@ -403,6 +403,11 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
     };
     let mut err = String::new();
     std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut err).unwrap();
+    eprintln!(
+        "lost executor: the job {} after {:.1} s",
+        if status.success() { "succeeded" } else { "failed cleanly" },
+        start.elapsed().as_secs_f64()
+    );
     if status.success() {
         assert!(
             std::fs::read(&remote).unwrap() == std::fs::read(&local).unwrap(),
