@@ -38,7 +38,7 @@ the state and rebuilds it from the inputs given.
 Inputs larger than memory: [run] partitions = N (and batch_rows, spill_dir) scores out of
 core as `custvalue segments --partitions` does; every file but report.html is written.
 
-On a cluster: [run] engine = "ballista" and scheduler = "df://host:port" (and
+On a cluster: [run] engine = \"ballista\" and scheduler = \"df://host:port\" (and
 cluster_partitions) aggregate on Ballista as `custvalue segments --engine ballista` does;
 every file but report.html is written. Exit code 3 when the cluster fails.";
 
