@@ -8,8 +8,10 @@
 //!
 //! CSV is parsed with the `csv` crate rather than polars' reader because polars cannot say
 //! which record and field failed; Parquet and IPC are read by polars and checked cell by
-//! cell the same way. After loading, lines are grouped by customer (customers in their
-//! output order), so every later stage works on contiguous per-customer slices.
+//! cell the same way, a batch of rows (about a million: whole Parquet row groups) at a
+//! time, so the decoded frame of a whole file never exists at once. After loading, lines
+//! are grouped by customer (customers in their output order), so every later stage works
+//! on contiguous per-customer slices.
 //!
 //! Not for: aggregation (see `summary`) or writing outputs (see `output`).
 
@@ -344,10 +346,10 @@ pub struct Loaded {
 /// assert_eq!(frame.height(), 3);
 /// ```
 pub fn load(opts: &LoadOptions) -> Result<Loaded> {
-    load_with(opts, Strategy::Columnar)
+    load_with(opts, LoadConfig::default())
 }
 
-fn load_with(opts: &LoadOptions, strategy: Strategy) -> Result<Loaded> {
+fn load_with(opts: &LoadOptions, config: LoadConfig) -> Result<Loaded> {
     let paths = expand_inputs(&opts.inputs)?;
     let mut quarantine = match &opts.on_bad_rows {
         BadRowPolicy::Quarantine(path) => {
@@ -377,7 +379,7 @@ fn load_with(opts: &LoadOptions, strategy: Strategy) -> Result<Loaded> {
             quarantine: quarantine.as_mut(),
             max_examples: opts.max_examples,
         };
-        let file_report = load_file(path, opts, &mut b.rows, &mut sink, &progress, strategy)?;
+        let file_report = load_file(path, opts, &mut b.rows, &mut sink, &progress, config)?;
         progress.file_done(b.report.rows_read);
         b.report.files.push(file_report);
     }
@@ -533,7 +535,7 @@ fn load_file(
     rows: &mut Rows,
     sink: &mut RejectSink,
     progress: &Tracker,
-    strategy: Strategy,
+    config: LoadConfig,
 ) -> Result<FileReport> {
     let before = (
         sink.report.rows_read,
@@ -548,7 +550,7 @@ fn load_file(
             )));
         }
         Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink, progress)?,
-        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress, strategy)?,
+        Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress, config)?,
     }
     Ok(FileReport {
         path: path.display().to_string(),
@@ -840,25 +842,32 @@ impl Builder {
                 cat_rank[k as usize]
             }
         };
-        // Each column is moved to its place on its own task and its source freed at
-        // once, so at most a few columns exist twice.
+        // Each column is moved to its place in place, on its own task, so no column
+        // exists twice.
         let position = &position;
-        let ((day, order), ((amount, profit), category)) = rayon::join(
+        let (mut day, mut order, mut amount, mut profit, mut category) = (
+            rows.day,
+            rows.order,
+            rows.amount,
+            rows.profit,
+            rows.category,
+        );
+        rayon::join(
             || {
                 rayon::join(
-                    || scatter(rows.day, position, |d| d),
-                    || scatter(rows.order, position, |o| o),
+                    || permute(&mut day, position, |d| d),
+                    || permute(&mut order, position, |o| o),
                 )
             },
             || {
                 rayon::join(
                     || {
                         rayon::join(
-                            || scatter(rows.amount, position, |a| a),
-                            || scatter(rows.profit, position, |p| p),
+                            || permute(&mut amount, position, |a| a),
+                            || permute(&mut profit, position, |p| p),
                         )
                     },
-                    || scatter(rows.category, position, ranked_category),
+                    || permute(&mut category, position, ranked_category),
                 )
             },
         );
@@ -885,13 +894,29 @@ impl Builder {
     }
 }
 
-/// `src` rearranged so that value `i` lands at `position[i]`, mapped by `f`.
-fn scatter<T: Copy + Default>(src: Vec<T>, position: &[usize], f: impl Fn(T) -> T) -> Vec<T> {
-    let mut out = vec![T::default(); src.len()];
-    for (&v, &p) in src.iter().zip(position) {
-        out[p] = f(v);
+/// Moves value `i` of `values` to `position[i]` in place, mapping every value by `f`:
+/// each cycle of the permutation is followed once, so no second copy of the column is
+/// made (and no fresh pages are touched).
+fn permute<T: Copy>(values: &mut [T], position: &[usize], f: impl Fn(T) -> T) {
+    let mut placed = vec![0u64; values.len().div_ceil(64)];
+    let is_placed = |placed: &[u64], i: usize| placed[i / 64] >> (i % 64) & 1 == 1;
+    for start in 0..values.len() {
+        if is_placed(&placed, start) {
+            continue;
+        }
+        let mut carried = f(values[start]);
+        let mut from = start;
+        loop {
+            let to = position[from];
+            placed[to / 64] |= 1 << (to % 64);
+            if to == start {
+                values[start] = carried;
+                break;
+            }
+            carried = f(std::mem::replace(&mut values[to], carried));
+            from = to;
+        }
     }
-    out
 }
 
 /// Sorts interned keys; returns the sorted keys and, per insertion code, its rank.
@@ -1900,7 +1925,14 @@ enum Typed {
 }
 
 impl Typed {
-    fn from_column(file: &str, col: &Column, role: Role) -> Result<Typed> {
+    /// `maxima` holds the largest values of unsigned columns over the whole file when the
+    /// column is one batch of it.
+    fn from_column(
+        file: &str,
+        col: &Column,
+        role: Role,
+        maxima: Option<&UnsignedMaxima>,
+    ) -> Result<Typed> {
         let s = col.as_materialized_series().rechunk();
         let s = &s;
         let wrong = || {
@@ -1933,7 +1965,11 @@ impl Typed {
             DataType::Float32 if numeric => Typed::Float32(s.f32()?.clone()),
             dt if dt.is_integer() && !temporal => {
                 if matches!(dt, DataType::UInt64) {
-                    let max = s.u64()?.max().unwrap_or(0);
+                    let whole = maxima.and_then(|m| m.get(col.name().as_str()));
+                    let max = match whole {
+                        Some(&max) => max,
+                        None => s.u64()?.max().unwrap_or(0),
+                    };
                     if max > i64::MAX as u64 {
                         return Err(Error::input(
                             file,
@@ -1950,7 +1986,7 @@ impl Typed {
         })
     }
 
-    /// The cell of row `i`. Columns hold one chunk (the frame was rechunked), so a cell
+    /// The cell of row `i`. Columns hold one chunk (the batch was rechunked), so a cell
     /// is read straight from its array.
     fn cell(&self, i: usize) -> Cell<'_> {
         match self {
@@ -2039,64 +2075,143 @@ pub fn columnar_rows(path: impl AsRef<Path>) -> Result<u64> {
     Ok(rows as u64)
 }
 
-/// A Parquet/IPC file read for loading: only the mapped columns, only the rows of
-/// `opts.row_range`.
+/// Rows per batch of a Parquet/IPC file: the loader converts one batch at a time, so only
+/// one batch of the decoded (string-heavy) frame exists at once.
+const BATCH_ROWS: u64 = 1 << 20;
+
+/// A Parquet/IPC file opened for loading: only the mapped columns, only the rows of
+/// `opts.row_range`, read a batch of rows at a time.
 struct ColumnarFile {
-    df: DataFrame,
-    mapping: Mapping,
-    /// File row number (from 0) of the frame's first row.
-    first_row: u64,
+    source: ColumnarSource,
+    /// The columns to read, by name.
+    wanted: Vec<String>,
+    /// File rows (from 0) to load.
+    range: std::ops::Range<u64>,
 }
 
-fn read_columnar(path: &Path, opts: &LoadOptions) -> Result<ColumnarFile> {
-    let file_name = path.display().to_string();
-    let ipc = is_ipc(path);
-    let schema = guarded_read(path, || {
-        let file = File::open(path)?;
-        if ipc {
-            IpcReader::new(file).schema()
+enum ColumnarSource {
+    /// Parquet files are read a batch at a time (slice pushdown), reusing the footer.
+    Parquet {
+        path: PathBuf,
+        metadata: FileMetadataRef,
+    },
+    /// The IPC reader can only stop early, so the file's rows up to the end of the range
+    /// are read at once, unconcatenated, and each batch is one slice of them.
+    Ipc { df: DataFrame },
+}
+
+impl ColumnarFile {
+    fn open(path: &Path, opts: &LoadOptions) -> Result<ColumnarFile> {
+        let file_name = path.display().to_string();
+        let ipc = is_ipc(path);
+        let mut metadata = None;
+        let schema = guarded_read(path, || {
+            let file = File::open(path)?;
+            if ipc {
+                IpcReader::new(file).schema()
+            } else {
+                let mut reader = ParquetReader::new(file);
+                let schema = reader.schema()?;
+                metadata = Some(reader.get_metadata()?.clone());
+                Ok(schema)
+            }
+        })?;
+        let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        // Resolving against every column names them all in a missing-column message.
+        let wanted = Mapping::resolve(&file_name, &names, &opts.columns)?.used_names();
+        let start = opts.row_range.as_ref().map_or(0, |r| r.start);
+        let requested_end = opts.row_range.as_ref().map_or(u64::MAX, |r| r.end);
+        let (source, rows) = match metadata {
+            Some(metadata) => {
+                let rows = metadata.num_rows as u64;
+                let path = path.to_path_buf();
+                (ColumnarSource::Parquet { path, metadata }, rows)
+            }
+            None => {
+                let end = opts.row_range.as_ref().map(|r| r.end as usize);
+                let df = guarded_read(path, || {
+                    IpcReader::new(File::open(path)?)
+                        .with_columns(Some(wanted.clone()))
+                        .with_n_rows(end)
+                        .set_rechunk(false)
+                        .finish()
+                })?;
+                let rows = df.height() as u64;
+                (ColumnarSource::Ipc { df }, rows)
+            }
+        };
+        let end = requested_end.min(rows);
+        Ok(ColumnarFile {
+            source,
+            wanted,
+            range: start.min(end)..end,
+        })
+    }
+
+    /// The row ranges read one at a time: whole Parquet row groups gathered up to about
+    /// `batch_rows` rows (a larger row group is cut into pieces), or slices of
+    /// `batch_rows` IPC rows. Always at least one range, so an empty file is still read.
+    fn batches(&self, batch_rows: u64) -> Vec<std::ops::Range<u64>> {
+        let batch_rows = batch_rows.max(1);
+        let mut ends: Vec<u64> = Vec::new();
+        if let ColumnarSource::Parquet { metadata, .. } = &self.source {
+            let mut group_start = 0u64;
+            for group in &metadata.row_groups {
+                let group_end = group_start + group.num_rows() as u64;
+                let (lo, hi) = (
+                    group_start.max(self.range.start),
+                    group_end.min(self.range.end),
+                );
+                if lo < hi {
+                    let pieces = (hi - lo).div_ceil(batch_rows);
+                    ends.extend((1..pieces).map(|k| lo + (hi - lo) * k / pieces));
+                    ends.push(hi);
+                }
+                group_start = group_end;
+            }
         } else {
-            ParquetReader::new(file).schema()
+            ends.extend(
+                (self.range.start..self.range.end)
+                    .step_by(batch_rows as usize)
+                    .skip(1),
+            );
+            ends.push(self.range.end);
         }
-    })?;
-    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-    // Resolving against every column names them all in a missing-column message.
-    let wanted = Mapping::resolve(&file_name, &names, &opts.columns)?.used_names();
-    let first_row = opts.row_range.as_ref().map_or(0, |r| r.start);
-    let mut df = guarded_read(path, || {
-        let file = File::open(path)?;
-        if ipc {
-            // The IPC reader can only stop early; the rows before the range are dropped.
-            let end = opts.row_range.as_ref().map(|r| r.end as usize);
-            let df = IpcReader::new(file)
-                .with_columns(Some(wanted))
-                .with_n_rows(end)
-                .finish()?;
-            let len = end.map_or(usize::MAX, |e| e.saturating_sub(first_row as usize));
-            Ok(df.slice(first_row.min(i64::MAX as u64) as i64, len))
-        } else {
-            let slice = opts
-                .row_range
-                .as_ref()
-                .map(|r| (r.start as usize, r.end.saturating_sub(r.start) as usize));
-            ParquetReader::new(file)
-                .with_columns(Some(wanted))
-                .with_slice(slice)
-                .finish()
+        // Neighbouring pieces are joined while the batch stays within `batch_rows`.
+        let mut batches = Vec::new();
+        let mut start = self.range.start;
+        for (k, &end) in ends.iter().enumerate() {
+            let last = k + 1 == ends.len();
+            if last || ends[k + 1] - start > batch_rows {
+                batches.push(start..end);
+                start = end;
+            }
         }
-    })?;
-    df.rechunk_mut();
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let mapping = Mapping::resolve(&file_name, &names, &opts.columns)?;
-    Ok(ColumnarFile {
-        df,
-        mapping,
-        first_row,
-    })
+        if batches.is_empty() {
+            batches.push(self.range.clone());
+        }
+        batches
+    }
+
+    /// The frame of one batch, each column in one chunk.
+    fn read(&self, rows: &std::ops::Range<u64>) -> Result<DataFrame> {
+        let len = (rows.end - rows.start) as usize;
+        let mut df = match &self.source {
+            ColumnarSource::Parquet { path, metadata } => guarded_read(path, || {
+                let mut reader = ParquetReader::new(File::open(path)?);
+                reader.set_metadata(metadata.clone());
+                reader
+                    .with_columns(Some(self.wanted.clone()))
+                    .with_slice(Some((rows.start as usize, len)))
+                    // A batch is about one row group: decode its columns side by side.
+                    .read_parallel(ParallelStrategy::Columns)
+                    .finish()
+            })?,
+            ColumnarSource::Ipc { df } => df.slice(rows.start.min(i64::MAX as u64) as i64, len),
+        };
+        df.rechunk_mut();
+        Ok(df)
+    }
 }
 
 /// Whether `path` names a Parquet file (by its extension).
@@ -2108,78 +2223,188 @@ fn is_ipc(path: &Path) -> bool {
     matches!(detect_format(path), Ok(Format::Ipc))
 }
 
+/// The largest value of each unsigned 64-bit column, by name, over a file's whole range.
+type UnsignedMaxima = BTreeMap<String, u64>;
+
+impl ColumnarFile {
+    /// The maxima of the columns of `first` (a batch) that hold unsigned 64-bit integers,
+    /// read over the whole range, so that a value out of the signed range is reported
+    /// before any row is converted, as when the file is read in one batch.
+    fn unsigned_maxima(&self, first: &DataFrame, time: &str) -> Result<UnsignedMaxima> {
+        let names: Vec<String> = first
+            .columns()
+            .iter()
+            .filter(|c| matches!(c.dtype(), DataType::UInt64) && c.name().as_str() != time)
+            .map(|c| c.name().to_string())
+            .collect();
+        if names.is_empty() {
+            return Ok(UnsignedMaxima::new());
+        }
+        let len = (self.range.end - self.range.start) as usize;
+        let df = match &self.source {
+            ColumnarSource::Parquet { path, metadata } => guarded_read(path, || {
+                let mut reader = ParquetReader::new(File::open(path)?);
+                reader.set_metadata(metadata.clone());
+                reader
+                    .with_columns(Some(names.clone()))
+                    .with_slice(Some((self.range.start as usize, len)))
+                    .finish()
+            })?,
+            ColumnarSource::Ipc { df } => df
+                .select(names.iter().map(|n| n.as_str()))?
+                .slice(self.range.start.min(i64::MAX as u64) as i64, len),
+        };
+        let mut maxima = UnsignedMaxima::new();
+        for c in df.columns() {
+            let max = c.as_materialized_series().u64()?.max().unwrap_or(0);
+            maxima.insert(c.name().to_string(), max);
+        }
+        Ok(maxima)
+    }
+}
+
+/// Loads the rows of a Parquet/IPC file a batch at a time.
+///
+/// Every batch is converted like a file of its own, except that rows keep their numbers
+/// in the file and the file's bytes are credited as its rows are converted. Lines stay
+/// in file order, so the grouped result does not depend on where batches are cut.
 fn load_columnar(
     path: &Path,
     opts: &LoadOptions,
     rows: &mut Rows,
     sink: &mut RejectSink,
     progress: &Tracker,
-    strategy: Strategy,
+    config: LoadConfig,
 ) -> Result<()> {
     let file = path.display().to_string();
-    let ColumnarFile {
-        df,
-        mapping: m,
-        first_row,
-    } = read_columnar(path, opts)?;
-    let typed = |i: usize, role: Role| Typed::from_column(&file, &df.columns()[i], role);
-    let customer = typed(m.customer, Role::Customer)?;
-    let kind = match rows.declared {
-        IdType::Int => IdKind::Int,
-        IdType::Text => IdKind::Text,
-        IdType::Auto if customer.is_int() => IdKind::Int,
-        IdType::Auto => IdKind::Text,
-    };
-    rows.check_id_kind(kind, &file)?;
-    let time = typed(m.time, Role::Time)?;
-    let (amount, unit_price) = match m.amount {
-        AmountSource::Column(i) => (typed(i, Role::Amount)?, None),
-        AmountSource::Product {
-            quantity,
-            unit_price,
-        } => (
-            typed(quantity, Role::Quantity)?,
-            Some(typed(unit_price, Role::UnitPrice)?),
-        ),
-    };
-    let optional = |i: Option<usize>, role| i.map(|i| typed(i, role)).transpose();
-    let order = optional(m.order, Role::Order)?;
-    let cost = optional(m.cost, Role::Cost)?;
-    let category = optional(m.category, Role::Category)?;
-    fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
-        t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
-    }
-    let row_cells = |i: usize| RowCells {
-        customer: customer.cell(i),
-        time: time.cell(i),
-        amount: amount.cell(i),
-        unit_price: unit_price.as_ref().map(|t| t.cell(i)),
-        order: opt_cell(&order, i),
-        cost: opt_cell(&cost, i),
-        category: opt_cell(&category, i),
-    };
-    let line = |i: usize| first_row + i as u64 + 1;
-    // The file was read in one go; its bytes are credited as its rows are converted.
-    let (n, size, rows_before) = (df.height(), progress.size(), sink.report.rows_read);
-    let credit = |done: usize| (u128::from(size) * done as u128 / n.max(1) as u128) as u64;
-    let converted = |done: usize| progress.report(credit(done), rows_before + done as u64);
-    if strategy == Strategy::RowWise {
-        let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
-            let cells = row_cells(i);
-            let reject = local.push(&cells, &m).err()?;
-            Some(PendingReject::new(&cells, &m, reject, line(i)))
+    let source = ColumnarFile::open(path, opts)?;
+    let batches = source.batches(config.batch_rows);
+    let n = source.range.end - source.range.start;
+    let (size, rows_before) = (progress.size(), sink.report.rows_read);
+    let credit = |done: u64| (u128::from(size) * u128::from(done) / u128::from(n.max(1))) as u64;
+    rows.reserve(n as usize);
+    let mut maxima = None;
+    for (k, batch) in batches.iter().enumerate() {
+        let df = source.read(batch)?;
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let m = Mapping::resolve(&file, &names, &opts.columns)?;
+        if k == 0 && batches.len() > 1 {
+            maxima = Some(source.unsigned_maxima(&df, &m.names[m.time])?);
+        }
+        let before = batch.start - source.range.start;
+        let frame = BatchFrame {
+            file: &file,
+            df: &df,
+            mapping: &m,
+            first_row: batch.start,
+            maxima: maxima.as_ref(),
         };
-        return convert(rows, sink, &file, "row", n, convert_row, converted);
+        frame.convert(rows, sink, config.strategy, |done| {
+            let done = before + done as u64;
+            progress.report(credit(done), rows_before + done);
+        })?;
     }
-    let columns = ColumnarRows {
-        n,
-        file: &file,
-        mapping: &m,
-        line,
-        cells: row_cells,
-        customer: |i| customer.cell(i),
-    };
-    columns.convert(rows, sink, converted)
+    Ok(())
+}
+
+/// How the loader reads Parquet/IPC files. Only tests change it.
+#[derive(Debug, Clone, Copy)]
+struct LoadConfig {
+    strategy: Strategy,
+    batch_rows: u64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> LoadConfig {
+        LoadConfig {
+            strategy: Strategy::Columnar,
+            batch_rows: BATCH_ROWS,
+        }
+    }
+}
+
+/// One batch of a Parquet/IPC file, read into a frame.
+struct BatchFrame<'a> {
+    file: &'a str,
+    df: &'a DataFrame,
+    mapping: &'a Mapping,
+    /// File row number (from 0) of the frame's first row.
+    first_row: u64,
+    /// Set when the file is read in several batches.
+    maxima: Option<&'a UnsignedMaxima>,
+}
+
+impl BatchFrame<'_> {
+    fn convert(
+        &self,
+        rows: &mut Rows,
+        sink: &mut RejectSink,
+        strategy: Strategy,
+        converted: impl FnMut(usize),
+    ) -> Result<()> {
+        let (file, m, first_row) = (self.file, self.mapping, self.first_row);
+        let typed = |i: usize, role: Role| {
+            Typed::from_column(file, &self.df.columns()[i], role, self.maxima)
+        };
+        let customer = typed(m.customer, Role::Customer)?;
+        let kind = match rows.declared {
+            IdType::Int => IdKind::Int,
+            IdType::Text => IdKind::Text,
+            IdType::Auto if customer.is_int() => IdKind::Int,
+            IdType::Auto => IdKind::Text,
+        };
+        rows.check_id_kind(kind, file)?;
+        let time = typed(m.time, Role::Time)?;
+        let (amount, unit_price) = match m.amount {
+            AmountSource::Column(i) => (typed(i, Role::Amount)?, None),
+            AmountSource::Product {
+                quantity,
+                unit_price,
+            } => (
+                typed(quantity, Role::Quantity)?,
+                Some(typed(unit_price, Role::UnitPrice)?),
+            ),
+        };
+        let optional = |i: Option<usize>, role| i.map(|i| typed(i, role)).transpose();
+        let order = optional(m.order, Role::Order)?;
+        let cost = optional(m.cost, Role::Cost)?;
+        let category = optional(m.category, Role::Category)?;
+        fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
+            t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
+        }
+        let row_cells = |i: usize| RowCells {
+            customer: customer.cell(i),
+            time: time.cell(i),
+            amount: amount.cell(i),
+            unit_price: unit_price.as_ref().map(|t| t.cell(i)),
+            order: opt_cell(&order, i),
+            cost: opt_cell(&cost, i),
+            category: opt_cell(&category, i),
+        };
+        let line = |i: usize| first_row + i as u64 + 1;
+        let n = self.df.height();
+        if strategy == Strategy::RowWise {
+            let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
+                let cells = row_cells(i);
+                let reject = local.push(&cells, m).err()?;
+                Some(PendingReject::new(&cells, m, reject, line(i)))
+            };
+            return convert(rows, sink, file, "row", n, convert_row, converted);
+        }
+        let columns = ColumnarRows {
+            n,
+            file,
+            mapping: m,
+            line,
+            cells: row_cells,
+            customer: |i| customer.cell(i),
+        };
+        columns.convert(rows, sink, converted)
+    }
 }
 
 /// How Parquet/IPC rows are converted: column at a time (the default) or row by row
@@ -2483,10 +2708,21 @@ struct Columns {
 }
 
 impl Rows {
+    /// Room for `additional` more rows, so that appending a file batch by batch does not
+    /// copy the columns as they grow.
+    fn reserve(&mut self, additional: usize) {
+        self.customer.reserve(additional);
+        self.day.reserve(additional);
+        self.amount.reserve(additional);
+        self.profit.reserve(additional);
+        self.order.reserve(additional);
+        self.category.reserve(additional);
+    }
+
     /// Appends the accepted rows (`part` below [`REJECTED`]) of `columns`, `used` of them.
     fn append(&mut self, used: usize, part: &[u8], columns: Columns) {
         fn keep<T: Copy>(to: &mut Vec<T>, from: Vec<T>, part: &[u8], used: usize) {
-            if used == from.len() && to.is_empty() {
+            if used == from.len() && to.is_empty() && to.capacity() < used {
                 *to = from;
                 return;
             }
@@ -2646,22 +2882,32 @@ mod tests {
                 opts.on_bad_rows = policy.clone();
                 opts.max_examples = 1_000;
                 configure(&mut opts);
-                let run = |strategy: Strategy, threads: usize| {
+                let run = |strategy: Strategy, threads: usize, batch_rows: u64| {
                     let pool = rayon::ThreadPoolBuilder::new()
                         .num_threads(threads)
                         .build()
                         .unwrap();
-                    let loaded = pool.install(|| load_with(&opts, strategy));
+                    let config = LoadConfig {
+                        strategy,
+                        batch_rows,
+                    };
+                    let loaded = pool.install(|| load_with(&opts, config));
                     let quarantined = match policy {
                         BadRowPolicy::Quarantine(q) => std::fs::read_to_string(q).ok(),
                         _ => None,
                     };
                     (loaded.map_err(|e| e.to_string()), quarantined)
                 };
-                let (expected, expected_q) = run(Strategy::RowWise, 1);
-                for threads in [1, 3] {
-                    let (got, got_q) = run(Strategy::Columnar, threads);
-                    let what = format!("{path:?} {policy:?} at {threads} threads");
+                // The reference reads the file in one batch. Parquet row groups hold 7
+                // rows: batches of at most 5 rows cut each of them in two, batches of
+                // 1,000 rows join 142.
+                let (expected, expected_q) = run(Strategy::RowWise, 1, u64::MAX);
+                let batchings = [(1, BATCH_ROWS), (3, BATCH_ROWS), (2, 5), (3, 1_000)];
+                for (threads, batch_rows) in batchings {
+                    let (got, got_q) = run(Strategy::Columnar, threads, batch_rows);
+                    let what = format!(
+                        "{path:?} {policy:?} at {threads} threads, batches of {batch_rows} rows"
+                    );
                     assert_eq!(got_q, expected_q, "{what}");
                     match (&got, &expected) {
                         (Ok(a), Ok(b)) => {
@@ -2924,6 +3170,81 @@ mod tests {
                 let slow = money::parse_decimal(&format!("{v}")).and_then(|d| d.to_minor(decimals));
                 assert_eq!(money::f64_to_minor(v, decimals), slow, "{v} at {decimals}");
             }
+        }
+    }
+
+    /// Rows cut into batches keep their numbers in the file and their order: a bad row
+    /// of a later batch is named by its row in the file, and a customer whose lines lie
+    /// in several batches gets them in file order, as when the file is read at once.
+    #[test]
+    fn batches_keep_row_numbers_and_line_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tx.parquet");
+        let ids = ["A", "B", "A", "C", "B", "A", "C"];
+        let days = [
+            "2024-01-03",
+            "2024-01-02",
+            "2024-01-01",
+            "2024-01-04",
+            "not a date",
+            "2024-01-02",
+            "2024-01-05",
+        ];
+        let mut df = DataFrame::new(
+            ids.len(),
+            vec![
+                Column::new("customer_id".into(), ids),
+                Column::new("ts".into(), days),
+                Column::new("amount".into(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
+            ],
+        )
+        .unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .with_row_group_size(Some(2))
+            .finish(&mut df)
+            .unwrap();
+        let mut opts = LoadOptions::new([path.to_str().unwrap()]);
+        let batched = LoadConfig {
+            strategy: Strategy::Columnar,
+            batch_rows: 2,
+        };
+        let err = load_with(&opts, batched).unwrap_err().to_string();
+        assert!(err.contains(": row 5, column 'ts'"), "{err}");
+        assert!(err.contains("\"not a date\""), "{err}");
+
+        opts.on_bad_rows = BadRowPolicy::Skip;
+        let got = load_with(&opts, batched).unwrap();
+        let whole = load_with(&opts, LoadConfig::default()).unwrap();
+        assert_eq!((got.report.rows_read, got.report.rows_rejected), (7, 1));
+        assert_eq!(got.report, whole.report);
+        let tx = &got.transactions;
+        assert_eq!(
+            tx.ids,
+            CustomerIds::Text(vec!["A".into(), "B".into(), "C".into()])
+        );
+        assert_eq!(tx.offsets, [0, 3, 4, 6]);
+        assert_eq!(tx.amount, [100, 300, 600, 200, 400, 700]);
+        assert_eq!(tx.day, whole.transactions.day);
+        assert_eq!(tx.order, whole.transactions.order);
+    }
+
+    #[test]
+    fn permute_moves_every_value_to_its_position_once() {
+        // A random permutation (Fisher-Yates): cycles of many lengths and fixed points.
+        let n = 1_000;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut position: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            position.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let values: Vec<u64> = (0..n as u64).map(|v| v * 10).collect();
+        let mut permuted = values.clone();
+        permute(&mut permuted, &position, |v| v + 1);
+        for (i, &p) in position.iter().enumerate() {
+            assert_eq!(permuted[p], values[i] + 1, "value {i}");
         }
     }
 
