@@ -155,6 +155,10 @@ pub fn run_job(
         _ => unreachable!("in-memory runs load transactions"),
     };
     let analysed_at = started.elapsed();
+    // After scoring, only the report and the incremental state need the lines: free them
+    // otherwise before the outputs are built (they are most of the run's memory).
+    let n_lines = transactions.as_ref().map(Transactions::n_lines);
+    let transactions = transactions.filter(|_| settings.report.unwrap_or(true) || ingest.is_some());
 
     let day = crate::time::format_day(report.as_of);
     let work = base.join(format!(".{day}.partial"));
@@ -199,7 +203,7 @@ pub fn run_job(
         config_path,
         &report,
         seg.summary.len(),
-        transactions.as_ref().map(Transactions::n_lines),
+        n_lines,
         ingest.as_ref(),
         &work,
         &outputs,

@@ -187,6 +187,8 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
             (Some(loaded), seg)
         }
     };
+    // Without a model the lines are done with: free them before the segment file is built.
+    let loaded = loaded.filter(|_| args.model.is_some());
     let d = seg.summary.currency_decimals;
     let mut sizes = Table::new(["segment", "customers", "revenue", "share"]);
     for row in seg.segment_sizes() {
