@@ -351,22 +351,53 @@ pub fn check_query(lines: &Lines) -> String {
 
 /// The per-customer aggregate over usable lines, with the best-customer window
 /// `window_start <= day < as_of`.
+///
+/// Distinct counts are taken in two steps — group by (customer, order), (customer,
+/// category) and (customer, day), then count the groups per customer — because a
+/// `count(DISTINCT …)` per customer keeps a hash set per group and grows to gigabytes on
+/// an executor; plain grouped counts shuffle and spill like any aggregate.
 pub fn aggregate_query(lines: &Lines, as_of: i32, window_start: i32) -> String {
-    let w = format!("day >= {window_start} AND day < {as_of}");
+    let w = format!("(day >= {window_start} AND day < {as_of})");
     format!(
-        "WITH {lines} SELECT cid,
-            min(day) FILTER (WHERE amt > 0) AS first_purchase,
-            max(day) FILTER (WHERE amt > 0) AS last_purchase,
-            count(DISTINCT okey) FILTER (WHERE amt > 0) AS frequency,
-            sum(amt) AS monetary,
-            sum(profit) AS profit,
-            count(DISTINCT cat) FILTER (WHERE amt > 0) AS n_categories,
-            sum(amt) FILTER (WHERE {w}) AS window_spend,
-            count(DISTINCT cat) FILTER (WHERE amt > 0 AND {w}) AS window_categories,
-            count(DISTINCT okey) FILTER (WHERE amt > 0 AND {w}) AS window_orders,
-            array_agg(DISTINCT day) FILTER (WHERE amt > 0) AS purchase_days,
-            array_agg(DISTINCT cat) FILTER (WHERE amt > 0 AND cat IS NOT NULL) AS categories
-         FROM lines WHERE reason IS NULL GROUP BY cid",
+        "WITH {lines},
+         good AS (SELECT cid, day, amt, profit, okey, cat FROM lines WHERE reason IS NULL),
+         totals AS (
+           SELECT cid,
+                  min(day) FILTER (WHERE amt > 0) AS first_purchase,
+                  max(day) FILTER (WHERE amt > 0) AS last_purchase,
+                  sum(amt) AS monetary,
+                  sum(profit) AS profit,
+                  sum(amt) FILTER (WHERE {w}) AS window_spend
+           FROM good GROUP BY cid),
+         orders AS (
+           SELECT cid, count(*) AS frequency,
+                  count(*) FILTER (WHERE in_window) AS window_orders
+           FROM (SELECT cid, okey, bool_or({w}) AS in_window
+                 FROM good WHERE amt > 0 GROUP BY cid, okey) AS o
+           GROUP BY cid),
+         cats AS (
+           SELECT cid, count(*) AS n_categories,
+                  count(*) FILTER (WHERE in_window) AS window_categories,
+                  array_agg(cat) AS categories
+           FROM (SELECT cid, cat, bool_or({w}) AS in_window
+                 FROM good WHERE amt > 0 AND cat IS NOT NULL GROUP BY cid, cat) AS c
+           GROUP BY cid),
+         days AS (
+           SELECT cid, array_agg(day) AS purchase_days
+           FROM (SELECT cid, day FROM good WHERE amt > 0 GROUP BY cid, day) AS d
+           GROUP BY cid)
+         SELECT t.cid, t.first_purchase, t.last_purchase,
+                COALESCE(o.frequency, 0) AS frequency,
+                t.monetary, t.profit,
+                COALESCE(c.n_categories, 0) AS n_categories,
+                t.window_spend,
+                COALESCE(c.window_categories, 0) AS window_categories,
+                COALESCE(o.window_orders, 0) AS window_orders,
+                d.purchase_days, c.categories
+         FROM totals AS t
+         LEFT JOIN orders AS o ON t.cid = o.cid
+         LEFT JOIN cats AS c ON t.cid = c.cid
+         LEFT JOIN days AS d ON t.cid = d.cid",
         lines = lines.sql
     )
 }
