@@ -446,3 +446,31 @@ fn an_unreachable_scheduler_is_exit_code_3_and_no_output() {
         .code(2)
         .stderr(predicates::str::contains("--scheduler"));
 }
+
+#[test]
+fn losing_every_executor_fails_cleanly_with_exit_code_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inputs = lake(dir, 400_000);
+    let cluster = start_cluster(dir, 2);
+    let url = format!("df://localhost:{}", cluster.scheduler_port);
+    let remote = dir.join("cluster.parquet");
+    let job = Command::new(exe())
+        .arg("segments")
+        .args(inputs.iter().flat_map(|i| ["--input".to_string(), i.clone()]))
+        .args(["--out", path_str(&remote), "--engine", "ballista", "--scheduler", &url])
+        .args(["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    drop(cluster.executors);
+    let start = Instant::now();
+    let out = job.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("every executor lost: exit {:?} after {:.1} s", out.status.code(), start.elapsed().as_secs_f64());
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cluster"), "{err}");
+    assert!(!remote.exists(), "a failed job left an output");
+}
