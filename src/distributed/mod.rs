@@ -113,7 +113,18 @@ pub fn segment_on_cluster(
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let handoff = tmp.path().join("customers.parquet");
-    let (report, id_kind) = runtime.block_on(run_plan(opts, settings, cluster, &files, &handoff))?;
+    let (report, id_kind) = runtime
+        .block_on(run_plan(opts, settings, cluster, &files, &handoff))
+        .map_err(|e| match (e, &cluster.engine) {
+            (Error::Cluster(m), Engine::Ballista { scheduler }) if m.starts_with(UNREACHABLE) => {
+                Error::Cluster(format!(
+                    "the Ballista scheduler at {scheduler} cannot be reached: is a scheduler \
+                     running there (`custvalue cluster scheduler`, or your deployment's)? ({})",
+                    m[UNREACHABLE.len()..].trim_start_matches(": ")
+                ))
+            }
+            (e, _) => e,
+        })?;
     if let Some(keep) = &cluster.keep_aggregate {
         std::fs::copy(&handoff, keep).map_err(|e| Error::io(keep, e))?;
     }
@@ -124,13 +135,15 @@ pub fn segment_on_cluster(
     })
 }
 
+const UNREACHABLE: &str = "the Ballista scheduler cannot be reached";
+
 fn df_error(e: datafusion::error::DataFusionError) -> Error {
     let text = e.to_string();
     if text.contains("Connection refused")
         || text.contains("transport error")
         || text.contains("Unavailable")
     {
-        Error::Cluster(format!("the Ballista scheduler cannot be reached: {text}"))
+        Error::Cluster(format!("{UNREACHABLE}: {text}"))
     } else {
         Error::Cluster(format!("the cluster job failed: {text}"))
     }
