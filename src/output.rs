@@ -232,10 +232,14 @@ pub const CHUNK_ROWS: usize = 512 * 512;
 /// `path`'s extension names, atomically, holding one chunk at a time (a JSON array is
 /// the exception: it is assembled whole). Every chunk has the same columns; `n_chunks`
 /// is at least 1 (an empty chunk gives the header or an empty file of that schema).
+///
+/// CSV and JSON Lines chunks are built and rendered to text in parallel, a window of a
+/// few chunks per thread at a time, and written in order: each chunk's text depends on
+/// that chunk alone, so the file is the same at any thread count.
 pub fn write_chunked(
     path: &Path,
     n_chunks: usize,
-    mut chunk: impl FnMut(usize) -> Result<DataFrame>,
+    chunk: impl Fn(usize) -> Result<DataFrame> + Sync,
 ) -> Result<()> {
     let format = OutputFormat::from_path(path)?;
     let n_chunks = n_chunks.max(1);
@@ -249,6 +253,24 @@ pub fn write_chunked(
     let mut file = AtomicFile::create(path)?;
     let target = path.to_path_buf();
     let io = |e: std::io::Error| Error::io(&target, e);
+    if matches!(format, OutputFormat::Csv | OutputFormat::JsonLines) {
+        let csv = format == OutputFormat::Csv;
+        write_text_chunks(file.writer(), n_chunks, |i| {
+            let df = chunk(i)?;
+            let mut text = Vec::new();
+            if csv {
+                write_csv_rows(&df, &mut text, i == 0).map_err(io)?;
+            } else {
+                write_json(&df, &mut text, true).map_err(io)?;
+            }
+            Ok(text)
+        })
+        .map_err(|e| match e {
+            TextChunkError::Io(e) => io(e),
+            TextChunkError::Chunk(e) => e,
+        })?;
+        return file.commit();
+    }
     let mut first = chunk(0)?;
     first.rechunk_mut_par();
     match format {
@@ -274,24 +296,42 @@ pub fn write_chunked(
             }
             w.finish()?;
         }
-        OutputFormat::Csv | OutputFormat::JsonLines => {
-            let csv = format == OutputFormat::Csv;
-            let mut put = |df: &DataFrame, header: bool| {
-                if csv {
-                    write_csv_rows(df, &mut *file.writer(), header)
-                } else {
-                    write_json(df, &mut *file.writer(), true)
-                }
-            };
-            put(&first, true).map_err(io)?;
-            drop(first);
-            for i in 1..n_chunks {
-                put(&chunk(i)?, false).map_err(io)?;
-            }
+        OutputFormat::Csv | OutputFormat::JsonLines | OutputFormat::Json => {
+            unreachable!("text formats are written above")
         }
-        OutputFormat::Json => unreachable!("assembled whole above"),
     }
     file.commit()
+}
+
+/// Why [`write_text_chunks`] stopped: building a chunk's text, or writing it.
+enum TextChunkError {
+    Chunk(Error),
+    Io(std::io::Error),
+}
+
+/// Writes `text(0..n_chunks)` to `w` in order, computing up to two chunks per thread at
+/// once, so at most that many chunks' text is held.
+fn write_text_chunks<W: Write>(
+    w: &mut W,
+    n_chunks: usize,
+    text: impl Fn(usize) -> Result<Vec<u8>> + Sync,
+) -> std::result::Result<(), TextChunkError> {
+    use rayon::prelude::*;
+    let window = 2 * rayon::current_num_threads().max(1);
+    let mut lo = 0;
+    while lo < n_chunks {
+        let hi = n_chunks.min(lo + window);
+        let texts: Vec<Vec<u8>> = (lo..hi)
+            .into_par_iter()
+            .map(&text)
+            .collect::<Result<_>>()
+            .map_err(TextChunkError::Chunk)?;
+        for t in texts {
+            w.write_all(&t).map_err(TextChunkError::Io)?;
+        }
+        lo = hi;
+    }
+    Ok(())
 }
 
 /// A column prepared for text output.
@@ -483,6 +523,57 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn chunked_text_files_equal_one_write_of_the_whole_frame() {
+        let n = 23;
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new(
+                    "id".into(),
+                    (0..n)
+                        .map(|i| (i % 5 != 3).then(|| format!("c,{i}\"q")))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "n".into(),
+                    (0..n as i64).map(|i| i * 7 - 50).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "x".into(),
+                    (0..n)
+                        .map(|i| (i % 4 != 0).then(|| i as f64 / 3.0))
+                        .collect::<Vec<_>>(),
+                ),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["csv", "jsonl"] {
+            let whole = dir.path().join(format!("whole.{ext}"));
+            write_frame(&mut df.clone(), &whole).unwrap();
+            for threads in [1, 3] {
+                let chunked = dir.path().join(format!("chunked{threads}.{ext}"));
+                let size = 2;
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        write_chunked(&chunked, n.div_ceil(size), |i| {
+                            Ok(df.slice((i * size) as i64, size))
+                        })
+                    })
+                    .unwrap();
+                assert_eq!(
+                    std::fs::read(&chunked).unwrap(),
+                    std::fs::read(&whole).unwrap(),
+                    "{ext} at {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]
