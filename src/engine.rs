@@ -12,12 +12,21 @@ use crate::segments::{AnalysisSettings, Segmentation};
 /// Default partitions of the cluster plan.
 pub const DEFAULT_CLUSTER_PARTITIONS: usize = 4;
 
+/// Default limit on a cluster job, in seconds: a job that neither finishes nor fails in
+/// this time (a hung cluster) is given up with exit code 3.
+pub const DEFAULT_CLUSTER_TIMEOUT_SECS: u64 = 6 * 3600;
+
 /// Where the aggregation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Engine {
     Local,
     /// A Ballista scheduler (`df://host:port`) and the plan's partitions.
-    Ballista { scheduler: String, partitions: usize },
+    Ballista {
+        scheduler: String,
+        partitions: usize,
+        /// Seconds after which the job is given up.
+        timeout_secs: u64,
+    },
 }
 
 impl Engine {
@@ -66,11 +75,31 @@ impl Engine {
                 Ok(Engine::Ballista {
                     scheduler: scheduler.to_string(),
                     partitions,
+                    timeout_secs: DEFAULT_CLUSTER_TIMEOUT_SECS,
                 })
             }
             other => Err(Error::Usage(format!(
                 "--engine {other:?}: choose local or ballista"
             ))),
+        }
+    }
+
+    /// Sets the job time limit of a cluster engine (seconds).
+    pub fn with_timeout(self, secs: Option<u64>) -> Engine {
+        match (self, secs) {
+            (
+                Engine::Ballista {
+                    scheduler,
+                    partitions,
+                    ..
+                },
+                Some(t),
+            ) => Engine::Ballista {
+                scheduler,
+                partitions,
+                timeout_secs: t,
+            },
+            (e, _) => e,
         }
     }
 
@@ -90,12 +119,14 @@ pub fn segment_on_cluster(
     let Engine::Ballista {
         scheduler,
         partitions,
+        timeout_secs,
     } = engine
     else {
         return Err(Error::Usage("not a cluster engine".into()));
     };
     let mut cluster = crate::distributed::ClusterOptions::ballista(scheduler.clone());
     cluster.partitions = *partitions;
+    cluster.timeout = Some(std::time::Duration::from_secs((*timeout_secs).max(1)));
     let done = crate::distributed::segment_on_cluster(opts, settings, &cluster)?;
     Ok((done.report, done.segmentation))
 }
@@ -140,7 +171,8 @@ mod tests {
                 chosen.unwrap(),
                 Engine::Ballista {
                     scheduler: "df://h:1".into(),
-                    partitions: DEFAULT_CLUSTER_PARTITIONS
+                    partitions: DEFAULT_CLUSTER_PARTITIONS,
+                    timeout_secs: DEFAULT_CLUSTER_TIMEOUT_SECS,
                 }
             );
         } else {

@@ -49,6 +49,8 @@ pub struct RunSettings {
     pub scheduler: Option<String>,
     /// Partitions of the cluster plan.
     pub cluster_partitions: Option<usize>,
+    /// Give a cluster job up after this many seconds.
+    pub cluster_timeout: Option<u64>,
 }
 
 /// What a run wrote.
@@ -119,7 +121,8 @@ pub fn run_job(
         settings.engine.as_deref(),
         settings.scheduler.as_deref(),
         settings.cluster_partitions,
-    )?;
+    )?
+    .with_timeout(settings.cluster_timeout);
     if !engine.is_local() && (incremental || streaming.is_some()) {
         return Err(Error::Usage(
             "[run] engine = \"ballista\" goes with neither incremental nor partitions: choose one"

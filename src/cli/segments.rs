@@ -85,15 +85,19 @@ pub struct ClusterArgs {
     /// Partitions of the cluster's scan and aggregation [default: 4].
     #[arg(long, value_name = "N")]
     pub cluster_partitions: Option<usize>,
+    /// Give a cluster job up (exit code 3) after this many seconds [default: 21600].
+    #[arg(long, value_name = "SECS")]
+    pub cluster_timeout: Option<u64>,
 }
 
 impl ClusterArgs {
     pub fn engine(&self) -> Result<custvalue::engine::Engine> {
-        custvalue::engine::Engine::from_settings(
+        Ok(custvalue::engine::Engine::from_settings(
             self.engine.as_deref(),
             self.scheduler.as_deref(),
             self.cluster_partitions,
-        )
+        )?
+        .with_timeout(self.cluster_timeout))
     }
 }
 

@@ -56,6 +56,8 @@ pub struct ClusterOptions {
     pub partitions: usize,
     /// Keep the per-customer table the cluster returned (Parquet) at this path.
     pub keep_aggregate: Option<PathBuf>,
+    /// Give the job up (exit code 3) when it neither finishes nor fails in this time.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl ClusterOptions {
@@ -66,6 +68,7 @@ impl ClusterOptions {
             },
             partitions: 4,
             keep_aggregate: None,
+            timeout: None,
         }
     }
 }
@@ -113,8 +116,20 @@ pub fn segment_on_cluster(
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let handoff = tmp.path().join("customers.parquet");
+    let plan = run_plan(opts, settings, cluster, &files, &handoff);
     let (report, id_kind) = runtime
-        .block_on(run_plan(opts, settings, cluster, &files, &handoff))
+        .block_on(async {
+            match cluster.timeout {
+                Some(limit) => tokio::time::timeout(limit, plan).await.unwrap_or_else(|_| {
+                    Err(Error::Cluster(format!(
+                        "the cluster job neither finished nor failed within {} s: given up \
+                         (check the executors; --cluster-timeout sets the limit)",
+                        limit.as_secs()
+                    )))
+                }),
+                None => plan.await,
+            }
+        })
         .map_err(|e| match (e, &cluster.engine) {
             (Error::Cluster(m), Engine::Ballista { scheduler }) if m.starts_with(UNREACHABLE) => {
                 Error::Cluster(format!(

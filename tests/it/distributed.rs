@@ -72,6 +72,7 @@ fn in_process() -> ClusterOptions {
         engine: Engine::InProcess,
         partitions: 3,
         keep_aggregate: None,
+        timeout: None,
     }
 }
 
@@ -248,9 +249,14 @@ struct Cluster {
     scheduler_port: u16,
     _scheduler: Proc,
     executors: Vec<Proc>,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
+/// One loopback cluster at a time: several at once on two cores starve each other.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn start_cluster(dir: &Path, executors: usize) -> Cluster {
+    let guard = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let sp = free_port();
     let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
     let scheduler = Proc(
@@ -288,6 +294,7 @@ fn start_cluster(dir: &Path, executors: usize) -> Cluster {
         scheduler_port: sp,
         _scheduler: scheduler,
         executors: procs,
+        _one_at_a_time: guard,
     }
 }
 
@@ -382,7 +389,7 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
         .arg("segments")
         .args(inputs.iter().flat_map(|i| ["--input".to_string(), i.clone()]))
         .args(["--out", path_str(&remote), "--engine", "ballista", "--scheduler", &url])
-        .args(["--cluster-partitions", "8", "--quiet"])
+        .args(["--cluster-partitions", "8", "--cluster-timeout", "90", "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -459,7 +466,7 @@ fn losing_every_executor_fails_cleanly_with_exit_code_3() {
         .arg("segments")
         .args(inputs.iter().flat_map(|i| ["--input".to_string(), i.clone()]))
         .args(["--out", path_str(&remote), "--engine", "ballista", "--scheduler", &url])
-        .args(["--quiet"])
+        .args(["--quiet", "--cluster-timeout", "90"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
