@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn local_is_the_default_and_cluster_flags_need_ballista() {
-        assert_eq!(Engine::from_settings(None, None, None).unwrap(), Engine::Local);
+        assert_eq!(
+            Engine::from_settings(None, None, None).unwrap(),
+            Engine::Local
+        );
         assert_eq!(
             Engine::from_settings(Some("local"), None, None).unwrap(),
             Engine::Local
@@ -176,7 +179,12 @@ mod tests {
                 }
             );
         } else {
-            assert!(chosen.unwrap_err().to_string().contains("--features distributed"));
+            assert!(
+                chosen
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--features distributed")
+            );
         }
     }
 }

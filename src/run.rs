@@ -390,7 +390,9 @@ fn previous_segments(base: &Path, decimals: u32) -> Result<Option<Previous>> {
                 let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
                 ParquetReader::new(file)
                     .with_columns(Some(
-                        ["customer_id", "segment", "monetary"].map(String::from).to_vec(),
+                        ["customer_id", "segment", "monetary"]
+                            .map(String::from)
+                            .to_vec(),
                     ))
                     .finish()?
             }

@@ -4,7 +4,9 @@
 use clap::{Args, Subcommand};
 
 use custvalue::Result;
-use custvalue::distributed::cluster::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
+use custvalue::distributed::cluster::{
+    ExecutorOptions, SchedulerOptions, run_executor, run_scheduler,
+};
 
 use super::Ctx;
 

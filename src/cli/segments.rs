@@ -150,7 +150,8 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     let engine = args.cluster.engine()?;
     if !engine.is_local() && (args.stream.partitions.is_some() || args.model.is_some()) {
         return Err(custvalue::Error::Usage(
-            "--engine ballista aggregates on the cluster: leave out --partitions and --model".into(),
+            "--engine ballista aggregates on the cluster: leave out --partitions and --model"
+                .into(),
         ));
     }
     let (loaded, seg) = match args.stream.options() {

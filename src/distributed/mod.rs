@@ -95,7 +95,9 @@ pub fn segment_on_cluster(
         ));
     }
     if cluster.partitions == 0 {
-        return Err(Error::Usage("--cluster-partitions must be at least 1".into()));
+        return Err(Error::Usage(
+            "--cluster-partitions must be at least 1".into(),
+        ));
     }
     let files = crate::load::expand_inputs(&opts.inputs)?;
     for f in &files {
@@ -393,7 +395,10 @@ fn lists<T>(
     let base = offsets.first().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(null.len());
     for (row, &is_null) in null.iter().enumerate() {
-        let (a, b) = ((offsets[row] - base) as usize, (offsets[row + 1] - base) as usize);
+        let (a, b) = (
+            (offsets[row] - base) as usize,
+            (offsets[row + 1] - base) as usize,
+        );
         out.push(if is_null {
             Vec::new()
         } else {
@@ -431,19 +436,26 @@ impl PerCustomer {
         let mut order: Vec<usize> = (0..n).collect();
         match &ids {
             CustomerIds::Int(v) => order.sort_unstable_by_key(|&i| v[i]),
-            CustomerIds::Text(v) => order.sort_unstable_by(|&a, &b| v[a].as_bytes().cmp(v[b].as_bytes())),
+            CustomerIds::Text(v) => {
+                order.sort_unstable_by(|&a, &b| v[a].as_bytes().cmp(v[b].as_bytes()))
+            }
         }
-        let pick = |v: Vec<Option<i64>>| -> Vec<Option<i64>> { order.iter().map(|&i| v[i]).collect() };
+        let pick =
+            |v: Vec<Option<i64>>| -> Vec<Option<i64>> { order.iter().map(|&i| v[i]).collect() };
         let day = |v: Vec<Option<i64>>| -> Vec<Option<i32>> {
             pick(v).into_iter().map(|d| d.map(|d| d as i32)).collect()
         };
         let count = |v: Vec<Option<i64>>| -> Vec<u32> {
             pick(v).into_iter().map(|c| c.unwrap_or(0) as u32).collect()
         };
-        let sum = |v: Vec<Option<i64>>| -> Vec<i64> { pick(v).into_iter().map(|c| c.unwrap_or(0)).collect() };
+        let sum = |v: Vec<Option<i64>>| -> Vec<i64> {
+            pick(v).into_iter().map(|c| c.unwrap_or(0)).collect()
+        };
         let ids = match ids {
             CustomerIds::Int(v) => CustomerIds::Int(order.iter().map(|&i| v[i]).collect()),
-            CustomerIds::Text(v) => CustomerIds::Text(order.iter().map(|&i| v[i].clone()).collect()),
+            CustomerIds::Text(v) => {
+                CustomerIds::Text(order.iter().map(|&i| v[i].clone()).collect())
+            }
         };
         let days = lists(frame, "purchase_days", &DataType::Int64, |s| {
             Ok(s.i64()?.iter().collect())
@@ -460,7 +472,10 @@ impl PerCustomer {
             })
             .collect();
         let mut cats = cats;
-        let bought = order.iter().map(|&i| std::mem::take(&mut cats[i])).collect();
+        let bought = order
+            .iter()
+            .map(|&i| std::mem::take(&mut cats[i]))
+            .collect();
         let spend = sum(i64s(frame, "window_spend")?);
         let wc = count(i64s(frame, "window_categories")?);
         let wo = count(i64s(frame, "window_orders")?);
@@ -472,13 +487,23 @@ impl PerCustomer {
             monetary: sum(i64s(frame, "monetary")?),
             profit: sum(i64s(frame, "profit")?),
             n_categories: count(i64s(frame, "n_categories")?),
-            window: spend.into_iter().zip(wc).zip(wo).map(|((s, c), o)| (s, c, o)).collect(),
+            window: spend
+                .into_iter()
+                .zip(wc)
+                .zip(wo)
+                .map(|((s, c), o)| (s, c, o))
+                .collect(),
             previous,
             bought,
         })
     }
 
-    fn segment(self, as_of: i32, decimals: u32, settings: &AnalysisSettings) -> Result<Segmentation> {
+    fn segment(
+        self,
+        as_of: i32,
+        decimals: u32,
+        settings: &AnalysisSettings,
+    ) -> Result<Segmentation> {
         let n = self.ids.len();
         // Category codes in UTF-8 byte order, as the loader numbers them.
         let mut names: Vec<String> = self.bought.iter().flatten().cloned().collect();

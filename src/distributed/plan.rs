@@ -48,7 +48,9 @@ fn column<'a>(
     let name = opts.columns.name(role);
     match schema.fields().iter().find(|f| f.name() == name) {
         Some(f) => Ok(Some((quote(f.name()), f.data_type()))),
-        None if matches!(role, Role::Customer | Role::Time) => Err(missing(schema, role, name, file)),
+        None if matches!(role, Role::Customer | Role::Time) => {
+            Err(missing(schema, role, name, file))
+        }
         None => Ok(None),
     }
 }
@@ -320,9 +322,8 @@ pub fn lines(schema: &Schema, opts: &LoadOptions, file: &str) -> Result<Lines> {
 /// the amount).
 fn margin_sql(opts: &LoadOptions) -> Result<String> {
     let m = opts.margin.as_decimal();
-    let too_fine = || {
-        Error::Usage("the ballista engine takes a margin of at most 18 decimals".to_string())
-    };
+    let too_fine =
+        || Error::Usage("the ballista engine takes a margin of at most 18 decimals".to_string());
     let mantissa = i64::try_from(m.mantissa).map_err(|_| too_fine())?;
     Ok(match m.scale {
         s if s <= 0 => {

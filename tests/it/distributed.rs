@@ -19,44 +19,182 @@ use crate::common::{bin, path_str};
 fn tricky_frame() -> DataFrame {
     let day = 86_400_000_000i64;
     let t = |d: i64, secs: i64| 19_700 * day + d * day + secs * 1_000_000;
-    let rows: Vec<(Option<&str>, Option<i64>, Option<f64>, Option<&str>, Option<f64>, Option<&str>)> = vec![
+    let rows: Vec<(
+        Option<&str>,
+        Option<i64>,
+        Option<f64>,
+        Option<&str>,
+        Option<f64>,
+        Option<&str>,
+    )> = vec![
         // customer, ts (µs), amount, order, cost, category
-        (Some("A"), Some(t(0, 10)), Some(1.005), Some("o1"), Some(0.5), Some("tea")),
-        (Some(" A "), Some(t(0, 10)), Some(2.675), Some("o1"), None, Some(" coffee ")),
-        (Some("A"), Some(t(3, 0)), Some(-0.125), Some("o2"), Some(-0.1), Some("tea")),
+        (
+            Some("A"),
+            Some(t(0, 10)),
+            Some(1.005),
+            Some("o1"),
+            Some(0.5),
+            Some("tea"),
+        ),
+        (
+            Some(" A "),
+            Some(t(0, 10)),
+            Some(2.675),
+            Some("o1"),
+            None,
+            Some(" coffee "),
+        ),
+        (
+            Some("A"),
+            Some(t(3, 0)),
+            Some(-0.125),
+            Some("o2"),
+            Some(-0.1),
+            Some("tea"),
+        ),
         (Some("A"), Some(t(400, 5)), Some(10.0), None, None, None),
-        (Some("A"), Some(t(400, 5)), Some(5.0), None, Some(1.0), Some("")),
-        (Some("A"), Some(t(401, 0)), Some(0.015), Some(" "), None, Some("cake")),
-        (Some("B"), Some(t(1, 0)), Some(-3.0), Some("r1"), Some(-1.0), Some("tea")),
-        (Some("C"), Some(t(-800, 0) - 1), Some(99.995), Some("x"), Some(50.0), Some("cake")),
-        (Some("C"), Some(t(380, 0)), Some(1e6 + 0.005), Some("y"), None, Some("tea")),
-        (Some("C"), Some(t(381, 0)), Some(0.0), Some("z"), None, Some("coffee")),
-        (Some("D"), Some(t(402, 0)), Some(12.5), Some("d1"), Some(2.0), Some("coffee")),
-        (Some("D"), Some(t(402, 0)), Some(7.25), Some("d1"), Some(2.0), Some("tea")),
-        (Some("E"), Some(t(100, 0)), Some(3.0), Some("e1"), None, Some("cake")),
-        (Some("E"), Some(t(390, 0)), Some(4.0), Some("e2"), None, Some("tea")),
-        (Some("E"), Some(t(395, 0)), Some(5.0), Some("e3"), None, Some("coffee")),
+        (
+            Some("A"),
+            Some(t(400, 5)),
+            Some(5.0),
+            None,
+            Some(1.0),
+            Some(""),
+        ),
+        (
+            Some("A"),
+            Some(t(401, 0)),
+            Some(0.015),
+            Some(" "),
+            None,
+            Some("cake"),
+        ),
+        (
+            Some("B"),
+            Some(t(1, 0)),
+            Some(-3.0),
+            Some("r1"),
+            Some(-1.0),
+            Some("tea"),
+        ),
+        (
+            Some("C"),
+            Some(t(-800, 0) - 1),
+            Some(99.995),
+            Some("x"),
+            Some(50.0),
+            Some("cake"),
+        ),
+        (
+            Some("C"),
+            Some(t(380, 0)),
+            Some(1e6 + 0.005),
+            Some("y"),
+            None,
+            Some("tea"),
+        ),
+        (
+            Some("C"),
+            Some(t(381, 0)),
+            Some(0.0),
+            Some("z"),
+            None,
+            Some("coffee"),
+        ),
+        (
+            Some("D"),
+            Some(t(402, 0)),
+            Some(12.5),
+            Some("d1"),
+            Some(2.0),
+            Some("coffee"),
+        ),
+        (
+            Some("D"),
+            Some(t(402, 0)),
+            Some(7.25),
+            Some("d1"),
+            Some(2.0),
+            Some("tea"),
+        ),
+        (
+            Some("E"),
+            Some(t(100, 0)),
+            Some(3.0),
+            Some("e1"),
+            None,
+            Some("cake"),
+        ),
+        (
+            Some("E"),
+            Some(t(390, 0)),
+            Some(4.0),
+            Some("e2"),
+            None,
+            Some("tea"),
+        ),
+        (
+            Some("E"),
+            Some(t(395, 0)),
+            Some(5.0),
+            Some("e3"),
+            None,
+            Some("coffee"),
+        ),
         // bad rows
         (None, Some(t(5, 0)), Some(1.0), Some("q"), None, None),
         (Some("  "), Some(t(5, 0)), Some(1.0), Some("q"), None, None),
         (Some("F"), None, Some(1.0), Some("q"), None, None),
         (Some("F"), Some(t(5, 0)), None, Some("q"), None, None),
-        (Some("F"), Some(t(5, 0)), Some(f64::NAN), Some("q"), None, None),
-        (Some("F"), Some(t(5, 0)), Some(f64::INFINITY), Some("q"), None, None),
-        (Some("F"), Some(t(5, 0)), Some(1.0), Some("q"), Some(f64::NAN), None),
+        (
+            Some("F"),
+            Some(t(5, 0)),
+            Some(f64::NAN),
+            Some("q"),
+            None,
+            None,
+        ),
+        (
+            Some("F"),
+            Some(t(5, 0)),
+            Some(f64::INFINITY),
+            Some("q"),
+            None,
+            None,
+        ),
+        (
+            Some("F"),
+            Some(t(5, 0)),
+            Some(1.0),
+            Some("q"),
+            Some(f64::NAN),
+            None,
+        ),
     ];
     let n = rows.len();
     DataFrame::new(
         n,
         vec![
-            Column::new("customer_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new(
+                "customer_id".into(),
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ),
             Column::new("ts".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>())
                 .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
                 .unwrap(),
-            Column::new("amount".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-            Column::new("order_id".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            Column::new(
+                "amount".into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "order_id".into(),
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
             Column::new("cost".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
-            Column::new("category".into(), rows.iter().map(|r| r.5).collect::<Vec<_>>()),
+            Column::new(
+                "category".into(),
+                rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+            ),
         ],
     )
     .unwrap()
@@ -82,7 +220,8 @@ fn assert_same(plan: &DataFrame, local: &DataFrame) {
     for c in local.columns() {
         let p = plan.column(c.name()).unwrap();
         assert!(
-            p.as_materialized_series().equals_missing(c.as_materialized_series()),
+            p.as_materialized_series()
+                .equals_missing(c.as_materialized_series()),
             "column {}: plan {:?} local {:?}",
             c.name(),
             p.as_materialized_series(),
@@ -128,7 +267,13 @@ fn the_plan_equals_the_local_engine_on_tricky_lines() {
     assert!(local_report.starts_with("22 15 7 "), "{local_report}");
     assert_same(&plan, &local);
     // Hand-checked figures: A's ties round half away from zero from the decimal text.
-    let monetary = local.column("monetary").unwrap().f64().unwrap().get(0).unwrap();
+    let monetary = local
+        .column("monetary")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(0)
+        .unwrap();
     assert!((monetary - (1.01 + 2.68 - 0.13 + 10.0 + 5.0 + 0.02)).abs() < 1e-9);
     // Someone is reactivated (C: 1,180 days between purchases) and someone is best.
     assert!(local.column("reactivated").unwrap().bool().unwrap().any());
@@ -147,7 +292,15 @@ fn the_plan_equals_the_local_engine_on_generated_data_and_integer_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("tx.parquet");
     bin()
-        .args(["synth", "--rows", "60000", "--seed", "11", "--out", path_str(&path)])
+        .args([
+            "synth",
+            "--rows",
+            "60000",
+            "--seed",
+            "11",
+            "--out",
+            path_str(&path),
+        ])
         .assert()
         .success();
     let opts = LoadOptions::new([path_str(&path)]);
@@ -177,7 +330,10 @@ fn the_plan_equals_the_local_engine_on_generated_data_and_integer_ids() {
     let opts = LoadOptions::new([path_str(&ints)]);
     let (local, plan, local_report, plan_report) = both(&opts, &settings);
     assert_eq!(plan_report, local_report);
-    assert_eq!(local.column("customer_id").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        local.column("customer_id").unwrap().dtype(),
+        &DataType::Int64
+    );
     assert_same(&plan, &local);
 }
 
@@ -276,8 +432,18 @@ fn start_cluster(dir: &Path, executors: usize) -> Cluster {
         std::fs::create_dir_all(&work).unwrap();
         procs.push(Proc(
             Command::new(exe())
-                .args(["cluster", "executor", "--scheduler", &format!("localhost:{sp}")])
-                .args(["--port", &port.to_string(), "--grpc-port", &grpc.to_string()])
+                .args([
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &format!("localhost:{sp}"),
+                ])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--grpc-port",
+                    &grpc.to_string(),
+                ])
                 .args(["--concurrency", "2", "--heartbeat", "2"])
                 .args(["--work-dir", path_str(&work)])
                 .stdout(log(&format!("executor-{k}.log")))
@@ -304,7 +470,13 @@ fn lake(dir: &Path, rows: u64) -> Vec<String> {
     for k in 0..3u64 {
         let path = dir.join(format!("part-{k}.parquet"));
         bin()
-            .args(["synth", "--rows", &rows.to_string(), "--seed", &(20 + k).to_string()])
+            .args([
+                "synth",
+                "--rows",
+                &rows.to_string(),
+                "--seed",
+                &(20 + k).to_string(),
+            ])
             .args(["--out", path_str(&path)])
             .assert()
             .success();
@@ -335,7 +507,14 @@ fn a_loopback_cluster_gives_the_local_files_byte_for_byte() {
         segments_cmd(&inputs, &local).assert().success();
         let remote = dir.join(format!("cluster.{ext}"));
         let assert = segments_cmd(&inputs, &remote)
-            .args(["--engine", "ballista", "--scheduler", &url, "--cluster-partitions", "4"])
+            .args([
+                "--engine",
+                "ballista",
+                "--scheduler",
+                &url,
+                "--cluster-partitions",
+                "4",
+            ])
             .timeout(Duration::from_secs(300))
             .assert();
         let out = assert.get_output();
@@ -387,9 +566,26 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
     let remote = dir.join("cluster.csv");
     let mut job = Command::new(exe())
         .arg("segments")
-        .args(inputs.iter().flat_map(|i| ["--input".to_string(), i.clone()]))
-        .args(["--out", path_str(&remote), "--engine", "ballista", "--scheduler", &url])
-        .args(["--cluster-partitions", "8", "--cluster-timeout", "90", "--quiet"])
+        .args(
+            inputs
+                .iter()
+                .flat_map(|i| ["--input".to_string(), i.clone()]),
+        )
+        .args([
+            "--out",
+            path_str(&remote),
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &url,
+        ])
+        .args([
+            "--cluster-partitions",
+            "8",
+            "--cluster-timeout",
+            "90",
+            "--quiet",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -412,7 +608,11 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
     std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut err).unwrap();
     eprintln!(
         "lost executor: the job {} after {:.1} s",
-        if status.success() { "succeeded" } else { "failed cleanly" },
+        if status.success() {
+            "succeeded"
+        } else {
+            "failed cleanly"
+        },
         start.elapsed().as_secs_f64()
     );
     if status.success() {
@@ -421,7 +621,11 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
             "the job survived the lost executor but its output differs"
         );
     } else {
-        assert_eq!(status.code(), Some(3), "a lost executor is a cluster failure: {err}");
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "a lost executor is a cluster failure: {err}"
+        );
         assert!(!err.is_empty());
         assert!(!remote.exists(), "a failed job left a partial output");
         let leftovers: Vec<_> = std::fs::read_dir(dir)
@@ -440,7 +644,12 @@ fn an_unreachable_scheduler_is_exit_code_3_and_no_output() {
     let out = tmp.path().join("seg.csv");
     let port = free_port();
     segments_cmd(&inputs, &out)
-        .args(["--engine", "ballista", "--scheduler", &format!("df://127.0.0.1:{port}")])
+        .args([
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &format!("df://127.0.0.1:{port}"),
+        ])
         .timeout(Duration::from_secs(120))
         .assert()
         .code(3)
@@ -464,8 +673,19 @@ fn losing_every_executor_fails_cleanly_with_exit_code_3() {
     let remote = dir.join("cluster.parquet");
     let job = Command::new(exe())
         .arg("segments")
-        .args(inputs.iter().flat_map(|i| ["--input".to_string(), i.clone()]))
-        .args(["--out", path_str(&remote), "--engine", "ballista", "--scheduler", &url])
+        .args(
+            inputs
+                .iter()
+                .flat_map(|i| ["--input".to_string(), i.clone()]),
+        )
+        .args([
+            "--out",
+            path_str(&remote),
+            "--engine",
+            "ballista",
+            "--scheduler",
+            &url,
+        ])
         .args(["--quiet", "--cluster-timeout", "90"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -476,7 +696,11 @@ fn losing_every_executor_fails_cleanly_with_exit_code_3() {
     let start = Instant::now();
     let out = job.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("every executor lost: exit {:?} after {:.1} s", out.status.code(), start.elapsed().as_secs_f64());
+    eprintln!(
+        "every executor lost: exit {:?} after {:.1} s",
+        out.status.code(),
+        start.elapsed().as_secs_f64()
+    );
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("cluster"), "{err}");
     assert!(!remote.exists(), "a failed job left an output");
