@@ -54,8 +54,6 @@ pub struct ClusterOptions {
     pub engine: Engine,
     /// Partitions of the plan's scan and shuffle (default 2 per executor core is a good start).
     pub partitions: usize,
-    /// Keep the per-customer table the cluster returned (Parquet) at this path.
-    pub keep_aggregate: Option<PathBuf>,
     /// Give the job up (exit code 3) when it neither finishes nor fails in this time.
     pub timeout: Option<std::time::Duration>,
 }
@@ -67,7 +65,6 @@ impl ClusterOptions {
                 scheduler: scheduler.into(),
             },
             partitions: 4,
-            keep_aggregate: None,
             timeout: None,
         }
     }
@@ -142,9 +139,6 @@ pub fn segment_on_cluster(
             }
             (e, _) => e,
         })?;
-    if let Some(keep) = &cluster.keep_aggregate {
-        std::fs::copy(&handoff, keep).map_err(|e| Error::io(keep, e))?;
-    }
     let segmentation = segmentation_from_aggregate(&handoff, id_kind, &report, opts, settings)?;
     Ok(Clustered {
         segmentation,

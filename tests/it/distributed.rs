@@ -209,7 +209,6 @@ fn in_process() -> ClusterOptions {
     ClusterOptions {
         engine: Engine::InProcess,
         partitions: 3,
-        keep_aggregate: None,
         timeout: None,
     }
 }
