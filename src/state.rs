@@ -328,10 +328,30 @@ pub struct StateMeta {
 
 /// BLAKE3 and size of a file.
 pub fn checksum(path: &Path) -> Result<(u64, String)> {
+    // Read in large blocks, each hashed on every thread: through an 8 KiB buffer on one
+    // thread a 140 MB file took 0.7 s. (No memory map: a file truncated meanwhile would
+    // be a SIGBUS instead of an error.)
+    use std::io::Read;
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = blake3::Hasher::new();
-    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok((bytes, hasher.finalize().to_hex().to_string()))
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut block = vec![0u8; (size.saturating_add(1)).clamp(1 << 16, 1 << 24) as usize];
+    loop {
+        let mut filled = 0;
+        while filled < block.len() {
+            match file.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        hasher.update_rayon(&block[..filled]);
+        if filled < block.len() {
+            break;
+        }
+    }
+    Ok((hasher.count(), hasher.finalize().to_hex().to_string()))
 }
 
 /// Writes `state.parquet` and `state.json` of the compacted history `history` into `dir`;
