@@ -2284,31 +2284,47 @@ fn load_columnar(
     let credit = |done: u64| (u128::from(size) * u128::from(done) / u128::from(n.max(1))) as u64;
     rows.reserve(n as usize);
     let mut maxima = None;
-    for (k, batch) in batches.iter().enumerate() {
-        let df = source.read(batch)?;
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        let m = Mapping::resolve(&file, &names, &opts.columns)?;
-        if k == 0 && batches.len() > 1 {
-            maxima = Some(source.unsigned_maxima(&df, &m.names[m.time])?);
+    // The next batch is decoded (on polars' threads) while this one is converted (on
+    // rayon's), so the serial steps of either leave no core idle. At most two batches
+    // are held. A failing batch stops the load before the next one is looked at, as
+    // when reading one batch at a time.
+    std::thread::scope(|scope| {
+        let (source, batches) = (&source, &batches);
+        let read = |k: usize| scope.spawn(move || source.read(&batches[k]));
+        let mut next = Some(read(0));
+        for (k, batch) in batches.iter().enumerate() {
+            let df = match next.take().map(|h| h.join()) {
+                Some(Ok(df)) => df?,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => unreachable!("every batch is read before it is converted"),
+            };
+            if k + 1 < batches.len() {
+                next = Some(read(k + 1));
+            }
+            let names: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            let m = Mapping::resolve(&file, &names, &opts.columns)?;
+            if k == 0 && batches.len() > 1 {
+                maxima = Some(source.unsigned_maxima(&df, &m.names[m.time])?);
+            }
+            let before = batch.start - source.range.start;
+            let frame = BatchFrame {
+                file: &file,
+                df: &df,
+                mapping: &m,
+                first_row: batch.start,
+                maxima: maxima.as_ref(),
+            };
+            frame.convert(rows, sink, config.strategy, |done| {
+                let done = before + done as u64;
+                progress.report(credit(done), rows_before + done);
+            })?;
         }
-        let before = batch.start - source.range.start;
-        let frame = BatchFrame {
-            file: &file,
-            df: &df,
-            mapping: &m,
-            first_row: batch.start,
-            maxima: maxima.as_ref(),
-        };
-        frame.convert(rows, sink, config.strategy, |done| {
-            let done = before + done as u64;
-            progress.report(credit(done), rows_before + done);
-        })?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// How the loader reads Parquet/IPC files. Only tests change it.
@@ -2395,6 +2411,16 @@ impl BatchFrame<'_> {
             };
             return convert(rows, sink, file, "row", n, convert_row, converted);
         }
+        let fast = FastColumns::new(
+            &customer,
+            kind,
+            &time,
+            &amount,
+            unit_price.is_some(),
+            cost.as_ref(),
+            order.as_ref(),
+            category.as_ref(),
+        );
         let columns = ColumnarRows {
             n,
             file,
@@ -2402,6 +2428,7 @@ impl BatchFrame<'_> {
             line,
             cells: row_cells,
             customer: |i| customer.cell(i),
+            fast,
         };
         columns.convert(rows, sink, converted)
     }
@@ -2427,7 +2454,7 @@ const REJECTED: u8 = u8::MAX;
 /// than one table and no chunk-local tables are merged. Rejections reach the bad-row
 /// policy in row order and accepted rows keep their order, so the result equals the
 /// row-by-row conversion.
-struct ColumnarRows<'a, L, R, C> {
+struct ColumnarRows<'a, 'c, L, R, C> {
     n: usize,
     file: &'a str,
     mapping: &'a Mapping,
@@ -2435,6 +2462,9 @@ struct ColumnarRows<'a, L, R, C> {
     line: L,
     cells: R,
     customer: C,
+    /// The columns' values as plain slices, when every column has a type the fast loop
+    /// reads and no nulls.
+    fast: Option<FastColumns<'c>>,
 }
 
 /// A chunk's rejections and its categories in the order of their chunk-local codes.
@@ -2443,7 +2473,7 @@ struct ChunkOutcome<'c> {
     categories: Vec<std::borrow::Cow<'c, str>>,
 }
 
-impl<'c, L, R, C> ColumnarRows<'_, L, R, C>
+impl<'c, L, R, C> ColumnarRows<'_, 'c, L, R, C>
 where
     L: Fn(usize) -> u64 + Sync,
     R: Fn(usize) -> RowCells<'c> + Sync,
@@ -2490,6 +2520,26 @@ where
                     };
                     let mut local: PlHashMap<std::borrow::Cow<'c, str>, u32> = PlHashMap::default();
                     let hasher = PlFixedStateQuality::default();
+                    if let Some(fast) = &self.fast {
+                        let out = FastOut {
+                            day: &mut *day,
+                            amount: &mut *amount,
+                            profit: &mut *profit,
+                            order: &mut *order,
+                            category: &mut *category,
+                            part: &mut *part,
+                        };
+                        let categories = &mut outcome.categories;
+                        if fast.convert(rows, first, out, &mut local, categories, &hasher, parts) {
+                            return outcome;
+                        }
+                        // A value the fast loop does not settle: the chunk is converted
+                        // again from the start by the checks every row goes through.
+                        part.fill(REJECTED);
+                        category.fill(NO_CATEGORY);
+                        local.clear();
+                        outcome.categories.clear();
+                    }
                     for j in 0..day.len() {
                         let i = first + j;
                         let cells = (self.cells)(i);
@@ -2597,6 +2647,186 @@ where
                 .collect();
             recode(codes, &table)
         }
+    }
+}
+
+/// polars' array of text values (views into buffers).
+type TextArray = <StringType as PolarsDataType>::Array;
+
+/// The columns of a batch as plain arrays, for the loop that converts a chunk of rows
+/// without going through [`Cell`]s: built only when no column has a null.
+struct FastColumns<'c> {
+    customer: FastId<'c>,
+    time: FastTime<'c>,
+    amount: &'c [f64],
+    cost: Option<&'c [f64]>,
+    order: Option<&'c TextArray>,
+    category: Option<&'c TextArray>,
+}
+
+enum FastId<'c> {
+    Text(&'c TextArray),
+    Int(&'c [i64]),
+}
+
+enum FastTime<'c> {
+    Day(&'c [i32]),
+    Datetime(&'c [i64], TimeUnit),
+}
+
+/// The output columns of one chunk.
+struct FastOut<'o> {
+    day: &'o mut [i32],
+    amount: &'o mut [i64],
+    profit: &'o mut [i64],
+    order: &'o mut [u64],
+    category: &'o mut [u32],
+    part: &'o mut [u8],
+}
+
+impl<'c> FastColumns<'c> {
+    /// The batch's columns as arrays, or `None` when a column has a type the fast loop
+    /// does not read, an amount made of quantity × unit price, or any null.
+    fn new(
+        customer: &'c Typed,
+        kind: IdKind,
+        time: &'c Typed,
+        amount: &'c Typed,
+        product: bool,
+        cost: Option<&'c Typed>,
+        order: Option<&'c Typed>,
+        category: Option<&'c Typed>,
+    ) -> Option<FastColumns<'c>> {
+        fn floats(t: &Typed) -> Option<&[f64]> {
+            match t {
+                Typed::Float(c) if c.null_count() == 0 => {
+                    Some(c.downcast_as_array().values().as_slice())
+                }
+                _ => None,
+            }
+        }
+        fn texts(t: &Typed) -> Option<&TextArray> {
+            match t {
+                Typed::Text(c) if c.null_count() == 0 => Some(c.downcast_as_array()),
+                _ => None,
+            }
+        }
+        if product {
+            return None;
+        }
+        let customer = match (kind, customer) {
+            (IdKind::Text, t @ Typed::Text(_)) => FastId::Text(texts(t)?),
+            (IdKind::Int, Typed::Int(c)) if c.null_count() == 0 => {
+                FastId::Int(c.downcast_as_array().values().as_slice())
+            }
+            _ => return None,
+        };
+        let time = match time {
+            Typed::Day(c) if c.null_count() == 0 => {
+                FastTime::Day(c.downcast_as_array().values().as_slice())
+            }
+            Typed::Datetime(c, unit) if c.null_count() == 0 => {
+                FastTime::Datetime(c.downcast_as_array().values().as_slice(), *unit)
+            }
+            _ => return None,
+        };
+        Some(FastColumns {
+            customer,
+            time,
+            amount: floats(amount)?,
+            cost: match cost {
+                Some(t) => Some(floats(t)?),
+                None => None,
+            },
+            order: match order {
+                Some(t) => Some(texts(t)?),
+                None => None,
+            },
+            category: match category {
+                Some(t) => Some(texts(t)?),
+                None => None,
+            },
+        })
+    }
+
+    /// Converts rows `first..first + out.day.len()` as [`Rows::values`] does; false, with
+    /// the outputs half written, as soon as a row needs more than this loop checks (a
+    /// value to reject, a blank id, money that is not a plain float): the caller then
+    /// converts the chunk row by row.
+    #[allow(clippy::too_many_arguments)]
+    fn convert(
+        &self,
+        rows: &Rows,
+        first: usize,
+        out: FastOut,
+        local: &mut PlHashMap<std::borrow::Cow<'c, str>, u32>,
+        categories: &mut Vec<std::borrow::Cow<'c, str>>,
+        hasher: &PlFixedStateQuality,
+        parts: usize,
+    ) -> bool {
+        let range = crate::time::MIN_DAY..=crate::time::MAX_DAY;
+        let as_of = rows.as_of.unwrap_or(i32::MAX);
+        for j in 0..out.day.len() {
+            let i = first + j;
+            let micros = match self.time {
+                FastTime::Day(d) => i64::from(d[i]) * crate::time::MICROS_PER_DAY,
+                FastTime::Datetime(v, unit) => match unit {
+                    TimeUnit::Nanoseconds => v[i].div_euclid(1000),
+                    TimeUnit::Microseconds => v[i],
+                    TimeUnit::Milliseconds => v[i].saturating_mul(1000),
+                },
+            };
+            let day = match self.time {
+                FastTime::Day(d) => d[i],
+                FastTime::Datetime(..) => LineTime::from_micros(micros).day,
+            };
+            if !range.contains(&day) || day > as_of {
+                return false;
+            }
+            let Ok(amount) = money::f64_to_minor(self.amount[i], rows.decimals) else {
+                return false;
+            };
+            let profit = match self.cost {
+                None => rows.margin.apply(amount).ok(),
+                Some(cost) => money::f64_to_minor(cost[i], rows.decimals)
+                    .ok()
+                    .and_then(|c| amount.checked_sub(c)),
+            };
+            let Some(profit) = profit else {
+                return false;
+            };
+            let order = match self.order.map(|o| trim(o.value(i))) {
+                Some(id) if !id.is_empty() => order_key(id),
+                _ => TS_ORDER_BIT | (micros as u64 & !TS_ORDER_BIT),
+            };
+            if let Some(c) = self.category.map(|c| trim(c.value(i)))
+                && !c.is_empty()
+            {
+                let next = local.len() as u32;
+                out.category[j] = *local
+                    .entry(std::borrow::Cow::Borrowed(c))
+                    .or_insert_with_key(|key| {
+                        categories.push(key.clone());
+                        next
+                    });
+            }
+            let hash = match self.customer {
+                FastId::Text(ids) => {
+                    let id = trim(ids.value(i));
+                    if id.is_empty() {
+                        return false;
+                    }
+                    hasher.hash_one(id)
+                }
+                FastId::Int(ids) => hasher.hash_one(&ids[i]),
+            };
+            out.day[j] = day;
+            out.amount[j] = amount;
+            out.profit[j] = profit;
+            out.order[j] = order;
+            out.part[j] = ((hash >> 32) % parts as u64) as u8;
+        }
+        true
     }
 }
 
@@ -3147,6 +3377,105 @@ mod tests {
         df.with_column(Column::new("unit_price".into(), price))
             .unwrap();
         check_strategies_agree(&mut df, |_| {});
+    }
+
+    /// Frames without nulls take the fast loop ([`FastColumns`]); a chunk holding a value
+    /// it does not settle (a blank id, NaN, a day out of range or after the as-of date)
+    /// is converted again row by row, and must come out the same.
+    #[test]
+    fn columnar_equals_row_by_row_without_nulls() {
+        fn filled<T: Clone>(values: Vec<Option<T>>, with: T) -> Vec<T> {
+            values
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| with.clone()))
+                .collect()
+        }
+        let frame = |ids: Column, clean: bool| {
+            let mut df = tricky_frame(ids);
+            // The values of `tricky_frame`, without its nulls.
+            let amount: Vec<Option<f64>> = (0..N).map(tricky_amount).collect();
+            let cost: Vec<Option<f64>> = (0..N)
+                .map(|i| (i % 10 != 0).then_some(i as f64 * 0.011))
+                .map(|c| c.map(|c| if c > 20.0 { f64::NAN } else { c }))
+                .collect();
+            let order: Vec<Option<String>> = (0..N)
+                .map(|i| (i % 6 != 0).then(|| format!(" O{} ", i / 4)))
+                .collect();
+            let category: Vec<Option<String>> = (0..N)
+                .map(|i| match i % 9 {
+                    0 => None,
+                    1 => Some(" ".into()),
+                    k => Some(
+                        ["toys", "books", "games", "food", "garden", "music", "Öl"][k - 2].into(),
+                    ),
+                })
+                .collect();
+            let micros: Vec<Option<i64>> = (0..N).map(tricky_micros).collect();
+            let day = 86_400_000_000i64;
+            let (amount, cost, micros): (Vec<f64>, Vec<f64>, Vec<i64>) = if clean {
+                let ok = |v: Option<f64>, i: usize| match v {
+                    Some(v) if v.is_finite() && v.abs() < 1e9 => v,
+                    _ => i as f64 * 0.01,
+                };
+                (
+                    amount.iter().enumerate().map(|(i, &v)| ok(v, i)).collect(),
+                    cost.iter().enumerate().map(|(i, &v)| ok(v, i)).collect(),
+                    (0..N as i64)
+                        .map(|i| 19_000 * day + i * 7_777_777)
+                        .collect(),
+                )
+            } else {
+                (
+                    filled(amount, f64::NAN),
+                    filled(cost, 0.5),
+                    filled(micros, 2_932_897 * day),
+                )
+            };
+            let ts = Column::new("ts".into(), micros)
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                .unwrap();
+            df.replace("ts", ts).unwrap();
+            df.replace("amount", Column::new("amount".into(), amount))
+                .unwrap();
+            df.replace("cost", Column::new("cost".into(), cost))
+                .unwrap();
+            df.replace(
+                "order_id",
+                Column::new("order_id".into(), filled(order, "  ".into())),
+            )
+            .unwrap();
+            df.replace(
+                "category",
+                Column::new("category".into(), filled(category, " ".into())),
+            )
+            .unwrap();
+            for c in df.columns() {
+                assert_eq!(c.null_count(), 0, "{}", c.name());
+            }
+            df
+        };
+        let text = |blank: &str| {
+            let ids = filled(text_ids(), blank.to_string());
+            Column::new("customer_id".into(), ids)
+        };
+        for clean in [false, true] {
+            // Blank ids (rejected) only where the values are tricky too.
+            let mut df = frame(text(if clean { "C000" } else { " " }), clean);
+            check_strategies_agree(&mut df, |o| o.as_of = Some(19_030));
+            if clean {
+                // Without cost and order columns: margins and times stand in.
+                let _ = df.drop_in_place("cost").unwrap();
+                let _ = df.drop_in_place("order_id").unwrap();
+                check_strategies_agree(&mut df, |o| {
+                    o.currency_decimals = 0;
+                    o.margin = money::Ratio::parse("0.35").unwrap();
+                });
+            } else {
+                let ints: Vec<i64> = (0..N as i64).map(|i| (i * 7) % 131 - 20).collect();
+                let mut df = frame(Column::new("customer_id".into(), ints), clean);
+                check_strategies_agree(&mut df, |_| {});
+            }
+        }
     }
 
     #[test]
