@@ -2284,21 +2284,23 @@ fn load_columnar(
     let credit = |done: u64| (u128::from(size) * u128::from(done) / u128::from(n.max(1))) as u64;
     rows.reserve(n as usize);
     let mut maxima = None;
-    // The next batch is decoded (on polars' threads) while this one is converted (on
-    // rayon's), so the serial steps of either leave no core idle. At most two batches
-    // are held. A failing batch stops the load before the next one is looked at, as
-    // when reading one batch at a time.
+    // With more than one thread, the next batch is decoded (on polars' threads) while
+    // this one is converted (on rayon's), so the serial steps of either leave no core
+    // idle; at most two batches are held. (With one thread, one thing at a time.) A
+    // failing batch stops the load before the next one is looked at, as when reading
+    // one batch at a time.
+    let ahead = rayon::current_num_threads() > 1;
     std::thread::scope(|scope| {
         let (source, batches) = (&source, &batches);
         let read = |k: usize| scope.spawn(move || source.read(&batches[k]));
-        let mut next = Some(read(0));
+        let mut next = ahead.then(|| read(0));
         for (k, batch) in batches.iter().enumerate() {
             let df = match next.take().map(|h| h.join()) {
                 Some(Ok(df)) => df?,
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => unreachable!("every batch is read before it is converted"),
+                None => source.read(batch)?,
             };
-            if k + 1 < batches.len() {
+            if ahead && k + 1 < batches.len() {
                 next = Some(read(k + 1));
             }
             let names: Vec<String> = df
