@@ -303,6 +303,27 @@ pub fn write_chunked(
     file.commit()
 }
 
+/// Rows per chunk of a text file rendered straight from per-row data (see
+/// [`write_text`]): small, so that a few threads share the rows evenly, yet large enough
+/// that the cost of a chunk is negligible. Text chunks need not match Parquet row groups.
+pub const TEXT_CHUNK_ROWS: usize = 16 * 1024;
+
+/// Writes the texts `text(0..n_chunks)` one after the other as the file `path`,
+/// atomically. Chunks are rendered in parallel and written in order, so the file is the
+/// same at any thread count.
+pub fn write_text(
+    path: &Path,
+    n_chunks: usize,
+    text: impl Fn(usize) -> Result<Vec<u8>> + Sync,
+) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    write_text_chunks(file.writer(), n_chunks, text).map_err(|e| match e {
+        TextChunkError::Io(e) => Error::io(path, e),
+        TextChunkError::Chunk(e) => e,
+    })?;
+    file.commit()
+}
+
 /// Why [`write_text_chunks`] stopped: building a chunk's text, or writing it.
 enum TextChunkError {
     Chunk(Error),
@@ -414,6 +435,90 @@ fn write_csv_rows<W: Write>(df: &DataFrame, w: W, header: bool) -> std::io::Resu
     Ok(())
 }
 
+/// Appends `v` in decimal, as `{v}` would.
+pub fn push_int(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[k..].iter().map(|&b| char::from(b)));
+}
+
+/// Appends a finite float in its shortest round-trip form, as `{v}` would; nothing for
+/// NaN and infinities (written as nulls).
+pub fn push_float(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Appends minor units as the currency amount `crate::money::minor_to_f64` gives,
+/// written as [`push_float`] writes it: "-1234.5" for -123450 at 2 decimals.
+///
+/// Below 10^15 in magnitude the amount has at most 15 significant digits, so it is
+/// itself the shortest decimal text of its nearest f64 (every decimal of up to 15 digits
+/// survives the trip through an f64), and it is written from the integers directly.
+pub fn push_money(out: &mut String, minor: i64, decimals: u32) {
+    const EXACT: u64 = 1_000_000_000_000_000;
+    let abs = minor.unsigned_abs();
+    if decimals > 15 || abs >= EXACT {
+        push_float(out, crate::money::minor_to_f64(minor, decimals));
+        return;
+    }
+    if minor < 0 {
+        out.push('-');
+    }
+    let unit = 10u64.pow(decimals);
+    push_u64(out, abs / unit);
+    let (mut frac, mut width) = (abs % unit, decimals as usize);
+    if frac == 0 {
+        return;
+    }
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    out.push('.');
+    let start = out.len();
+    push_u64(out, frac);
+    let zeros = width - (out.len() - start);
+    out.insert_str(start, &"000000000000000"[..zeros]);
+}
+
+/// Appends a CSV field as the `csv` crate writes it: in double quotes, with quotes
+/// doubled, when it holds a comma, a quote, a CR or an LF; otherwise as it is.
+pub fn push_csv_field(out: &mut String, field: &str) {
+    if field
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.push('"');
+        for (k, part) in field.split('"').enumerate() {
+            if k > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part);
+        }
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
 /// JSON: an array of objects, or one object per line.
 pub fn write_json<W: Write>(df: &DataFrame, mut w: W, lines: bool) -> std::io::Result<()> {
     let cols = text_columns(df)?;
@@ -505,6 +610,90 @@ mod tests {
         assert_eq!(money_text(-123456, 2), "-1,234.56");
         assert_eq!(money_text(5, 2), "0.05");
         assert_eq!(money_text(1234, 0), "1,234");
+    }
+
+    #[test]
+    fn cells_are_written_as_format_writes_them() {
+        let mut ints = vec![0, 1, -1, 9, 10, -10, i64::MIN, i64::MAX, 1 << 53];
+        let mut money = ints.clone();
+        // Values of every magnitude, from a fixed sequence (deterministic).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (x >> (x % 64)) as i64;
+            ints.push(v);
+            ints.push(v.wrapping_neg());
+            money.extend([
+                v,
+                v.wrapping_neg(),
+                v % 1_000_000_000_000_000,
+                v % 1000,
+                v / 1000 * 1000,
+            ]);
+        }
+        money.extend([
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            -999_999_999_999_999,
+        ]);
+        let mut out = String::new();
+        for &v in &ints {
+            out.clear();
+            push_int(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
+        for d in 0..=6 {
+            for &m in &money {
+                out.clear();
+                push_money(&mut out, m, d);
+                assert_eq!(
+                    out,
+                    format!("{}", crate::money::minor_to_f64(m, d)),
+                    "{m} at {d} decimals"
+                );
+            }
+        }
+        for v in [0.1 + 0.2, -0.0, 1e21, 1e-7, f64::MAX, f64::MIN_POSITIVE] {
+            out.clear();
+            push_float(&mut out, v);
+            assert_eq!(out, format!("{v}"));
+        }
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            out.clear();
+            push_float(&mut out, v);
+            assert_eq!(out, "");
+        }
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_as_the_csv_crate_quotes_them() {
+        let fields = [
+            "",
+            "plain",
+            "a,b",
+            "q\"uote",
+            "\"",
+            "line\nbreak",
+            "cr\r",
+            " space ",
+            "tab\t",
+            "été",
+            "'single'",
+            "#hash",
+            "\"\"",
+        ];
+        let mut ours = String::new();
+        for f in fields {
+            ours.clear();
+            push_csv_field(&mut ours, f);
+            ours.push_str(",x\n");
+            let mut theirs = csv::Writer::from_writer(Vec::new());
+            theirs.write_record([f, "x"]).unwrap();
+            let written = theirs.into_inner().unwrap();
+            assert_eq!(ours.as_bytes(), written.as_slice(), "{f:?}");
+        }
     }
 
     #[test]
