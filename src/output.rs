@@ -381,12 +381,14 @@ impl TextColumn {
 
     /// Appends the text of row `i`; false when the value is null.
     fn text(&self, i: usize, out: &mut String) -> bool {
-        use std::fmt::Write as _;
         match self {
             TextColumn::Str(c) => c.get(i).map(|v| out.push_str(v)).is_some(),
-            TextColumn::Int(c) => c.get(i).map(|v| write!(out, "{v}").ok()).is_some(),
+            TextColumn::Int(c) => c.get(i).map(|v| push_int(out, v)).is_some(),
             TextColumn::Float(c) => match c.get(i) {
-                Some(v) if v.is_finite() => write!(out, "{v}").is_ok(),
+                Some(v) if v.is_finite() => {
+                    push_float(out, v);
+                    true
+                }
                 _ => false,
             },
             TextColumn::Bool(c) => c
@@ -415,24 +417,52 @@ pub fn write_csv<W: Write>(df: &DataFrame, w: W) -> std::io::Result<()> {
     write_csv_rows(df, w, true)
 }
 
-/// CSV rows of `df`, after the header line when `header`.
-fn write_csv_rows<W: Write>(df: &DataFrame, w: W, header: bool) -> std::io::Result<()> {
+/// CSV rows of `df`, after the header line when `header`: the text the `csv` crate
+/// writes, with quoting decided per column (only text can need quotes).
+fn write_csv_rows<W: Write>(df: &DataFrame, mut w: W, header: bool) -> std::io::Result<()> {
     let cols = text_columns(df)?;
-    let mut out = csv::Writer::from_writer(w);
+    let mut out = String::new();
     if header {
-        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+        for (k, name) in df.get_column_names().iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            push_csv_field(&mut out, name.as_str());
+        }
+        end_csv_record(&mut out, 0);
     }
     let mut cell = String::new();
     for i in 0..df.height() {
-        for c in &cols {
-            cell.clear();
-            c.text(i, &mut cell);
-            out.write_field(&cell)?;
+        let start = out.len();
+        for (k, c) in cols.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            if matches!(c, TextColumn::Str(_)) {
+                cell.clear();
+                c.text(i, &mut cell);
+                push_csv_field(&mut out, &cell);
+            } else {
+                c.text(i, &mut out);
+            }
         }
-        out.write_record(None::<&[u8]>)?;
+        end_csv_record(&mut out, start);
+        if out.len() >= 1 << 16 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
     }
-    out.flush()?;
-    Ok(())
+    w.write_all(out.as_bytes())?;
+    w.flush()
+}
+
+/// Ends the record begun at `start`; like the `csv` crate, a record with no text at all
+/// (one empty field) is written as `""`, so that it is not read as a blank line.
+fn end_csv_record(out: &mut String, start: usize) {
+    if out.len() == start {
+        out.push_str("\"\"");
+    }
+    out.push('\n');
 }
 
 /// Appends `v` in decimal, as `{v}` would.
@@ -694,6 +724,97 @@ mod tests {
             let written = theirs.into_inner().unwrap();
             assert_eq!(ours.as_bytes(), written.as_slice(), "{f:?}");
         }
+    }
+
+    /// CSV as the `csv` crate writes it, cell by cell: the reference for `write_csv`.
+    fn csv_crate_text(df: &DataFrame) -> Vec<u8> {
+        let cols = text_columns(df).unwrap();
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))
+            .unwrap();
+        let mut cell = String::new();
+        for i in 0..df.height() {
+            for c in &cols {
+                cell.clear();
+                c.text(i, &mut cell);
+                out.write_field(&cell).unwrap();
+            }
+            out.write_record(None::<&[u8]>).unwrap();
+        }
+        out.into_inner().unwrap()
+    }
+
+    #[test]
+    fn csv_text_equals_the_csv_crate() {
+        let n = 9;
+        let texts = [
+            Some("plain"),
+            Some("a,b"),
+            Some("q\"uote"),
+            None,
+            Some(""),
+            Some("line\nbreak"),
+            Some("cr\r"),
+            Some(" é "),
+            Some("\"\""),
+        ];
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("id, \"quoted\"".into(), texts.to_vec()),
+                Column::new(
+                    "n".into(),
+                    (0..n as i64)
+                        .map(|i| (i != 2).then_some(i64::MAX / 9 * (i - 4) - 99))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "x".into(),
+                    vec![
+                        Some(0.1 + 0.2),
+                        None,
+                        Some(f64::NAN),
+                        Some(f64::INFINITY),
+                        Some(-0.0),
+                        Some(-1e-9),
+                        Some(1e22),
+                        Some(-12.5),
+                        Some(f64::NEG_INFINITY),
+                    ],
+                ),
+                Column::new(
+                    "b".into(),
+                    (0..n)
+                        .map(|i| (i % 3 != 0).then_some(i % 2 == 0))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "d".into(),
+                    (0..n as i32)
+                        .map(|i| (i != 4).then_some(i * 4000 - 9000))
+                        .collect::<Vec<_>>(),
+                )
+                .cast(&DataType::Date)
+                .unwrap(),
+            ],
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write_csv(&df, &mut ours).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(csv_crate_text(&df)).unwrap()
+        );
+        // A record of one empty field is written as "", not as a blank line.
+        let single = DataFrame::new(
+            3,
+            vec![Column::new("s".into(), vec![None, Some(""), Some("x")])],
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write_csv(&single, &mut ours).unwrap();
+        assert_eq!(ours, csv_crate_text(&single));
+        assert_eq!(ours, b"s\n\"\"\n\"\"\nx\n");
     }
 
     #[test]
