@@ -282,8 +282,8 @@ impl Segmentation {
 
     /// Writes the segment file ([`to_frame_with_p_alive`](Self::to_frame_with_p_alive))
     /// to `path` in chunks of customers, so memory holds one chunk's frame at a time.
-    /// CSV is rendered straight from the per-customer vectors instead (see
-    /// [`write_csv`](Self::write_csv)), the same text without a frame per chunk.
+    /// CSV is rendered straight from the per-customer vectors instead (`write_csv`):
+    /// the same text without a frame per chunk.
     pub fn write(&self, path: &std::path::Path, p_alive: Option<&[Option<f64>]>) -> Result<()> {
         if crate::output::OutputFormat::from_path(path)? == crate::output::OutputFormat::Csv {
             return self.write_csv(path, p_alive);
