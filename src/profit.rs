@@ -56,16 +56,16 @@ pub fn profit_view(s: &Summary) -> ProfitView {
     // JOB.md orders customers by profit descending, then id; every figure below is a sum
     // over a prefix of that order, and equal profits in any order give the same sums, so
     // sorting the profits is enough.
-    let mut order: Vec<i64> = s.profit.clone();
-    order.par_sort_unstable_by(|a, b| b.cmp(a));
+    let mut profits: Vec<i64> = s.profit.clone();
+    profits.par_sort_unstable_by(|a, b| b.cmp(a));
     // cum[i] = profit of the first i customers in that order.
-    let mut cum = Vec::with_capacity(order.len() + 1);
+    let mut cum = Vec::with_capacity(profits.len() + 1);
     cum.push(0i128);
-    for &p in &order {
+    for &p in &profits {
         let last = *cum.last().unwrap_or(&0);
         cum.push(last + i128::from(p));
     }
-    let total = cum[order.len()];
+    let total = cum[profits.len()];
     let top20_customers = ceil_part(n, 2, 10);
     let bottom30_customers = ceil_part(n, 3, 10);
     let top20_profit = cum[top20_customers as usize];
