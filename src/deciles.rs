@@ -7,6 +7,8 @@
 //!
 //! Not for: the 20/80/30 view and the whale curve (see `profit`).
 
+use rayon::prelude::*;
+
 use crate::rfm::ntile_by;
 use crate::summary::Summary;
 
@@ -117,18 +119,12 @@ pub struct PurchaseSlice {
 
 /// Ten revenue slices and the customers who make each; then the monetary ≤ 0 row.
 pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
-    let mut positive: Vec<u32> = (0..s.len() as u32)
-        .filter(|&c| s.monetary[c as usize] > 0)
-        .collect();
-    positive.sort_unstable_by(|&a, &b| {
-        s.monetary[b as usize]
-            .cmp(&s.monetary[a as usize])
-            .then(a.cmp(&b))
-    });
-    let total: i128 = positive
-        .iter()
-        .map(|&c| i128::from(s.monetary[c as usize]))
-        .sum();
+    // JOB.md orders customers by monetary descending, then id; the running sums only see
+    // the values, and equal values in any order give the same sums, so sorting the values
+    // is enough.
+    let mut positive: Vec<i64> = s.monetary.iter().copied().filter(|&m| m > 0).collect();
+    positive.par_sort_unstable_by(|a, b| b.cmp(a));
+    let total: i128 = positive.iter().map(|&m| i128::from(m)).sum();
     let all = s.len().max(1) as f64;
     let mut rows: Vec<PurchaseSlice> = (1..=10)
         .map(|k| PurchaseSlice {
@@ -139,8 +135,7 @@ pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
         })
         .collect();
     let mut running = 0i128;
-    for &c in &positive {
-        let m = s.monetary[c as usize];
+    for &m in &positive {
         running += i128::from(m);
         // slice = ceil(10 × C_i / T), clamped to 1..10.
         let k = (10 * running + total - 1) / total;

@@ -303,6 +303,27 @@ pub fn write_chunked(
     file.commit()
 }
 
+/// Rows per chunk of a text file rendered straight from per-row data (see
+/// [`write_text`]): small, so that a few threads share the rows evenly, yet large enough
+/// that the cost of a chunk is negligible. Text chunks need not match Parquet row groups.
+pub const TEXT_CHUNK_ROWS: usize = 16 * 1024;
+
+/// Writes the texts `text(0..n_chunks)` one after the other as the file `path`,
+/// atomically. Chunks are rendered in parallel and written in order, so the file is the
+/// same at any thread count.
+pub fn write_text(
+    path: &Path,
+    n_chunks: usize,
+    text: impl Fn(usize) -> Result<Vec<u8>> + Sync,
+) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    write_text_chunks(file.writer(), n_chunks, text).map_err(|e| match e {
+        TextChunkError::Io(e) => Error::io(path, e),
+        TextChunkError::Chunk(e) => e,
+    })?;
+    file.commit()
+}
+
 /// Why [`write_text_chunks`] stopped: building a chunk's text, or writing it.
 enum TextChunkError {
     Chunk(Error),
@@ -360,12 +381,14 @@ impl TextColumn {
 
     /// Appends the text of row `i`; false when the value is null.
     fn text(&self, i: usize, out: &mut String) -> bool {
-        use std::fmt::Write as _;
         match self {
             TextColumn::Str(c) => c.get(i).map(|v| out.push_str(v)).is_some(),
-            TextColumn::Int(c) => c.get(i).map(|v| write!(out, "{v}").ok()).is_some(),
+            TextColumn::Int(c) => c.get(i).map(|v| push_int(out, v)).is_some(),
             TextColumn::Float(c) => match c.get(i) {
-                Some(v) if v.is_finite() => write!(out, "{v}").is_ok(),
+                Some(v) if v.is_finite() => {
+                    push_float(out, v);
+                    true
+                }
                 _ => false,
             },
             TextColumn::Bool(c) => c
@@ -394,24 +417,136 @@ pub fn write_csv<W: Write>(df: &DataFrame, w: W) -> std::io::Result<()> {
     write_csv_rows(df, w, true)
 }
 
-/// CSV rows of `df`, after the header line when `header`.
-fn write_csv_rows<W: Write>(df: &DataFrame, w: W, header: bool) -> std::io::Result<()> {
+/// CSV rows of `df`, after the header line when `header`: the text the `csv` crate
+/// writes, with quoting decided per column (only text can need quotes).
+fn write_csv_rows<W: Write>(df: &DataFrame, mut w: W, header: bool) -> std::io::Result<()> {
     let cols = text_columns(df)?;
-    let mut out = csv::Writer::from_writer(w);
+    let mut out = String::new();
     if header {
-        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+        for (k, name) in df.get_column_names().iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            push_csv_field(&mut out, name.as_str());
+        }
+        end_csv_record(&mut out, 0);
     }
     let mut cell = String::new();
     for i in 0..df.height() {
-        for c in &cols {
-            cell.clear();
-            c.text(i, &mut cell);
-            out.write_field(&cell)?;
+        let start = out.len();
+        for (k, c) in cols.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            if matches!(c, TextColumn::Str(_)) {
+                cell.clear();
+                c.text(i, &mut cell);
+                push_csv_field(&mut out, &cell);
+            } else {
+                c.text(i, &mut out);
+            }
         }
-        out.write_record(None::<&[u8]>)?;
+        end_csv_record(&mut out, start);
+        if out.len() >= 1 << 16 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
     }
-    out.flush()?;
-    Ok(())
+    w.write_all(out.as_bytes())?;
+    w.flush()
+}
+
+/// Ends the record begun at `start`; like the `csv` crate, a record with no text at all
+/// (one empty field) is written as `""`, so that it is not read as a blank line.
+fn end_csv_record(out: &mut String, start: usize) {
+    if out.len() == start {
+        out.push_str("\"\"");
+    }
+    out.push('\n');
+}
+
+/// Appends `v` in decimal, as `{v}` would.
+pub fn push_int(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[k..].iter().map(|&b| char::from(b)));
+}
+
+/// Appends a finite float in its shortest round-trip form, as `{v}` would; nothing for
+/// NaN and infinities (written as nulls).
+pub fn push_float(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Appends minor units as the currency amount `crate::money::minor_to_f64` gives,
+/// written as [`push_float`] writes it: "-1234.5" for -123450 at 2 decimals.
+///
+/// Below 10^15 in magnitude the amount has at most 15 significant digits, so it is
+/// itself the shortest decimal text of its nearest f64 (every decimal of up to 15 digits
+/// survives the trip through an f64), and it is written from the integers directly.
+pub fn push_money(out: &mut String, minor: i64, decimals: u32) {
+    const EXACT: u64 = 1_000_000_000_000_000;
+    let abs = minor.unsigned_abs();
+    if decimals > 15 || abs >= EXACT {
+        push_float(out, crate::money::minor_to_f64(minor, decimals));
+        return;
+    }
+    if minor < 0 {
+        out.push('-');
+    }
+    let unit = 10u64.pow(decimals);
+    push_u64(out, abs / unit);
+    let (mut frac, mut width) = (abs % unit, decimals as usize);
+    if frac == 0 {
+        return;
+    }
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    out.push('.');
+    let start = out.len();
+    push_u64(out, frac);
+    let zeros = width - (out.len() - start);
+    out.insert_str(start, &"000000000000000"[..zeros]);
+}
+
+/// Appends a CSV field as the `csv` crate writes it: in double quotes, with quotes
+/// doubled, when it holds a comma, a quote, a CR or an LF; otherwise as it is.
+pub fn push_csv_field(out: &mut String, field: &str) {
+    if field
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.push('"');
+        for (k, part) in field.split('"').enumerate() {
+            if k > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part);
+        }
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
 }
 
 /// JSON: an array of objects, or one object per line.
@@ -505,6 +640,181 @@ mod tests {
         assert_eq!(money_text(-123456, 2), "-1,234.56");
         assert_eq!(money_text(5, 2), "0.05");
         assert_eq!(money_text(1234, 0), "1,234");
+    }
+
+    #[test]
+    fn cells_are_written_as_format_writes_them() {
+        let mut ints = vec![0, 1, -1, 9, 10, -10, i64::MIN, i64::MAX, 1 << 53];
+        let mut money = ints.clone();
+        // Values of every magnitude, from a fixed sequence (deterministic).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (x >> (x % 64)) as i64;
+            ints.push(v);
+            ints.push(v.wrapping_neg());
+            money.extend([
+                v,
+                v.wrapping_neg(),
+                v % 1_000_000_000_000_000,
+                v % 1000,
+                v / 1000 * 1000,
+            ]);
+        }
+        money.extend([
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            -999_999_999_999_999,
+        ]);
+        let mut out = String::new();
+        for &v in &ints {
+            out.clear();
+            push_int(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
+        for d in 0..=6 {
+            for &m in &money {
+                out.clear();
+                push_money(&mut out, m, d);
+                assert_eq!(
+                    out,
+                    format!("{}", crate::money::minor_to_f64(m, d)),
+                    "{m} at {d} decimals"
+                );
+            }
+        }
+        for v in [0.1 + 0.2, -0.0, 1e21, 1e-7, f64::MAX, f64::MIN_POSITIVE] {
+            out.clear();
+            push_float(&mut out, v);
+            assert_eq!(out, format!("{v}"));
+        }
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            out.clear();
+            push_float(&mut out, v);
+            assert_eq!(out, "");
+        }
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_as_the_csv_crate_quotes_them() {
+        let fields = [
+            "",
+            "plain",
+            "a,b",
+            "q\"uote",
+            "\"",
+            "line\nbreak",
+            "cr\r",
+            " space ",
+            "tab\t",
+            "été",
+            "'single'",
+            "#hash",
+            "\"\"",
+        ];
+        let mut ours = String::new();
+        for f in fields {
+            ours.clear();
+            push_csv_field(&mut ours, f);
+            ours.push_str(",x\n");
+            let mut theirs = csv::Writer::from_writer(Vec::new());
+            theirs.write_record([f, "x"]).unwrap();
+            let written = theirs.into_inner().unwrap();
+            assert_eq!(ours.as_bytes(), written.as_slice(), "{f:?}");
+        }
+    }
+
+    /// CSV as the `csv` crate writes it, cell by cell: the reference for `write_csv`.
+    fn csv_crate_text(df: &DataFrame) -> Vec<u8> {
+        let cols = text_columns(df).unwrap();
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))
+            .unwrap();
+        let mut cell = String::new();
+        for i in 0..df.height() {
+            for c in &cols {
+                cell.clear();
+                c.text(i, &mut cell);
+                out.write_field(&cell).unwrap();
+            }
+            out.write_record(None::<&[u8]>).unwrap();
+        }
+        out.into_inner().unwrap()
+    }
+
+    #[test]
+    fn csv_text_equals_the_csv_crate() {
+        let n = 9;
+        let texts = [
+            Some("plain"),
+            Some("a,b"),
+            Some("q\"uote"),
+            None,
+            Some(""),
+            Some("line\nbreak"),
+            Some("cr\r"),
+            Some(" é "),
+            Some("\"\""),
+        ];
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("id, \"quoted\"".into(), texts.to_vec()),
+                Column::new(
+                    "n".into(),
+                    (0..n as i64)
+                        .map(|i| (i != 2).then_some(i64::MAX / 9 * (i - 4) - 99))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "x".into(),
+                    vec![
+                        Some(0.1 + 0.2),
+                        None,
+                        Some(f64::NAN),
+                        Some(f64::INFINITY),
+                        Some(-0.0),
+                        Some(-1e-9),
+                        Some(1e22),
+                        Some(-12.5),
+                        Some(f64::NEG_INFINITY),
+                    ],
+                ),
+                Column::new(
+                    "b".into(),
+                    (0..n)
+                        .map(|i| (i % 3 != 0).then_some(i % 2 == 0))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "d".into(),
+                    (0..n as i32)
+                        .map(|i| (i != 4).then_some(i * 4000 - 9000))
+                        .collect::<Vec<_>>(),
+                )
+                .cast(&DataType::Date)
+                .unwrap(),
+            ],
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write_csv(&df, &mut ours).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(csv_crate_text(&df)).unwrap()
+        );
+        // A record of one empty field is written as "", not as a blank line.
+        let single = DataFrame::new(
+            3,
+            vec![Column::new("s".into(), vec![None, Some(""), Some("x")])],
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write_csv(&single, &mut ours).unwrap();
+        assert_eq!(ours, csv_crate_text(&single));
+        assert_eq!(ours, b"s\n\"\"\n\"\"\nx\n");
     }
 
     #[test]

@@ -269,10 +269,28 @@ fn write_outputs(
     seg: &Segmentation,
     seg_format: &str,
 ) -> Result<(Vec<String>, Option<Vec<Migration>>)> {
-    let d = seg.summary.currency_decimals;
     let seg_name = format!("segments.{seg_format}");
-    seg.write(&work.join(&seg_name), None)?;
+    // The segment file is by far the largest output; the small ones are computed and
+    // written beside it rather than after it.
+    let (written, small) = rayon::join(
+        || seg.write(&work.join(&seg_name), None),
+        || write_small_outputs(work, base, seg),
+    );
+    written?;
+    let (small, moves) = small?;
     let mut outputs = vec![seg_name];
+    outputs.extend(small);
+    Ok((outputs, moves))
+}
+
+/// The outputs of [`write_outputs`] other than the segment file, in order.
+fn write_small_outputs(
+    work: &Path,
+    base: &Path,
+    seg: &Segmentation,
+) -> Result<(Vec<String>, Option<Vec<Migration>>)> {
+    let d = seg.summary.currency_decimals;
+    let mut outputs = Vec::new();
     let mut write = |name: &str, frame: &mut DataFrame| -> Result<()> {
         output::write_frame(frame, &work.join(name))?;
         outputs.push(name.to_string());

@@ -282,7 +282,12 @@ impl Segmentation {
 
     /// Writes the segment file ([`to_frame_with_p_alive`](Self::to_frame_with_p_alive))
     /// to `path` in chunks of customers, so memory holds one chunk's frame at a time.
+    /// CSV is rendered straight from the per-customer vectors instead (`write_csv`):
+    /// the same text without a frame per chunk.
     pub fn write(&self, path: &std::path::Path, p_alive: Option<&[Option<f64>]>) -> Result<()> {
+        if crate::output::OutputFormat::from_path(path)? == crate::output::OutputFormat::Csv {
+            return self.write_csv(path, p_alive);
+        }
         let n = self.summary.len();
         let size = crate::output::CHUNK_ROWS;
         crate::output::write_chunked(path, n.div_ceil(size), |i| {
@@ -290,6 +295,140 @@ impl Segmentation {
             self.slice(r.clone())
                 .to_frame_with_p_alive(p_alive.map(|p| &p[r]))
         })
+    }
+
+    /// The segment file as CSV, written from the per-customer vectors in small chunks of
+    /// customers rendered in parallel: byte for byte what `output::write_csv` gives for
+    /// [`to_frame_with_p_alive`](Self::to_frame_with_p_alive) (the tests compare the two),
+    /// at a fraction of the cost.
+    fn write_csv(&self, path: &std::path::Path, p_alive: Option<&[Option<f64>]>) -> Result<()> {
+        self.write_csv_in_chunks(path, p_alive, crate::output::TEXT_CHUNK_ROWS)
+    }
+
+    fn write_csv_in_chunks(
+        &self,
+        path: &std::path::Path,
+        p_alive: Option<&[Option<f64>]>,
+        size: usize,
+    ) -> Result<()> {
+        let n = self.summary.len();
+        crate::output::write_text(path, n.div_ceil(size).max(1), |i| {
+            let rows = i * size..n.min((i + 1) * size);
+            let mut out = String::with_capacity(rows.len() * 128);
+            if i == 0 {
+                out.push_str(&Self::csv_header(p_alive.is_some()));
+            }
+            for c in rows {
+                self.push_csv_row(c, p_alive.map(|p| p[c]), &mut out);
+            }
+            Ok(out.into_bytes())
+        })
+    }
+
+    fn csv_header(p_alive: bool) -> String {
+        let mut names = vec![
+            "customer_id",
+            "first_purchase",
+            "last_purchase",
+            "recency_days",
+            "tenure_days",
+            "frequency",
+            "monetary",
+            "profit",
+            "avg_order_value",
+            "n_categories",
+            "r_score",
+            "f_score",
+            "m_score",
+            "rfm_cell",
+            "rfm_score",
+            "segment",
+            "decile",
+            "best_customer",
+            "stage",
+        ];
+        if p_alive {
+            names.push("p_alive");
+        }
+        names.extend(["reactivated", "next_category"]);
+        names.join(",") + "\n"
+    }
+
+    /// Customer `c`'s line of the CSV segment file, columns as in
+    /// [`to_frame_with_p_alive`](Self::to_frame_with_p_alive); nulls are empty fields.
+    fn push_csv_row(&self, c: usize, p_alive: Option<Option<f64>>, out: &mut String) {
+        use crate::load::CustomerIds;
+        use crate::output::{push_csv_field, push_float, push_int, push_money};
+        let s = &self.summary;
+        let d = s.currency_decimals;
+        let int = |out: &mut String, v: Option<i64>| {
+            if let Some(v) = v {
+                push_int(out, v);
+            }
+            out.push(',');
+        };
+        let text = |out: &mut String, v: Option<&str>| {
+            if let Some(v) = v {
+                push_csv_field(out, v);
+            }
+        };
+        let day = |out: &mut String, v: Option<i32>| {
+            if let Some(v) = v {
+                crate::time::push_day(v, out);
+            }
+            out.push(',');
+        };
+        let money = |out: &mut String, v: Option<i64>| {
+            if let Some(v) = v {
+                push_money(out, v, d);
+            }
+            out.push(',');
+        };
+        let flag = |out: &mut String, v: bool| out.push_str(if v { "true," } else { "false," });
+        match &s.ids {
+            CustomerIds::Text(ids) => push_csv_field(out, &ids[c]),
+            CustomerIds::Int(ids) => push_int(out, ids[c]),
+        }
+        out.push(',');
+        day(out, s.first_purchase[c]);
+        day(out, s.last_purchase[c]);
+        int(out, s.recency_days(c).map(i64::from));
+        int(out, s.tenure_days(c).map(i64::from));
+        int(out, Some(i64::from(s.frequency[c])));
+        money(out, Some(s.monetary[c]));
+        money(out, Some(s.profit[c]));
+        money(out, s.avg_order_value(c));
+        int(out, Some(i64::from(s.n_categories[c])));
+        let scores = &self.scores;
+        for v in [scores.r[c], scores.f[c], scores.m[c]] {
+            int(out, (v > 0).then_some(i64::from(v)));
+        }
+        if scores.r[c] > 0 {
+            let sep = if scores.k >= 10 { "-" } else { "" };
+            push_int(out, i64::from(scores.r[c]));
+            out.push_str(sep);
+            push_int(out, i64::from(scores.f[c]));
+            out.push_str(sep);
+            push_int(out, i64::from(scores.m[c]));
+        }
+        out.push(',');
+        int(out, scores.total(c).map(i64::from));
+        text(out, self.segment_of(c));
+        out.push(',');
+        int(out, Some(i64::from(self.decile[c])));
+        flag(out, self.best.best[c]);
+        text(out, self.lifecycle.stage[c].map(|s| s.name()));
+        out.push(',');
+        if let Some(p) = p_alive {
+            if let Some(p) = p {
+                push_float(out, p);
+            }
+            out.push(',');
+        }
+        flag(out, self.lifecycle.reactivated[c]);
+        let next = self.next_category[c].map(|k| self.categories[k as usize].as_str());
+        text(out, next);
+        out.push('\n');
     }
 
     pub fn to_frame_with_p_alive(&self, p_alive: Option<&[Option<f64>]>) -> Result<DataFrame> {
@@ -328,5 +467,133 @@ impl Segmentation {
             frame.with_column(c)?;
         }
         Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::CustomerIds;
+
+    /// Customers whose ids, segments and categories need CSV quoting, with returns,
+    /// customers without a purchase and money like 0.1 + 0.2.
+    fn tricky() -> Segmentation {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tx.csv");
+        std::fs::write(
+            &path,
+            "customer_id,ts,order_id,amount,cost,category\n\
+             \"a,1\",2024-01-01,1,10.10,2,\"x,y\"\n\
+             \"a,1\",2024-03-02,2,0.2,0.1,\"q\"\"uote\"\n\
+             \"b\"\"2\",2024-01-03,3,-5.00,,plain\n\
+             c,2023-01-01,4,0.1,0.3,plain\n\
+             c,2023-02-01,5,0.2,,\"x,y\"\n\
+             c,2024-02-01,6,1234567.891,,\"q\"\"uote\"\n\
+             d,2022-05-05,7,-0.01,0.5,\n\
+             e,2024-04-01,8,3,1,plain\n\
+             f,2024-04-02,9,99.99,100,\"x,y\"\n\
+             f,2024-04-02,9,0.01,,plain\n",
+        )
+        .unwrap();
+        let loaded = crate::load(&crate::LoadOptions::new([path.to_str().unwrap()])).unwrap();
+        let mut settings = AnalysisSettings::default();
+        settings.rfm.k = 3;
+        let mut seg = segment(&loaded.transactions, &settings).unwrap();
+        seg.rules.otherwise = "other, \"misc\"\nsecond line".into();
+        if let Some(rule) = seg.rules.rules.first_mut() {
+            rule.name = "top,\"best\"".into();
+        }
+        seg
+    }
+
+    /// The fast CSV path against the generic one (the frame written by `write_csv`), in
+    /// chunks of 1, 2 and many customers, at 1 and 3 threads.
+    fn assert_csv_as_frame(seg: &Segmentation, p_alive: Option<&[Option<f64>]>) {
+        let dir = tempfile::tempdir().unwrap();
+        let generic = dir.path().join("generic.csv");
+        crate::output::write_frame(&mut seg.to_frame_with_p_alive(p_alive).unwrap(), &generic)
+            .unwrap();
+        let expected = std::fs::read(&generic).unwrap();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for size in [1, 2, crate::output::TEXT_CHUNK_ROWS] {
+                let fast = dir.path().join(format!("fast-{threads}-{size}.csv"));
+                pool.install(|| seg.write_csv_in_chunks(&fast, p_alive, size))
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(std::fs::read(&fast).unwrap()).unwrap(),
+                    String::from_utf8(expected.clone()).unwrap(),
+                    "{threads} threads, chunks of {size}"
+                );
+            }
+        }
+        let whole = dir.path().join("whole.csv");
+        seg.write(&whole, p_alive).unwrap();
+        assert_eq!(std::fs::read(&whole).unwrap(), expected);
+    }
+
+    #[test]
+    fn csv_segment_file_equals_the_written_frame() {
+        let seg = tricky();
+        assert!(
+            seg.summary.frequency.contains(&0),
+            "a customer without purchase"
+        );
+        let n = seg.summary.len();
+        assert_csv_as_frame(&seg, None);
+        let odd = [
+            Some(0.1 + 0.2),
+            None,
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(-0.0),
+            Some(1e-7),
+            Some(1e21),
+            Some(0.5),
+        ];
+        let p_alive: Vec<Option<f64>> = (0..n).map(|c| odd[c % odd.len()]).collect();
+        assert_csv_as_frame(&seg, Some(&p_alive));
+    }
+
+    #[test]
+    fn csv_segment_file_equals_the_written_frame_at_the_edges() {
+        let mut seg = tricky();
+        let n = seg.summary.len();
+        let ids = [i64::MIN, -3, 0, 7, i64::MAX, 42];
+        seg.summary.ids = CustomerIds::Int((0..n).map(|c| ids[c % ids.len()]).collect());
+        let money = [
+            i64::MIN,
+            i64::MAX,
+            -1,
+            0,
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            -1_000_000_000_000_001,
+            30,
+            123_456_789,
+            -100_000,
+        ];
+        seg.summary.monetary = (0..n).map(|c| money[c % money.len()]).collect();
+        seg.summary.profit = (0..n).map(|c| money[(c + 3) % money.len()]).collect();
+        seg.summary.first_purchase[0] = Some(-800_000);
+        seg.summary.last_purchase[0] = Some(3_000_000);
+        seg.categories[0] = "line\r\nbreak".into();
+        seg.next_category = (0..n).map(|c| (c % 3 != 1).then_some(0)).collect();
+        for d in 0..=6 {
+            seg.summary.currency_decimals = d;
+            assert_csv_as_frame(&seg, None);
+        }
+        // Ten score groups: cells like "10-3-7".
+        seg.scores.k = 10;
+        for c in 0..n {
+            if seg.scores.r[c] > 0 {
+                seg.scores.r[c] = 10;
+                seg.scores.m[c] = 7;
+            }
+        }
+        assert_csv_as_frame(&seg, None);
     }
 }
