@@ -473,18 +473,27 @@ pub fn push_int(out: &mut String, v: i64) {
     push_u64(out, v.unsigned_abs());
 }
 
-fn push_u64(out: &mut String, mut v: u64) {
+fn push_u64(out: &mut String, v: u64) {
     let mut digits = [0u8; 20];
-    let mut k = digits.len();
+    out.extend(
+        decimal_digits(v, &mut digits)
+            .iter()
+            .map(|&b| char::from(b)),
+    );
+}
+
+/// The decimal digits of `v` (ASCII, no sign or padding), written into the end of `buf`.
+pub(crate) fn decimal_digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut k = buf.len();
     loop {
         k -= 1;
-        digits[k] = b'0' + (v % 10) as u8;
+        buf[k] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend(digits[k..].iter().map(|&b| char::from(b)));
+    &buf[k..]
 }
 
 /// Appends a finite float in its shortest round-trip form, as `{v}` would; nothing for

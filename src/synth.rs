@@ -927,22 +927,13 @@ fn decimal_digits(mut n: u64) -> usize {
 }
 
 /// Decimal digits of `n`, left-padded with zeros to `width` (never truncated).
-fn push_padded(buf: &mut Vec<u8>, mut n: u64, width: usize) {
-    let mut tmp = [b'0'; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = tmp.len() - i;
-    for _ in digits..width {
+fn push_padded(buf: &mut Vec<u8>, n: u64, width: usize) {
+    let mut tmp = [0u8; 20];
+    let digits = crate::output::decimal_digits(n, &mut tmp);
+    for _ in digits.len()..width {
         buf.push(b'0');
     }
-    buf.extend_from_slice(&tmp[i..]);
+    buf.extend_from_slice(digits);
 }
 
 fn push_cents(buf: &mut Vec<u8>, cents: i64) {
