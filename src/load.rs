@@ -54,6 +54,15 @@ impl CustomerIds {
         self.len() == 0
     }
 
+    /// A copy, made on every thread (a million text ids are a million allocations).
+    pub fn par_clone(&self) -> CustomerIds {
+        use rayon::prelude::*;
+        match self {
+            CustomerIds::Text(v) => CustomerIds::Text(v.par_iter().cloned().collect()),
+            CustomerIds::Int(v) => CustomerIds::Int(v.clone()),
+        }
+    }
+
     /// The id of customer `i` as text.
     pub fn display(&self, i: usize) -> String {
         match self {
@@ -765,8 +774,8 @@ struct Loc<'a> {
 /// Accepted rows, before grouping by customer.
 struct Rows {
     id_kind: Option<(IdKind, String)>,
-    text_ids: PlHashMap<Box<str>, u32>,
-    int_ids: PlHashMap<i64, u32>,
+    text_ids: IdTable<Box<str>>,
+    int_ids: IdTable<i64>,
     customer: Vec<u32>,
     day: Vec<i32>,
     amount: Vec<i64>,
@@ -819,11 +828,14 @@ impl Builder {
     fn finish(self) -> Loaded {
         let Builder { rows, mut report } = self;
         let (ids, rank) = match rows.id_kind.map(|k| k.0) {
-            Some(IdKind::Int) => {
-                sorted_ids(rows.int_ids, |&a| a, |a, b| a.cmp(b), CustomerIds::Int)
-            }
+            Some(IdKind::Int) => sorted_ids(
+                rows.int_ids.into_coded(),
+                |&a| a,
+                |a, b| a.cmp(b),
+                CustomerIds::Int,
+            ),
             _ => sorted_ids(
-                rows.text_ids,
+                rows.text_ids.into_coded(),
                 |a| byte_prefix(a),
                 |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
                 |v| CustomerIds::Text(v.into_iter().map(String::from).collect()),
@@ -849,7 +861,7 @@ impl Builder {
             .collect();
         drop(rows.customer);
         let (categories, cat_rank) = sorted_ids(
-            rows.categories,
+            (rows.categories.len(), rows.categories.into_iter().collect()),
             |a| byte_prefix(a),
             |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
             |v| v.into_iter().map(String::from).collect::<Vec<_>>(),
@@ -938,20 +950,24 @@ fn permute<T: Copy>(values: &mut [T], position: &[usize], f: impl Fn(T) -> T) {
     }
 }
 
-/// Sorts interned keys; returns the sorted keys and, per insertion code, its rank.
+/// Sorts interned keys, given with their codes and the bound of the codes; returns the
+/// sorted keys and, per code, its rank.
 fn sorted_ids<K: Send, P: Ord + Send, T>(
-    map: PlHashMap<K, u32>,
-    prefix: impl Fn(&K) -> P,
+    (code_bound, coded): (usize, Vec<(K, u32)>),
+    prefix: impl Fn(&K) -> P + Sync,
     cmp: impl Fn(&K, &K) -> std::cmp::Ordering + Sync,
     wrap: impl FnOnce(Vec<K>) -> T,
 ) -> (T, Vec<u32>) {
     use rayon::prelude::*;
     // Sorting by a prefix held beside each key settles most comparisons without
     // following the key to its bytes.
-    let mut entries: Vec<(P, K, u32)> = map.into_iter().map(|(k, c)| (prefix(&k), k, c)).collect();
+    let mut entries: Vec<(P, K, u32)> = coded
+        .into_par_iter()
+        .map(|(k, c)| (prefix(&k), k, c))
+        .collect();
     // Keys are distinct, so an unstable sort orders them the same as a stable one.
     entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp(&a.1, &b.1)));
-    let mut rank = vec![0u32; entries.len()];
+    let mut rank = vec![0u32; code_bound];
     for (r, (_, _, code)) in entries.iter().enumerate() {
         rank[*code as usize] = r as u32;
     }
@@ -996,6 +1012,126 @@ fn intern<V: Copy + TryFrom<usize>>(map: &mut PlHashMap<Box<str>, V>, key: &str)
     };
     map.insert(key.into(), next);
     next
+}
+
+/// The shard of a key with this hash, out of `shards`: the columnar loader partitions
+/// rows by it, so a partition's ids all belong to one shard of the [`IdTable`].
+fn shard_of(hash: u64, shards: usize) -> usize {
+    ((hash >> 32) % shards as u64) as usize
+}
+
+/// The hash that chooses a customer id's shard (of the id's text, or of the integer).
+fn shard_hash<Q: std::hash::Hash + ?Sized>(key: &Q) -> u64 {
+    PlFixedStateQuality::default().hash_one(key)
+}
+
+/// Distinct customer ids with their codes, split into shards by a hash of the id, so
+/// that the ids of a batch can be registered one shard per thread with nothing to merge.
+/// The `k`-th id of shard `s` has the code `k * shards + s`: codes tell ids apart (the
+/// final order is by the ids themselves, see [`Builder::finish`]).
+struct IdTable<K> {
+    shards: Vec<PlHashMap<K, u32>>,
+}
+
+impl<K: std::hash::Hash + Eq> IdTable<K> {
+    fn new(shards: usize) -> IdTable<K> {
+        IdTable {
+            shards: (0..shards.max(1)).map(|_| PlHashMap::default()).collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+
+    /// The code of `key`, registering it if it is new.
+    fn code<Q>(&mut self, key: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        let n = self.shards.len();
+        let s = shard_of(shard_hash(key), n);
+        Self::code_in(&mut self.shards[s], s, n, key)
+    }
+
+    /// The code of `key` in shard `s` of `n`, where `key` belongs.
+    fn code_in<Q>(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        if let Some(&code) = shard.get(key) {
+            return code;
+        }
+        let Ok(code) = u32::try_from(shard.len() * n + s) else {
+            unreachable!("more distinct customer ids than 32-bit codes hold")
+        };
+        shard.insert(key.to_owned().into(), code);
+        code
+    }
+
+    /// Registers the customers of a batch's rows: `part[i]` is row `i`'s shard
+    /// ([`REJECTED`] for a rejected row) and `code(shard, s, i)` registers row `i`'s id in
+    /// its shard `s`. Each shard is filled on its own thread; returns every row's code
+    /// (`u32::MAX` for rejected rows).
+    fn register_partitioned<F>(&mut self, part: &[u8], code: F) -> Vec<u32>
+    where
+        K: Send,
+        F: Fn(&mut PlHashMap<K, u32>, usize, usize) -> u32 + Sync,
+    {
+        use rayon::prelude::*;
+        let n = self.shards.len();
+        let per_shard: Vec<Vec<u32>> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(s, shard)| {
+                let mut codes = Vec::with_capacity(part.len() / n);
+                for (i, &q) in part.iter().enumerate() {
+                    if usize::from(q) == s {
+                        codes.push(code(shard, s, i));
+                    }
+                }
+                codes
+            })
+            .collect();
+        let mut next = vec![0usize; per_shard.len()];
+        part.iter()
+            .map(|&q| {
+                if q == REJECTED {
+                    return u32::MAX;
+                }
+                let s = usize::from(q);
+                next[s] += 1;
+                per_shard[s][next[s] - 1]
+            })
+            .collect()
+    }
+
+    /// Registers every id of `self` (a chunk's table) in `to`; returns, per code of
+    /// `self`, the code in `to`.
+    fn recoded_into(self, to: &mut IdTable<K>) -> Vec<u32>
+    where
+        K: Clone,
+    {
+        let (bound, coded) = self.into_coded();
+        let mut table = vec![u32::MAX; bound];
+        for (key, c) in coded {
+            table[c as usize] = to.code(&key);
+        }
+        table
+    }
+
+    /// Every id with its code, and a bound above every code.
+    fn into_coded(self) -> (usize, Vec<(K, u32)>) {
+        let n = self.shards.len();
+        let bound = n * self.shards.iter().map(|s| s.len()).max().unwrap_or(0);
+        let coded = self.shards.into_iter().flatten().collect();
+        (bound, coded)
+    }
 }
 
 /// A validated customer id, not yet registered.
@@ -1051,10 +1187,13 @@ impl Rows {
         time_format: TimeFormat,
         as_of: Option<i32>,
     ) -> Rows {
+        // Enough shards for every thread to register ids with some to spare; a row's
+        // partition in the columnar loader is its id's shard.
+        let shards = (4 * rayon::current_num_threads().max(1)).min(usize::from(REJECTED));
         Rows {
             id_kind,
-            text_ids: PlHashMap::default(),
-            int_ids: PlHashMap::default(),
+            text_ids: IdTable::new(shards),
+            int_ids: IdTable::new(shards),
             customer: Vec::new(),
             day: Vec::new(),
             amount: Vec::new(),
@@ -1090,18 +1229,11 @@ impl Rows {
             keyed.sort_unstable_by_key(|e| e.1);
             keyed.into_iter().map(|e| e.0).collect()
         }
-        let text: Vec<u32> = by_code(chunk.text_ids)
-            .into_iter()
-            .map(|k| intern(&mut self.text_ids, &k))
-            .collect();
-        let ints: Vec<u32> = by_code(chunk.int_ids)
-            .into_iter()
-            .map(|k| {
-                let next = self.int_ids.len() as u32;
-                *self.int_ids.entry(k).or_insert(next)
-            })
-            .collect();
-        let customer_codes = if ints.is_empty() { text } else { ints };
+        let customer_codes = if chunk.int_ids.is_empty() {
+            chunk.text_ids.recoded_into(&mut self.text_ids)
+        } else {
+            chunk.int_ids.recoded_into(&mut self.int_ids)
+        };
         let category_codes: Vec<u32> = by_code(chunk.categories)
             .into_iter()
             .map(|k| intern(&mut self.categories, &k))
@@ -1312,12 +1444,11 @@ impl Rows {
     }
 
     fn int_code(&mut self, id: i64) -> u32 {
-        let next = self.int_ids.len() as u32;
-        *self.int_ids.entry(id).or_insert(next)
+        self.int_ids.code(&id)
     }
 
     fn text_code(&mut self, id: &str) -> u32 {
-        intern(&mut self.text_ids, id)
+        self.text_ids.code(id)
     }
 
     fn parse_time(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
@@ -2509,7 +2640,8 @@ where
         use rayon::prelude::*;
         let n = self.n;
         let threads = rayon::current_num_threads().max(1);
-        let parts = (4 * threads).min(usize::from(REJECTED));
+        // A row's partition is its customer's shard in the id table.
+        let parts = rows.text_ids.shards.len();
         let mut day = vec![0i32; n];
         let mut amount = vec![0i64; n];
         let mut profit = vec![0i64; n];
@@ -2540,7 +2672,6 @@ where
                         categories: Vec::new(),
                     };
                     let mut local: PlHashMap<std::borrow::Cow<'c, str>, u32> = PlHashMap::default();
-                    let hasher = PlFixedStateQuality::default();
                     if let Some(fast) = &self.fast {
                         let out = FastOut {
                             day: &mut *day,
@@ -2551,7 +2682,7 @@ where
                             part: &mut *part,
                         };
                         let categories = &mut outcome.categories;
-                        if fast.convert(rows, first, out, &mut local, categories, &hasher, parts) {
+                        if fast.convert(rows, first, out, &mut local, categories, parts) {
                             return outcome;
                         }
                         // A value the fast loop does not settle: the chunk is converted
@@ -2588,11 +2719,11 @@ where
                             });
                         }
                         let hash = match &v.customer {
-                            CustomerKey::Int(id) => hasher.hash_one(id),
-                            CustomerKey::Text(id) => hasher.hash_one(id),
-                            CustomerKey::Owned(id) => hasher.hash_one(id.as_str()),
+                            CustomerKey::Int(id) => shard_hash(id),
+                            CustomerKey::Text(id) => shard_hash(*id),
+                            CustomerKey::Owned(id) => shard_hash(id.as_str()),
                         };
-                        part[j] = ((hash >> 32) % parts as u64) as u8;
+                        part[j] = shard_of(hash, parts) as u8;
                     }
                     outcome
                 })
@@ -2625,7 +2756,7 @@ where
             lo = hi;
             converted(hi);
         }
-        let customer = self.customer_codes(rows, &part, parts);
+        let customer = self.customer_codes(rows, &part);
         rows.append(
             used as usize,
             &part,
@@ -2642,31 +2773,33 @@ where
     }
 
     /// The table code of every accepted row's customer (registering new customers),
-    /// `u32::MAX` for rejected rows.
-    fn customer_codes(&self, rows: &mut Rows, part: &[u8], parts: usize) -> Vec<u32> {
-        use std::borrow::Cow;
+    /// `u32::MAX` for rejected rows. `part` holds each row's shard.
+    fn customer_codes(&self, rows: &mut Rows, part: &[u8]) -> Vec<u32> {
         let col = self.mapping.names[self.mapping.customer].as_str();
-        let key = |i: usize| rows.customer_key((self.customer)(i), col);
+        // The tables are taken out while the rows' settings check the ids.
         if rows.id_kind.as_ref().map(|k| k.0) == Some(IdKind::Int) {
-            let (ids, codes) = intern_partitioned(part, parts, |i| match key(i) {
-                Ok(CustomerKey::Int(id)) => id,
-                _ => unreachable!("an accepted row has an integer id"),
+            let mut table = std::mem::replace(&mut rows.int_ids, IdTable::new(1));
+            let n = table.shards.len();
+            let codes = table.register_partitioned(part, |shard, s, i| {
+                match rows.customer_key((self.customer)(i), col) {
+                    Ok(CustomerKey::Int(id)) => IdTable::code_in(shard, s, n, &id),
+                    _ => unreachable!("an accepted row has an integer id"),
+                }
             });
-            rows.int_ids.reserve(ids.len());
-            let table: Vec<u32> = ids.into_iter().map(|id| rows.int_code(id)).collect();
-            recode(codes, &table)
+            rows.int_ids = table;
+            codes
         } else {
-            let (ids, codes) = intern_partitioned(part, parts, |i| match key(i) {
-                Ok(CustomerKey::Text(id)) => TextKey::new(Cow::Borrowed(id)),
-                Ok(CustomerKey::Owned(id)) => TextKey::new(Cow::Owned(id)),
-                _ => unreachable!("an accepted row has a text id"),
+            let mut table = std::mem::replace(&mut rows.text_ids, IdTable::new(1));
+            let n = table.shards.len();
+            let codes = table.register_partitioned(part, |shard, s, i| {
+                match rows.customer_key((self.customer)(i), col) {
+                    Ok(CustomerKey::Text(id)) => IdTable::code_in(shard, s, n, id),
+                    Ok(CustomerKey::Owned(id)) => IdTable::code_in(shard, s, n, id.as_str()),
+                    _ => unreachable!("an accepted row has a text id"),
+                }
             });
-            rows.text_ids.reserve(ids.len());
-            let table: Vec<u32> = ids
-                .iter()
-                .map(|id| id.with_text(|t| rows.text_code(t)))
-                .collect();
-            recode(codes, &table)
+            rows.text_ids = table;
+            codes
         }
     }
 }
@@ -2782,7 +2915,6 @@ impl<'c> FastColumns<'c> {
         out: FastOut,
         local: &mut PlHashMap<std::borrow::Cow<'c, str>, u32>,
         categories: &mut Vec<std::borrow::Cow<'c, str>>,
-        hasher: &PlFixedStateQuality,
         parts: usize,
     ) -> bool {
         let range = crate::time::MIN_DAY..=crate::time::MAX_DAY;
@@ -2837,115 +2969,18 @@ impl<'c> FastColumns<'c> {
                     if id.is_empty() {
                         return false;
                     }
-                    hasher.hash_one(id)
+                    shard_hash(id)
                 }
-                FastId::Int(ids) => hasher.hash_one(&ids[i]),
+                FastId::Int(ids) => shard_hash(&ids[i]),
             };
             out.day[j] = day;
             out.amount[j] = amount;
             out.profit[j] = profit;
             out.order[j] = order;
-            out.part[j] = ((hash >> 32) % parts as u64) as u8;
+            out.part[j] = shard_of(hash, parts) as u8;
         }
         true
     }
-}
-
-/// A text id as a hash key. Ids of up to 15 bytes are held inline, so telling two apart
-/// needs no trip to the bytes of the frame and no `memcmp`.
-#[derive(PartialEq, Eq, Hash)]
-enum TextKey<'a> {
-    /// The bytes, zero-padded, with the length in the last byte.
-    Inline(u128),
-    Long(std::borrow::Cow<'a, str>),
-}
-
-impl<'a> TextKey<'a> {
-    fn new(id: std::borrow::Cow<'a, str>) -> TextKey<'a> {
-        let bytes = id.as_bytes();
-        if bytes.len() < 16 {
-            let mut packed = [0u8; 16];
-            packed[..bytes.len()].copy_from_slice(bytes);
-            packed[15] = bytes.len() as u8;
-            TextKey::Inline(u128::from_le_bytes(packed))
-        } else {
-            TextKey::Long(id)
-        }
-    }
-
-    /// Calls `f` with the id's text (on the stack for an inline id).
-    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
-        match self {
-            TextKey::Inline(packed) => {
-                let bytes = packed.to_le_bytes();
-                let len = usize::from(bytes[15]);
-                match std::str::from_utf8(&bytes[..len]) {
-                    Ok(text) => f(text),
-                    Err(_) => unreachable!("an inline id holds the bytes of a str"),
-                }
-            }
-            TextKey::Long(id) => f(id),
-        }
-    }
-}
-
-/// Replaces each code by its entry in `table`, keeping `u32::MAX` (no code).
-fn recode(mut codes: Vec<u32>, table: &[u32]) -> Vec<u32> {
-    for c in &mut codes {
-        if *c != u32::MAX {
-            *c = table[*c as usize];
-        }
-    }
-    codes
-}
-
-/// Interns the key of every row whose partition is below [`REJECTED`], one thread per
-/// partition. Returns the distinct keys and each row's index into them (`u32::MAX` for
-/// rows without a partition). Keys are numbered partition by partition, each in order
-/// of first appearance, so the numbering is the same at any thread count for a given
-/// partition count.
-fn intern_partitioned<K, F>(part: &[u8], parts: usize, key: F) -> (Vec<K>, Vec<u32>)
-where
-    K: std::hash::Hash + Eq + Send,
-    F: Fn(usize) -> K + Sync,
-{
-    use rayon::prelude::*;
-    let interned: Vec<(Vec<K>, Vec<u32>)> = (0..parts)
-        .into_par_iter()
-        .map(|p| {
-            let mut map: PlHashMap<K, u32> = PlHashMap::default();
-            let mut codes = Vec::with_capacity(part.len() / parts);
-            for (i, &q) in part.iter().enumerate() {
-                if usize::from(q) == p {
-                    let next = map.len() as u32;
-                    codes.push(*map.entry(key(i)).or_insert(next));
-                }
-            }
-            let mut keyed: Vec<(K, u32)> = map.into_iter().collect();
-            keyed.sort_unstable_by_key(|e| e.1);
-            (keyed.into_iter().map(|e| e.0).collect(), codes)
-        })
-        .collect();
-    let mut base = Vec::with_capacity(parts);
-    let mut total = 0u32;
-    for (keys, _) in &interned {
-        base.push(total);
-        total += keys.len() as u32;
-    }
-    let mut next = vec![0usize; parts];
-    let codes = part
-        .iter()
-        .map(|&q| {
-            if q == REJECTED {
-                return u32::MAX;
-            }
-            let p = usize::from(q);
-            let code = base[p] + interned[p].1[next[p]];
-            next[p] += 1;
-            code
-        })
-        .collect();
-    (interned.into_iter().flat_map(|e| e.0).collect(), codes)
 }
 
 /// Whole-file columns of converted rows, with table codes; rejected rows hold filler.

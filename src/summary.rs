@@ -62,7 +62,7 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
         .map_init(Vec::new, |scratch, c| customer_totals(tx, c, scratch))
         .collect::<Result<Vec<_>>>()?;
     Ok(Summary {
-        ids: tx.ids.clone(),
+        ids: tx.ids.par_clone(),
         as_of: tx.as_of,
         currency_decimals: tx.currency_decimals,
         first_purchase: totals.iter().map(|t| t.first).collect(),
