@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::rfm::ntile_by;
+use crate::rfm::ntile_by_key;
 use crate::summary::Summary;
 
 /// What money deciles rank by.
@@ -34,9 +34,9 @@ impl std::str::FromStr for DecileBy {
 /// The decile (1 = top) of every customer, ranked by `by` descending, then customer id.
 pub fn assign(s: &Summary, by: DecileBy) -> Vec<u8> {
     let key = key_of(s, by);
-    ntile_by(s.len(), (0..s.len() as u32).collect(), 10, |a, b| {
-        key[b as usize].cmp(&key[a as usize]).then(a.cmp(&b))
-    })
+    let customers: Vec<u32> = (0..s.len() as u32).collect();
+    // `!` reverses the order of the key: largest first, ties by customer.
+    ntile_by_key(s.len(), &customers, 10, |c| !key[c as usize])
 }
 
 fn key_of(s: &Summary, by: DecileBy) -> &[i64] {
