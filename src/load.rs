@@ -2642,133 +2642,135 @@ where
         let threads = rayon::current_num_threads().max(1);
         // A row's partition is its customer's shard in the id table.
         let parts = rows.text_ids.shards.len();
-        let mut day = vec![0i32; n];
-        let mut amount = vec![0i64; n];
-        let mut profit = vec![0i64; n];
-        let mut order = vec![0u64; n];
-        let mut category = vec![NO_CATEGORY; n];
+        // The rows are converted straight into the line columns, which are taken out of
+        // `rows` meanwhile; rejected rows are squeezed out at the end.
+        let mut columns = rows.open_batch(n);
+        let base = columns.day.len() - n;
+        let (day, amount, profit, order, category) = (
+            &mut columns.day[base..],
+            &mut columns.amount[base..],
+            &mut columns.profit[base..],
+            &mut columns.order[base..],
+            &mut columns.category[base..],
+        );
         let mut part = vec![REJECTED; n];
-        let mut used = 0u64;
         // Chunks are converted a group at a time so rejections reach the policy (and
         // progress is told) as the file goes, as in `convert`.
         let group = 4 * threads * CHUNK_ROWS;
         let mut lo = 0;
-        while lo < n {
-            let hi = n.min(lo + group);
-            let outcomes: Vec<ChunkOutcome> = (
-                day[lo..hi].par_chunks_mut(CHUNK_ROWS),
-                amount[lo..hi].par_chunks_mut(CHUNK_ROWS),
-                profit[lo..hi].par_chunks_mut(CHUNK_ROWS),
-                order[lo..hi].par_chunks_mut(CHUNK_ROWS),
-                category[lo..hi].par_chunks_mut(CHUNK_ROWS),
-                part[lo..hi].par_chunks_mut(CHUNK_ROWS),
-            )
-                .into_par_iter()
-                .enumerate()
-                .map(|(k, (day, amount, profit, order, category, part))| {
-                    let first = lo + k * CHUNK_ROWS;
-                    let mut outcome = ChunkOutcome {
-                        rejects: Vec::new(),
-                        categories: Vec::new(),
-                    };
-                    let mut local: PlHashMap<std::borrow::Cow<'c, str>, u32> = PlHashMap::default();
-                    if let Some(fast) = &self.fast {
-                        let out = FastOut {
-                            day: &mut *day,
-                            amount: &mut *amount,
-                            profit: &mut *profit,
-                            order: &mut *order,
-                            category: &mut *category,
-                            part: &mut *part,
+        let mut convert_groups = || -> Result<()> {
+            while lo < n {
+                let hi = n.min(lo + group);
+                let outcomes: Vec<ChunkOutcome> = (
+                    day[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    amount[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    profit[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    order[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    category[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    part[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                )
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(k, (day, amount, profit, order, category, part))| {
+                        let first = lo + k * CHUNK_ROWS;
+                        let mut outcome = ChunkOutcome {
+                            rejects: Vec::new(),
+                            categories: Vec::new(),
                         };
-                        let categories = &mut outcome.categories;
-                        if fast.convert(rows, first, out, &mut local, categories, parts) {
-                            return outcome;
-                        }
-                        // A value the fast loop does not settle: the chunk is converted
-                        // again from the start by the checks every row goes through.
-                        part.fill(REJECTED);
-                        category.fill(NO_CATEGORY);
-                        local.clear();
-                        outcome.categories.clear();
-                    }
-                    for j in 0..day.len() {
-                        let i = first + j;
-                        let cells = (self.cells)(i);
-                        let v = match rows.values(&cells, self.mapping) {
-                            Ok(v) => v,
-                            Err(reject) => {
-                                outcome.rejects.push(PendingReject::new(
-                                    &cells,
-                                    self.mapping,
-                                    reject,
-                                    (self.line)(i),
-                                ));
-                                continue;
+                        let mut local: PlHashMap<std::borrow::Cow<'c, str>, u32> =
+                            PlHashMap::default();
+                        if let Some(fast) = &self.fast {
+                            let out = FastOut {
+                                day: &mut *day,
+                                amount: &mut *amount,
+                                profit: &mut *profit,
+                                order: &mut *order,
+                                category: &mut *category,
+                                part: &mut *part,
+                            };
+                            let categories = &mut outcome.categories;
+                            if fast.convert(rows, first, out, &mut local, categories, parts) {
+                                return outcome;
                             }
-                        };
-                        day[j] = v.day;
-                        amount[j] = v.amount;
-                        profit[j] = v.profit;
-                        order[j] = v.order;
-                        if let Some(key) = v.category {
-                            let next = local.len() as u32;
-                            category[j] = *local.entry(key).or_insert_with_key(|key| {
-                                outcome.categories.push(key.clone());
-                                next
-                            });
+                            // A value the fast loop does not settle: the chunk is converted
+                            // again from the start by the checks every row goes through.
+                            part.fill(REJECTED);
+                            category.fill(NO_CATEGORY);
+                            local.clear();
+                            outcome.categories.clear();
                         }
-                        let hash = match &v.customer {
-                            CustomerKey::Int(id) => shard_hash(id),
-                            CustomerKey::Text(id) => shard_hash(*id),
-                            CustomerKey::Owned(id) => shard_hash(id.as_str()),
-                        };
-                        part[j] = shard_of(hash, parts) as u8;
-                    }
-                    outcome
-                })
-                .collect();
-            for (k, outcome) in outcomes.into_iter().enumerate() {
-                for r in outcome.rejects {
-                    let loc = Loc {
-                        file: self.file,
-                        place: "row",
-                        line: r.line,
-                    };
-                    sink.reject(&loc, r.reject, r.value, r.record)?;
-                }
-                let codes: Vec<u32> = outcome
-                    .categories
-                    .iter()
-                    .map(|key| intern(&mut rows.categories, key))
+                        for j in 0..day.len() {
+                            let i = first + j;
+                            let cells = (self.cells)(i);
+                            let v = match rows.values(&cells, self.mapping) {
+                                Ok(v) => v,
+                                Err(reject) => {
+                                    outcome.rejects.push(PendingReject::new(
+                                        &cells,
+                                        self.mapping,
+                                        reject,
+                                        (self.line)(i),
+                                    ));
+                                    continue;
+                                }
+                            };
+                            day[j] = v.day;
+                            amount[j] = v.amount;
+                            profit[j] = v.profit;
+                            order[j] = v.order;
+                            if let Some(key) = v.category {
+                                let next = local.len() as u32;
+                                category[j] = *local.entry(key).or_insert_with_key(|key| {
+                                    outcome.categories.push(key.clone());
+                                    next
+                                });
+                            }
+                            let hash = match &v.customer {
+                                CustomerKey::Int(id) => shard_hash(id),
+                                CustomerKey::Text(id) => shard_hash(*id),
+                                CustomerKey::Owned(id) => shard_hash(id.as_str()),
+                            };
+                            part[j] = shard_of(hash, parts) as u8;
+                        }
+                        outcome
+                    })
                     .collect();
-                let first = lo + k * CHUNK_ROWS;
-                let chunk = first..n.min(first + CHUNK_ROWS);
-                for (c, &p) in category[chunk.clone()].iter_mut().zip(&part[chunk]) {
-                    if p != REJECTED && *c != NO_CATEGORY {
-                        *c = codes[*c as usize];
+                for (k, outcome) in outcomes.into_iter().enumerate() {
+                    for r in outcome.rejects {
+                        let loc = Loc {
+                            file: self.file,
+                            place: "row",
+                            line: r.line,
+                        };
+                        sink.reject(&loc, r.reject, r.value, r.record)?;
+                    }
+                    let codes: Vec<u32> = outcome
+                        .categories
+                        .iter()
+                        .map(|key| intern(&mut rows.categories, key))
+                        .collect();
+                    let first = lo + k * CHUNK_ROWS;
+                    let chunk = first..n.min(first + CHUNK_ROWS);
+                    for (c, &p) in category[chunk.clone()].iter_mut().zip(&part[chunk]) {
+                        if p != REJECTED && *c != NO_CATEGORY {
+                            *c = codes[*c as usize];
+                        }
                     }
                 }
+                let accepted = part[lo..hi].iter().filter(|&&p| p != REJECTED).count() as u64;
+                sink.used_n(accepted);
+                lo = hi;
+                converted(hi);
             }
-            let accepted = part[lo..hi].iter().filter(|&&p| p != REJECTED).count() as u64;
-            sink.used_n(accepted);
-            used += accepted;
-            lo = hi;
-            converted(hi);
+            Ok(())
+        };
+        if let Err(e) = convert_groups() {
+            part.fill(REJECTED);
+            rows.close_batch(columns, &part, Vec::new());
+            return Err(e);
         }
         let customer = self.customer_codes(rows, &part);
-        rows.append(
-            used as usize,
-            &part,
-            Columns {
-                customer,
-                day,
-                amount,
-                profit,
-                order,
-                category,
-            },
-        );
+        rows.close_batch(columns, &part, customer);
         Ok(())
     }
 
@@ -2983,7 +2985,7 @@ impl<'c> FastColumns<'c> {
     }
 }
 
-/// Whole-file columns of converted rows, with table codes; rejected rows hold filler.
+/// The line columns of [`Rows`] while a batch is converted into them.
 struct Columns {
     customer: Vec<u32>,
     day: Vec<i32>,
@@ -3005,27 +3007,56 @@ impl Rows {
         self.category.reserve(additional);
     }
 
-    /// Appends the accepted rows (`part` below [`REJECTED`]) of `columns`, `used` of them.
-    fn append(&mut self, used: usize, part: &[u8], columns: Columns) {
-        fn keep<T: Copy>(to: &mut Vec<T>, from: Vec<T>, part: &[u8], used: usize) {
-            if used == from.len() && to.is_empty() && to.capacity() < used {
-                *to = from;
-                return;
-            }
-            to.reserve(used);
-            to.extend(
-                from.iter()
-                    .zip(part)
-                    .filter(|(_, p)| **p != REJECTED)
-                    .map(|(v, _)| *v),
-            );
+    /// Takes the line columns out, all but `customer` grown by `n` rows of filler for a
+    /// batch to be converted into; [`Rows::close_batch`] puts them back.
+    fn open_batch(&mut self, n: usize) -> Columns {
+        fn grown<T: Copy>(v: &mut Vec<T>, n: usize, filler: T) -> Vec<T> {
+            let mut v = std::mem::take(v);
+            v.resize(v.len() + n, filler);
+            v
         }
-        keep(&mut self.customer, columns.customer, part, used);
-        keep(&mut self.day, columns.day, part, used);
-        keep(&mut self.amount, columns.amount, part, used);
-        keep(&mut self.profit, columns.profit, part, used);
-        keep(&mut self.order, columns.order, part, used);
-        keep(&mut self.category, columns.category, part, used);
+        Columns {
+            customer: std::mem::take(&mut self.customer),
+            day: grown(&mut self.day, n, 0),
+            amount: grown(&mut self.amount, n, 0),
+            profit: grown(&mut self.profit, n, 0),
+            order: grown(&mut self.order, n, 0),
+            category: grown(&mut self.category, n, NO_CATEGORY),
+        }
+    }
+
+    /// Puts back the columns of [`Rows::open_batch`], keeping of the batch's rows only
+    /// the accepted ones (`part` below [`REJECTED`]), in order; `customer` holds the
+    /// batch rows' customer codes.
+    fn close_batch(&mut self, columns: Columns, part: &[u8], customer: Vec<u32>) {
+        fn keep<T: Copy>(mut v: Vec<T>, part: &[u8]) -> Vec<T> {
+            let base = v.len() - part.len();
+            if part.contains(&REJECTED) {
+                let mut to = base;
+                for (i, &p) in part.iter().enumerate() {
+                    if p != REJECTED {
+                        v[to] = v[base + i];
+                        to += 1;
+                    }
+                }
+                v.truncate(to);
+            }
+            v
+        }
+        let mut codes = columns.customer;
+        codes.extend(
+            customer
+                .iter()
+                .zip(part)
+                .filter(|(_, p)| **p != REJECTED)
+                .map(|(c, _)| *c),
+        );
+        self.customer = codes;
+        self.day = keep(columns.day, part);
+        self.amount = keep(columns.amount, part);
+        self.profit = keep(columns.profit, part);
+        self.order = keep(columns.order, part);
+        self.category = keep(columns.category, part);
     }
 }
 
