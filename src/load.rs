@@ -413,10 +413,11 @@ fn load_with(opts: &LoadOptions, config: LoadConfig) -> Result<Loaded> {
 
 /// Hands the heap's free pages back to the system.
 ///
-/// Decoded Parquet batches are freed by the main thread into the arenas of the reader
-/// threads that allocated them, where the scoring stages (on other threads) cannot
-/// reuse them; without this they stay resident for the rest of the run.
-fn release_free_memory() {
+/// Memory freed on one thread goes back to the arena of the thread that allocated it
+/// (glibc), where the stages that follow, on other threads, do not reuse it: decoded
+/// Parquet batches after loading, partitions after streaming. Without this it stays
+/// resident for the rest of the run.
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {

@@ -57,12 +57,36 @@ pub fn ntile_by_key(
     key: impl Fn(u32) -> i64 + Sync,
 ) -> Vec<u8> {
     use rayon::prelude::*;
-    let mut keyed: Vec<(i64, u32)> = members.par_iter().map(|&c| (key(c), c)).collect();
-    keyed.par_sort_unstable();
     let mut group = vec![0u8; n_customers];
-    let n = keyed.len();
-    for (i, &(_, c)) in keyed.iter().enumerate() {
-        group[c as usize] = ntile(i, n, k) as u8;
+    let n = members.len();
+    let mut place = |order: &mut dyn Iterator<Item = u32>| {
+        for (i, c) in order.enumerate() {
+            group[c as usize] = ntile(i, n, k) as u8;
+        }
+    };
+    // When the keys' range leaves room for the customer index in 64 bits, each pair is
+    // packed into one u64 ((key - least) above the index): half the memory of a pair,
+    // the same order.
+    let (least, most) = members
+        .par_iter()
+        .map(|&c| (key(c), key(c)))
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let index_bits = usize::BITS - n_customers.leading_zeros();
+    let span = (i128::from(most) - i128::from(least)).max(0) as u128;
+    if index_bits < 64 && span < 1u128 << (64 - index_bits) {
+        let mut packed: Vec<u64> = members
+            .par_iter()
+            .map(|&c| {
+                ((i128::from(key(c)) - i128::from(least)) as u64) << index_bits | u64::from(c)
+            })
+            .collect();
+        packed.par_sort_unstable();
+        let index = (1u64 << index_bits) - 1;
+        place(&mut packed.iter().map(|&p| (p & index) as u32));
+    } else {
+        let mut keyed: Vec<(i64, u32)> = members.par_iter().map(|&c| (key(c), c)).collect();
+        keyed.par_sort_unstable();
+        place(&mut keyed.iter().map(|&(_, c)| c));
     }
     group
 }
@@ -286,6 +310,13 @@ mod tests {
     #[test]
     fn ntile_by_key_equals_ntile_by_the_same_comparison() {
         // Many ties, extreme values, and members that skip customers.
+        // Keys spanning all of i64 (sorted as pairs) and keys in a narrow range (packed).
+        for extremes in [true, false] {
+            ntile_by_key_agrees(extremes);
+        }
+    }
+
+    fn ntile_by_key_agrees(extremes: bool) {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let values: Vec<i64> = (0..5_000)
             .map(|i| {
@@ -293,8 +324,8 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 match i % 50 {
-                    0 => i64::MIN,
-                    1 => i64::MAX,
+                    0 if extremes => i64::MIN,
+                    1 if extremes => i64::MAX,
                     _ => (x % 40) as i64 - 20,
                 }
             })

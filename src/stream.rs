@@ -120,6 +120,8 @@ pub fn segment_streaming(
     }
     drop(places);
     drop(spill);
+    // The partitions are gone; the scoring's sorts need their pages.
+    crate::load::release_free_memory();
 
     let spilled_lines = report.rows_used;
     let segmentation = crate::segments::score_summary(
