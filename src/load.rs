@@ -2349,11 +2349,12 @@ impl ColumnarFile {
         let len = (rows.end - rows.start) as usize;
         let mut df = match &self.source {
             ColumnarSource::Parquet { path, metadata } => guarded_read(path, || {
+                let (groups, offset) = row_groups_of(metadata, rows);
                 let mut reader = ParquetReader::new(File::open(path)?);
-                reader.set_metadata(metadata.clone());
+                reader.set_metadata(groups);
                 reader
                     .with_columns(Some(self.wanted.clone()))
-                    .with_slice(Some((rows.start as usize, len)))
+                    .with_slice(Some((offset, len)))
                     // A batch is about one row group: decode its columns side by side.
                     .read_parallel(ParallelStrategy::Columns)
                     .finish()
@@ -2363,6 +2364,34 @@ impl ColumnarFile {
         df.rechunk_mut();
         Ok(df)
     }
+}
+
+/// The footer of a Parquet file cut down to the row groups that hold `rows`, and where
+/// `rows` start in them.
+///
+/// Given the whole footer and a slice, polars' reader still goes through every row group
+/// before the slice (decompressing its pages to keep none of them), so reading a file a
+/// batch at a time would cost time in the square of its length: 32 s of a 69 s load of
+/// 100M lines.
+fn row_groups_of(
+    metadata: &FileMetadataRef,
+    rows: &std::ops::Range<u64>,
+) -> (FileMetadataRef, usize) {
+    let mut cut = (**metadata).clone();
+    let mut start = 0u64;
+    let mut first_start = None;
+    cut.row_groups.clear();
+    for group in &metadata.row_groups {
+        let end = start + group.num_rows() as u64;
+        if start < rows.end && rows.start < end {
+            first_start.get_or_insert(start);
+            cut.row_groups.push(group.clone());
+        }
+        start = end;
+    }
+    cut.num_rows = cut.row_groups.iter().map(|g| g.num_rows()).sum();
+    let offset = rows.start - first_start.unwrap_or(rows.start);
+    (Arc::new(cut), offset as usize)
 }
 
 /// Whether `path` names a Parquet file (by its extension).
