@@ -2423,11 +2423,12 @@ impl ColumnarFile {
         let len = (self.range.end - self.range.start) as usize;
         let df = match &self.source {
             ColumnarSource::Parquet { path, metadata } => guarded_read(path, || {
+                let (groups, offset) = row_groups_of(metadata, &self.range);
                 let mut reader = ParquetReader::new(File::open(path)?);
-                reader.set_metadata(metadata.clone());
+                reader.set_metadata(groups);
                 reader
                     .with_columns(Some(names.clone()))
-                    .with_slice(Some((self.range.start as usize, len)))
+                    .with_slice(Some((offset, len)))
                     .finish()
             })?,
             ColumnarSource::Ipc { df } => df
