@@ -1003,16 +1003,10 @@ fn order_key(id: &str) -> u64 {
     h & !TS_ORDER_BIT
 }
 
-/// The code of `key`, giving the next code to a key not seen before (allocates only then).
-fn intern<V: Copy + TryFrom<usize>>(map: &mut PlHashMap<Box<str>, V>, key: &str) -> V {
-    if let Some(&v) = map.get(key) {
-        return v;
-    }
-    let Ok(next) = V::try_from(map.len()) else {
-        unreachable!("more distinct keys than the code type holds")
-    };
-    map.insert(key.into(), next);
-    next
+/// The code of `key`, giving the next code to a key not seen before (allocates only then):
+/// a table of one shard.
+fn intern(map: &mut PlHashMap<Box<str>, u32>, key: &str) -> u32 {
+    IdTable::code_in(map, 0, 1, key)
 }
 
 /// The shard of a key with this hash, out of `shards`: the columnar loader partitions
@@ -1057,7 +1051,8 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
         Self::code_in(&mut self.shards[s], s, n, key)
     }
 
-    /// The code of `key` in shard `s` of `n`, where `key` belongs.
+    /// The code of `key` in shard `s` of `n`, where `key` belongs (allocates only for a
+    /// new key).
     fn code_in<Q>(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: &Q) -> u32
     where
         K: std::borrow::Borrow<Q>,
@@ -1068,20 +1063,25 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
             return code;
         }
         let Ok(code) = u32::try_from(shard.len() * n + s) else {
-            unreachable!("more distinct customer ids than 32-bit codes hold")
+            unreachable!("more distinct keys than 32-bit codes hold")
         };
         shard.insert(key.to_owned().into(), code);
         code
     }
 
     /// Registers the customers of a batch's rows: `part[i]` is row `i`'s shard
-    /// ([`REJECTED`] for a rejected row) and `code(shard, s, i)` registers row `i`'s id in
-    /// its shard `s`. Each shard is filled on its own thread; returns every row's code
-    /// (`u32::MAX` for rejected rows).
-    fn register_partitioned<F>(&mut self, part: &[u8], code: F) -> Vec<u32>
+    /// ([`REJECTED`] for a rejected row) and `key(i)` its id. Each shard is filled on its
+    /// own thread; returns every row's code (`u32::MAX` for rejected rows).
+    fn register_partitioned<Q, R>(
+        &mut self,
+        part: &[u8],
+        key: impl Fn(usize) -> R + Sync,
+    ) -> Vec<u32>
     where
-        K: Send,
-        F: Fn(&mut PlHashMap<K, u32>, usize, usize) -> u32 + Sync,
+        K: Send + std::borrow::Borrow<Q>,
+        R: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
     {
         use rayon::prelude::*;
         let n = self.shards.len();
@@ -1093,7 +1093,7 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
                 let mut codes = Vec::with_capacity(part.len() / n);
                 for (i, &q) in part.iter().enumerate() {
                     if usize::from(q) == s {
-                        codes.push(code(shard, s, i));
+                        codes.push(Self::code_in(shard, s, n, key(i).borrow()));
                     }
                 }
                 codes
@@ -2812,10 +2812,9 @@ where
         // The tables are taken out while the rows' settings check the ids.
         if rows.id_kind.as_ref().map(|k| k.0) == Some(IdKind::Int) {
             let mut table = std::mem::replace(&mut rows.int_ids, IdTable::new(1));
-            let n = table.shards.len();
-            let codes = table.register_partitioned(part, |shard, s, i| {
+            let codes = table.register_partitioned::<i64, _>(part, |i| {
                 match rows.customer_key((self.customer)(i), col) {
-                    Ok(CustomerKey::Int(id)) => IdTable::code_in(shard, s, n, &id),
+                    Ok(CustomerKey::Int(id)) => id,
                     _ => unreachable!("an accepted row has an integer id"),
                 }
             });
@@ -2823,11 +2822,10 @@ where
             codes
         } else {
             let mut table = std::mem::replace(&mut rows.text_ids, IdTable::new(1));
-            let n = table.shards.len();
-            let codes = table.register_partitioned(part, |shard, s, i| {
+            let codes = table.register_partitioned::<str, _>(part, |i| {
                 match rows.customer_key((self.customer)(i), col) {
-                    Ok(CustomerKey::Text(id)) => IdTable::code_in(shard, s, n, id),
-                    Ok(CustomerKey::Owned(id)) => IdTable::code_in(shard, s, n, id.as_str()),
+                    Ok(CustomerKey::Text(id)) => std::borrow::Cow::Borrowed(id),
+                    Ok(CustomerKey::Owned(id)) => std::borrow::Cow::Owned(id),
                     _ => unreachable!("an accepted row has a text id"),
                 }
             });

@@ -75,7 +75,10 @@ pub fn ntile_by_key(
     // packed into one u64 ((key - least) above the index): half the memory of a pair,
     // the same order.
     let (least, most) = members()
-        .map(|c| (key(c), key(c)))
+        .map(|c| {
+            let v = key(c);
+            (v, v)
+        })
         .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
     let index_bits = usize::BITS - n_customers.leading_zeros();
     let span = (i128::from(most) - i128::from(least)).max(0) as u128;
