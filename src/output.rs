@@ -274,19 +274,7 @@ pub fn write_chunked(
     let mut first = chunk(0)?;
     first.rechunk_mut_par();
     match format {
-        OutputFormat::Parquet => {
-            let mut w = ParquetWriter::new(file.writer())
-                .with_compression(ParquetCompression::Zstd(None))
-                .batched(first.schema())?;
-            w.write_batch(&first)?;
-            drop(first);
-            for i in 1..n_chunks {
-                let mut df = chunk(i)?;
-                df.rechunk_mut_par();
-                w.write_batch(&df)?;
-            }
-            w.finish()?;
-        }
+        OutputFormat::Parquet => write_parquet_chunks(file.writer(), first, n_chunks, &chunk)?,
         OutputFormat::Ipc => {
             let mut w = IpcWriter::new(file.writer()).batched(first.schema(), Vec::new())?;
             w.write_batch(&first)?;
@@ -301,6 +289,88 @@ pub fn write_chunked(
         }
     }
     file.commit()
+}
+
+/// Writes the frames `first` (chunk 0) and `chunk(1..n_chunks)` as one Parquet file of
+/// one row group per chunk, zstd-compressed.
+///
+/// polars' batched writer compresses pages on the thread that writes the file, one
+/// after the other; here a window of two chunks per thread is built, encoded and
+/// compressed in parallel, then appended in order. The pages are those polars' own
+/// writer gives with the same options, so the file does not depend on the number of
+/// threads.
+fn write_parquet_chunks<W: Write + Send>(
+    w: W,
+    first: DataFrame,
+    n_chunks: usize,
+    chunk: &(impl Fn(usize) -> Result<DataFrame> + Sync),
+) -> Result<()> {
+    use polars_parquet::write::{
+        CompressedPage, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+    };
+    use rayon::prelude::*;
+    let compression = ParquetCompression::Zstd(None);
+    let options = WriteOptions {
+        statistics: StatisticsOptions::default(),
+        version: Version::V1,
+        compression: compression.into(),
+        data_page_size: None,
+    };
+    let arrow_schema = first.schema().to_arrow(CompatLevel::newest());
+    let encodings = polars::io::parquet::write::get_encodings(&arrow_schema);
+    let mut writer = ParquetWriter::new(w)
+        .with_compression(compression)
+        .batched(first.schema())?;
+    let fields = writer.parquet_schema().fields().to_vec();
+    // One row group: the rows and, per column, its compressed pages.
+    let encode = |df: &DataFrame| -> Result<Vec<(u64, Vec<Vec<CompressedPage>>)>> {
+        let mut groups = Vec::new();
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut columns = Vec::new();
+            for ((array, field), encoding) in batch.columns().iter().zip(&fields).zip(&*encodings) {
+                for pages in array_to_columns(array, field.clone(), options, encoding)? {
+                    columns.push(
+                        pages
+                            .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
+                            .collect::<PolarsResult<Vec<_>>>()?,
+                    );
+                }
+            }
+            groups.push((batch.len() as u64, columns));
+        }
+        Ok(groups)
+    };
+    let first = std::sync::Mutex::new(Some(first));
+    let window = 2 * rayon::current_num_threads().max(1);
+    let mut lo = 0;
+    while lo < n_chunks {
+        let hi = n_chunks.min(lo + window);
+        let encoded = (lo..hi)
+            .into_par_iter()
+            .map(|i| {
+                let taken = if i == 0 {
+                    first.lock().expect("never poisoned").take()
+                } else {
+                    None
+                };
+                let mut df = match taken {
+                    Some(df) => df,
+                    None => chunk(i)?,
+                };
+                df.rechunk_mut_par();
+                encode(&df)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (rows, group) in encoded.into_iter().flatten() {
+            writer.write_row_group(rows, &group)?;
+        }
+        lo = hi;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 /// Rows per chunk of a text file rendered straight from per-row data (see
