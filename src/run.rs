@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::config::{ConfigFile, LoadOptions};
 use crate::deciles;
 use crate::error::{Error, Result};
-use crate::load::{LoadReport, Transactions, load};
+use crate::load::{CustomerIds, LoadReport, Transactions, load};
 use crate::output::{self, OutputFormat};
 use crate::profit::profit_view;
 use crate::segments::{AnalysisSettings, Segmentation, segment};
@@ -366,10 +366,11 @@ pub const VANISHED: &str = "(vanished)";
 /// Label of customers without a purchase (no segment).
 pub const NO_SEGMENT: &str = "(no purchase)";
 
-/// The previous run's customers: id (as text), segment and monetary (minor units).
+/// The previous run's customers: id, segment and monetary (minor units), in the order
+/// of its segment file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Previous {
-    pub ids: Vec<String>,
+    pub ids: PreviousIds,
     /// Index into `segments`.
     pub segment: Vec<u32>,
     pub monetary: Vec<i64>,
@@ -377,8 +378,67 @@ pub struct Previous {
     pub segments: Vec<String>,
 }
 
+/// The previous run's customer ids: integers when its Parquet file stored them as
+/// integers, text otherwise (all of them in one buffer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreviousIds {
+    Int(Vec<i64>),
+    Text {
+        bytes: String,
+        /// End of each id in `bytes`.
+        ends: Vec<usize>,
+    },
+}
+
+impl Default for PreviousIds {
+    fn default() -> Self {
+        PreviousIds::Text {
+            bytes: String::new(),
+            ends: Vec::new(),
+        }
+    }
+}
+
+impl PreviousIds {
+    pub fn len(&self) -> usize {
+        match self {
+            PreviousIds::Int(v) => v.len(),
+            PreviousIds::Text { ends, .. } => ends.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text ids (empty for integer ids).
+    fn texts(&self) -> Vec<&str> {
+        match self {
+            PreviousIds::Int(_) => Vec::new(),
+            PreviousIds::Text { bytes, ends } => {
+                let mut start = 0;
+                ends.iter()
+                    .map(|&end| {
+                        let id = &bytes[start..end];
+                        start = end;
+                        id
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 impl Previous {
-    fn push(&mut self, id: &str, segment: &str, monetary: i64) {
+    fn push_text(&mut self, id: &str, segment: &str, monetary: i64) {
+        if let PreviousIds::Text { bytes, ends } = &mut self.ids {
+            bytes.push_str(id);
+            ends.push(bytes.len());
+        }
+        self.push_row(segment, monetary);
+    }
+
+    fn push_row(&mut self, segment: &str, monetary: i64) {
         let k = match self.segments.iter().position(|s| s == segment) {
             Some(k) => k,
             None => {
@@ -386,7 +446,6 @@ impl Previous {
                 self.segments.len() - 1
             }
         };
-        self.ids.push(id.to_string());
         self.segment.push(k as u32);
         self.monetary.push(monetary);
     }
@@ -416,22 +475,45 @@ fn previous_segments(base: &Path, decimals: u32) -> Result<Option<Previous>> {
             }
             _ => return read_csv_segments(&path, decimals).map(Some),
         };
-        let ids = df.column("customer_id")?.cast(&DataType::String)?;
-        let ids = ids.str()?;
-        let segs = df.column("segment")?.str()?.clone();
-        let monetary = df.column("monetary")?.cast(&DataType::Float64)?;
-        let monetary = monetary.f64()?;
-        let mut out = Previous::default();
-        for i in 0..df.height() {
-            if let Some(id) = ids.get(i) {
-                let m = crate::money::f64_to_minor(monetary.get(i).unwrap_or(0.0), decimals)
-                    .unwrap_or(0);
-                out.push(id, segs.get(i).unwrap_or(NO_SEGMENT), m);
-            }
-        }
-        return Ok(Some(out));
+        return previous_from_frame(&df, decimals).map(Some);
     }
     Ok(None)
+}
+
+/// The previous run's customers from the columns of its Parquet segment file; rows
+/// without an id are left out.
+fn previous_from_frame(df: &DataFrame, decimals: u32) -> Result<Previous> {
+    let id_column = df.column("customer_id")?;
+    let segs = df.column("segment")?.str()?.clone();
+    let monetary = df.column("monetary")?.cast(&DataType::Float64)?;
+    let rows = segs.iter().zip(monetary.f64()?.iter());
+    let mut out = Previous::default();
+    let push_row = |out: &mut Previous, (segment, monetary): (Option<&str>, Option<f64>)| {
+        let m = crate::money::f64_to_minor(monetary.unwrap_or(0.0), decimals).unwrap_or(0);
+        out.push_row(segment.unwrap_or(NO_SEGMENT), m);
+    };
+    if id_column.dtype() == &DataType::Int64 {
+        let mut ints = Vec::with_capacity(df.height());
+        for (id, row) in id_column.i64()?.iter().zip(rows) {
+            if let Some(id) = id {
+                ints.push(id);
+                push_row(&mut out, row);
+            }
+        }
+        out.ids = PreviousIds::Int(ints);
+    } else {
+        let ids = id_column.cast(&DataType::String)?;
+        for (id, row) in ids.str()?.iter().zip(rows) {
+            if let Some(id) = id {
+                if let PreviousIds::Text { bytes, ends } = &mut out.ids {
+                    bytes.push_str(id);
+                    ends.push(bytes.len());
+                }
+                push_row(&mut out, row);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_csv_segments(path: &Path, decimals: u32) -> Result<Previous> {
@@ -453,14 +535,24 @@ fn read_csv_segments(path: &Path, decimals: u32) -> Result<Previous> {
     };
     let (id, segment, monetary) = (col("customer_id")?, col("segment")?, col("monetary")?);
     let mut out = Previous::default();
-    let mut rec = csv::StringRecord::new();
-    while r.read_record(&mut rec).map_err(bad)? {
-        let seg = match &rec[segment] {
+    let mut rec = csv::ByteRecord::new();
+    while r.read_byte_record(&mut rec).map_err(bad)? {
+        // Only the three fields read need be text.
+        let line = rec.position().map_or(0, csv::Position::line);
+        let text = |k: usize| {
+            std::str::from_utf8(rec.get(k).unwrap_or_default()).map_err(|_| {
+                Error::input(
+                    format!("{}:{line}", path.display()),
+                    format!("previous segment file: field {} is not UTF-8", k + 1),
+                )
+            })
+        };
+        let seg = match text(segment)? {
             "" => NO_SEGMENT,
             s => s,
         };
-        let m = crate::money::text_to_minor(&rec[monetary], decimals).unwrap_or(0);
-        out.push(&rec[id], seg, m);
+        let m = crate::money::text_to_minor(text(monetary)?, decimals).unwrap_or(0);
+        out.push_text(text(id)?, seg, m);
     }
     Ok(out)
 }
@@ -475,11 +567,15 @@ pub struct Migration {
     pub revenue: i64,
 }
 
+/// Marks a customer absent from the previous run in [`previous_index`].
+const ABSENT: u32 = u32::MAX;
+
 /// How many customers (and how much revenue) moved from each segment to each other one.
 pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
+    use rayon::prelude::*;
     // Segment names of both runs as codes: the previous run's first, then this run's.
     let mut names: Vec<String> = previous.segments.clone();
-    let code_of = |names: &mut Vec<String>, name: &str| -> u32 {
+    let mut code_of = |name: &str| -> u32 {
         match names.iter().position(|s| s == name) {
             Some(k) => k as u32,
             None => {
@@ -488,66 +584,139 @@ pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
             }
         }
     };
-    let new = code_of(&mut names, NEW);
-    let vanished = code_of(&mut names, VANISHED);
-    let index: PlHashMap<&str, u32> = previous
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i as u32))
-        .collect();
+    let new = code_of(NEW);
+    let vanished = code_of(VANISHED);
+    let labels: Vec<&str> = seg.rules.names();
+    let label_codes: Vec<u32> = labels.iter().map(|l| code_of(l)).collect();
+    let no_segment = code_of(NO_SEGMENT);
+    let n = names.len();
+    let from_index = previous_index(&seg.summary.ids, &previous.ids);
+    // Customers and revenue per (from, to) cell, n × n.
+    let mut cells = (0..seg.summary.len())
+        .into_par_iter()
+        .fold(
+            || vec![(0u64, 0i64); n * n],
+            |mut cells, c| {
+                let from = match from_index[c] {
+                    ABSENT => new,
+                    i => previous.segment[i as usize],
+                };
+                let to = match seg.segment_of(c) {
+                    None => no_segment,
+                    Some(label) => {
+                        let k = labels.iter().position(|l| *l == label);
+                        label_codes[k.expect("segments are named by the rules")]
+                    }
+                };
+                let cell = &mut cells[from as usize * n + to as usize];
+                cell.0 += 1;
+                cell.1 += seg.summary.monetary[c];
+                cells
+            },
+        )
+        .reduce(
+            || vec![(0u64, 0i64); n * n],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.0 += y.0;
+                    x.1 += y.1;
+                }
+                a
+            },
+        );
     let mut seen = vec![false; previous.ids.len()];
-    let mut cells: PlHashMap<(u32, u32), (u64, i64)> = PlHashMap::default();
-    let mut to_codes: PlHashMap<Option<&str>, u32> = PlHashMap::default();
-    let mut id_text = String::new();
-    for c in 0..seg.summary.len() {
-        let id: &str = match &seg.summary.ids {
-            crate::load::CustomerIds::Text(v) => &v[c],
-            crate::load::CustomerIds::Int(v) => {
-                id_text.clear();
-                std::fmt::Write::write_fmt(&mut id_text, format_args!("{}", v[c]))
-                    .expect("writing to a String");
-                &id_text
-            }
-        };
-        let from = match index.get(id) {
-            Some(&i) => {
-                seen[i as usize] = true;
-                previous.segment[i as usize]
-            }
-            None => new,
-        };
-        let label = seg.segment_of(c);
-        let to = match to_codes.get(&label) {
-            Some(&k) => k,
-            None => {
-                let k = code_of(&mut names, label.unwrap_or(NO_SEGMENT));
-                to_codes.insert(label, k);
-                k
-            }
-        };
-        let cell = cells.entry((from, to)).or_insert((0, 0));
-        cell.0 += 1;
-        cell.1 += seg.summary.monetary[c];
+    for &i in from_index.iter().filter(|&&i| i != ABSENT) {
+        seen[i as usize] = true;
     }
     for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
-        let cell = cells
-            .entry((previous.segment[i], vanished))
-            .or_insert((0, 0));
+        let cell = &mut cells[previous.segment[i] as usize * n + vanished as usize];
         cell.0 += 1;
         cell.1 += previous.monetary[i];
     }
     let mut rows: Vec<Migration> = cells
         .into_iter()
-        .map(|((from, to), (customers, revenue))| Migration {
-            from: names[from as usize].clone(),
-            to: names[to as usize].clone(),
+        .enumerate()
+        .filter(|(_, (customers, _))| *customers > 0)
+        .map(|(k, (customers, revenue))| Migration {
+            from: names[k / n].clone(),
+            to: names[k % n].clone(),
             customers,
             revenue,
         })
         .collect();
     rows.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     rows
+}
+
+/// For each of this run's customers, its row in the previous run ([`ABSENT`] if none).
+/// Ids match when their text is the same: an integer id matches the text of its decimal
+/// form, so "007" matches no integer.
+fn previous_index(ids: &CustomerIds, previous: &PreviousIds) -> Vec<u32> {
+    match (ids, previous) {
+        (CustomerIds::Int(ids), PreviousIds::Int(prev)) => match_keys(ids, prev),
+        (CustomerIds::Int(ids), PreviousIds::Text { .. }) => {
+            // Text that is not an integer's decimal form matches no integer id.
+            let canonical: Vec<Option<i64>> = previous
+                .texts()
+                .into_iter()
+                .map(|t| t.parse::<i64>().ok().filter(|v| v.to_string() == t))
+                .collect();
+            if canonical.iter().all(Option::is_some) {
+                let prev: Vec<i64> = canonical.into_iter().flatten().collect();
+                match_keys(ids, &prev)
+            } else {
+                let index: PlHashMap<i64, u32> = canonical
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (v, i as u32)))
+                    .collect();
+                ids.iter()
+                    .map(|v| index.get(v).copied().unwrap_or(ABSENT))
+                    .collect()
+            }
+        }
+        (CustomerIds::Text(ids), PreviousIds::Text { .. }) => {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            match_keys(&ids, &previous.texts())
+        }
+        (CustomerIds::Text(ids), PreviousIds::Int(prev)) => {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let prev: Vec<String> = prev.iter().map(i64::to_string).collect();
+            let prev: Vec<&str> = prev.iter().map(String::as_str).collect();
+            match_keys(&ids, &prev)
+        }
+    }
+}
+
+/// For each key of `ids`, the position of the same key in `prev` ([`ABSENT`] if none;
+/// the last one if `prev` repeats it). When both are strictly increasing (as the
+/// segment files of two runs are) they are merged in one pass; otherwise `prev` is
+/// hashed.
+fn match_keys<K: Ord + std::hash::Hash + Sync>(ids: &[K], prev: &[K]) -> Vec<u32> {
+    use rayon::prelude::*;
+    let increasing = |v: &[K]| v.windows(2).all(|w| w[0] < w[1]);
+    if increasing(ids) && increasing(prev) {
+        let mut out = vec![ABSENT; ids.len()];
+        let mut j = 0;
+        for (slot, key) in out.iter_mut().zip(ids) {
+            while j < prev.len() && prev[j] < *key {
+                j += 1;
+            }
+            if j < prev.len() && prev[j] == *key {
+                *slot = j as u32;
+                j += 1;
+            }
+        }
+        return out;
+    }
+    let index: PlHashMap<&K, u32> = prev
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k, i as u32))
+        .collect();
+    ids.par_iter()
+        .map(|k| index.get(k).copied().unwrap_or(ABSENT))
+        .collect()
 }
 
 fn migration_frame(rows: &[Migration], decimals: u32) -> Result<DataFrame> {
@@ -677,4 +846,115 @@ fn point_latest(base: &Path, day: &str) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The position of the last key of `prev` equal to each id, by a plain search.
+    fn by_search<K: PartialEq>(ids: &[K], prev: &[K]) -> Vec<u32> {
+        ids.iter()
+            .map(|k| {
+                prev.iter()
+                    .rposition(|p| p == k)
+                    .map_or(ABSENT, |i| i as u32)
+            })
+            .collect()
+    }
+
+    fn text_ids(ids: &[&str]) -> PreviousIds {
+        let mut bytes = String::new();
+        let mut ends = Vec::new();
+        for id in ids {
+            bytes.push_str(id);
+            ends.push(bytes.len());
+        }
+        PreviousIds::Text { bytes, ends }
+    }
+
+    proptest! {
+        #[test]
+        fn merging_or_hashing_finds_what_a_search_finds(
+            ids in proptest::collection::btree_set(0i64..60, 0..40),
+            prev in proptest::collection::vec(0i64..60, 0..40),
+            sort_prev in any::<bool>(),
+        ) {
+            let ids: Vec<i64> = ids.into_iter().collect();
+            let mut prev = prev;
+            if sort_prev {
+                // Strictly increasing: the merge.
+                prev.sort_unstable();
+                prev.dedup();
+            }
+            prop_assert_eq!(match_keys(&ids, &prev), by_search(&ids, &prev));
+            let texts: Vec<String> = ids.iter().map(|v| format!("c{v:03}")).collect();
+            let prev_texts: Vec<String> = prev.iter().map(|v| format!("c{v:03}")).collect();
+            prop_assert_eq!(
+                match_keys(&texts, &prev_texts),
+                by_search(&texts, &prev_texts)
+            );
+        }
+    }
+
+    #[test]
+    fn a_parquet_segment_file_gives_its_rows_with_an_id() {
+        let frame = |ids: Column| {
+            DataFrame::new(
+                3,
+                vec![
+                    ids,
+                    Column::new("segment".into(), [Some("Lost"), None, Some("Lost")]),
+                    Column::new("monetary".into(), [12.5, 3.0, 0.07]),
+                ],
+            )
+            .unwrap()
+        };
+        let ints = frame(Column::new(
+            "customer_id".into(),
+            [Some(9i64), None, Some(4)],
+        ));
+        let prev = previous_from_frame(&ints, 2).unwrap();
+        assert_eq!(prev.ids, PreviousIds::Int(vec![9, 4]));
+        assert_eq!(prev.segment, vec![0, 0]);
+        assert_eq!(prev.monetary, vec![1250, 7]);
+        assert_eq!(prev.segments, vec!["Lost"]);
+        let texts = frame(Column::new(
+            "customer_id".into(),
+            [None, Some("b"), Some("a")],
+        ));
+        let prev = previous_from_frame(&texts, 2).unwrap();
+        assert_eq!(prev.ids, text_ids(&["b", "a"]));
+        assert_eq!(prev.ids.texts(), vec!["b", "a"]);
+        // A null segment is the previous run's "no purchase".
+        assert_eq!(prev.segment, vec![0, 1]);
+        assert_eq!(prev.segments, vec![NO_SEGMENT, "Lost"]);
+        assert_eq!(prev.monetary, vec![300, 7]);
+    }
+
+    #[test]
+    fn integer_ids_match_only_the_text_of_their_decimal_form() {
+        let ids = CustomerIds::Int(vec![-3, 7, 12, 40]);
+        // "007" and "+12" are not the decimal forms of 7 and 12; "abc" is no integer.
+        let prev = text_ids(&["40", "007", "-3", "abc", "+12", "7"]);
+        assert_eq!(previous_index(&ids, &prev), vec![2, 5, ABSENT, 0]);
+        // All decimal forms, in order: the merge gives the same.
+        let prev = text_ids(&["-3", "7", "12"]);
+        assert_eq!(previous_index(&ids, &prev), vec![0, 1, 2, ABSENT]);
+        assert_eq!(
+            previous_index(&ids, &PreviousIds::Int(vec![12, 7])),
+            vec![ABSENT, 1, 0, ABSENT]
+        );
+    }
+
+    #[test]
+    fn text_ids_match_integer_ids_by_their_decimal_form() {
+        let ids = CustomerIds::Text(["007", "12", "7", "x"].map(String::from).to_vec());
+        // Sorted as numbers, not as text: the hashed path.
+        let prev = PreviousIds::Int(vec![7, 12, 100]);
+        assert_eq!(previous_index(&ids, &prev), vec![ABSENT, 1, 0, ABSENT]);
+        let prev = text_ids(&["x", "007"]);
+        assert_eq!(previous_index(&ids, &prev), vec![1, ABSENT, ABSENT, 0]);
+    }
 }
