@@ -827,6 +827,7 @@ impl Builder {
 
     /// Groups lines by customer (customers sorted into output order) and derives as-of.
     fn finish(self) -> Loaded {
+        use rayon::prelude::*;
         let Builder { rows, mut report } = self;
         let (ids, rank) = match rows.id_kind.map(|k| k.0) {
             Some(IdKind::Int) => sorted_ids(
@@ -839,28 +840,12 @@ impl Builder {
                 rows.text_ids.into_coded(),
                 |a| byte_prefix(a),
                 |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
-                |v| CustomerIds::Text(v.into_iter().map(String::from).collect()),
+                |v| CustomerIds::Text(v.into_par_iter().map(String::from).collect()),
             ),
         };
-        let n_customers = ids.len();
-        let mut offsets = vec![0usize; n_customers + 1];
-        for &c in &rows.customer {
-            offsets[rank[c as usize] as usize + 1] += 1;
-        }
-        for i in 0..n_customers {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut next = offsets.clone();
-        let position: Vec<usize> = rows
-            .customer
-            .iter()
-            .map(|&c| {
-                let slot = &mut next[rank[c as usize] as usize];
-                *slot += 1;
-                *slot - 1
-            })
-            .collect();
-        drop(rows.customer);
+        // A count per customer for each part: a few parts are enough for a few threads.
+        let parts = rayon::current_num_threads().clamp(1, 4);
+        let (offsets, position) = group_lines(rows.customer, &rank, ids.len(), parts);
         let (categories, cat_rank) = sorted_ids(
             (rows.categories.len(), rows.categories.into_iter().collect()),
             |a| byte_prefix(a),
@@ -926,6 +911,58 @@ impl Builder {
     }
 }
 
+/// Groups lines by customer, keeping their order within a customer (a counting sort):
+/// line `i`, of the customer coded `customer[i]`, moves to `position[i]`, and
+/// `offsets[r]..offsets[r + 1]` are the places of the customer ranked `r`.
+///
+/// The lines are split into `parts`, counted and placed each on its own task; a part's
+/// lines of a customer come after those of the parts before it, so the result is the
+/// same for any number of parts.
+fn group_lines(
+    mut customer: Vec<u32>,
+    rank: &[u32],
+    n_customers: usize,
+    parts: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    use rayon::prelude::*;
+    customer.par_iter_mut().for_each(|c| *c = rank[*c as usize]);
+    let part = customer.len().div_ceil(parts).max(1);
+    let mut next: Vec<Vec<usize>> = customer
+        .par_chunks(part)
+        .map(|lines| {
+            let mut count = vec![0usize; n_customers];
+            for &r in lines {
+                count[r as usize] += 1;
+            }
+            count
+        })
+        .collect();
+    // Each part's first place for each customer.
+    let mut offsets = vec![0usize; n_customers + 1];
+    let mut placed = 0;
+    for r in 0..n_customers {
+        offsets[r] = placed;
+        for count in &mut next {
+            let n = count[r];
+            count[r] = placed;
+            placed += n;
+        }
+    }
+    offsets[n_customers] = placed;
+    let mut position = vec![0usize; customer.len()];
+    position
+        .par_chunks_mut(part)
+        .zip(customer.par_chunks(part))
+        .zip(next.par_iter_mut())
+        .for_each(|((position, lines), next)| {
+            for (p, &r) in position.iter_mut().zip(lines) {
+                *p = next[r as usize];
+                next[r as usize] += 1;
+            }
+        });
+    (offsets, position)
+}
+
 /// Moves value `i` of `values` to `position[i]` in place, mapping every value by `f`:
 /// each cycle of the permutation is followed once, so no second copy of the column is
 /// made (and no fresh pages are touched).
@@ -972,7 +1009,7 @@ fn sorted_ids<K: Send, P: Ord + Send, T>(
     for (r, (_, _, code)) in entries.iter().enumerate() {
         rank[*code as usize] = r as u32;
     }
-    (wrap(entries.into_iter().map(|e| e.1).collect()), rank)
+    (wrap(entries.into_par_iter().map(|e| e.1).collect()), rank)
 }
 
 /// The first 16 bytes of `text`, zero-padded, as a number that orders like the bytes:
@@ -1116,7 +1153,7 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
     /// `self`, the code in `to`.
     fn recoded_into(self, to: &mut IdTable<K>) -> Vec<u32>
     where
-        K: Clone,
+        K: Clone + Send,
     {
         let (bound, coded) = self.into_coded();
         let mut table = vec![u32::MAX; bound];
@@ -1127,10 +1164,18 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
     }
 
     /// Every id with its code, and a bound above every code.
-    fn into_coded(self) -> (usize, Vec<(K, u32)>) {
+    fn into_coded(self) -> (usize, Vec<(K, u32)>)
+    where
+        K: Send,
+    {
+        use rayon::prelude::*;
         let n = self.shards.len();
         let bound = n * self.shards.iter().map(|s| s.len()).max().unwrap_or(0);
-        let coded = self.shards.into_iter().flatten().collect();
+        let coded = self
+            .shards
+            .into_par_iter()
+            .flat_map_iter(|shard| shard.into_iter())
+            .collect();
         (bound, coded)
     }
 }
@@ -3691,6 +3736,39 @@ mod tests {
         for (i, &p) in position.iter().enumerate() {
             assert_eq!(permuted[p], values[i] + 1, "value {i}");
         }
+    }
+
+    #[test]
+    fn grouping_lines_is_a_stable_sort_by_rank_in_any_number_of_parts() {
+        // 1,000 lines of 37 customers coded in a scrambled order; customer 36 has none.
+        let n_customers = 37;
+        let rank: Vec<u32> = (0..n_customers as u32).map(|c| (c * 11) % 37).collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let customer: Vec<u32> = (0..1_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 36) as u32
+            })
+            .collect();
+        // The reference: line numbers sorted by rank, ties in line order.
+        let mut by_rank: Vec<usize> = (0..customer.len()).collect();
+        by_rank.sort_by_key(|&i| rank[customer[i] as usize]);
+        for parts in [1, 2, 3, 4, 7, 1_000, 5_000] {
+            let (offsets, position) = group_lines(customer.clone(), &rank, n_customers, parts);
+            for (place, &line) in by_rank.iter().enumerate() {
+                assert_eq!(position[line], place, "line {line}, {parts} parts");
+            }
+            for r in 0..n_customers {
+                for &i in &by_rank[offsets[r]..offsets[r + 1]] {
+                    assert_eq!(rank[customer[i] as usize], r as u32);
+                }
+            }
+            assert_eq!(offsets[n_customers], customer.len());
+        }
+        let (offsets, position) = group_lines(Vec::new(), &rank, n_customers, 2);
+        assert_eq!((offsets, position), (vec![0; n_customers + 1], vec![]));
     }
 
     #[test]

@@ -170,17 +170,25 @@ impl Segmentation {
     /// Customers and revenue per segment in table order (segments with nobody left out),
     /// then customers without a purchase as "(no purchase)".
     pub fn segment_sizes(&self) -> Vec<SegmentSize> {
+        use rayon::prelude::*;
         let names = self.rules.names();
-        let mut customers = vec![0u64; names.len() + 1];
-        let mut revenue = vec![0i128; names.len() + 1];
-        for c in 0..self.summary.len() {
-            let k = match self.segment_of(c) {
-                Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
-                None => names.len(),
-            };
-            customers[k] += 1;
-            revenue[k] += i128::from(self.summary.monetary[c]);
-        }
+        let zero = || (vec![0u64; names.len() + 1], vec![0i128; names.len() + 1]);
+        let (customers, revenue) = (0..self.summary.len())
+            .into_par_iter()
+            .fold(zero, |(mut customers, mut revenue), c| {
+                let k = match self.segment_of(c) {
+                    Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
+                    None => names.len(),
+                };
+                customers[k] += 1;
+                revenue[k] += i128::from(self.summary.monetary[c]);
+                (customers, revenue)
+            })
+            .reduce(zero, |(mut customers, mut revenue), (c, r)| {
+                customers.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+                revenue.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+                (customers, revenue)
+            });
         let total = self.summary.total_monetary();
         let mut out = Vec::new();
         for k in 0..=names.len() {

@@ -61,16 +61,20 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
         .into_par_iter()
         .map_init(Vec::new, |scratch, c| customer_totals(tx, c, scratch))
         .collect::<Result<Vec<_>>>()?;
+    // Each column is gathered in parallel.
+    fn gather<T: Send>(totals: &[CustomerTotals], f: fn(&CustomerTotals) -> T) -> Vec<T> {
+        totals.par_iter().map(f).collect()
+    }
     Ok(Summary {
         ids: tx.ids.par_clone(),
         as_of: tx.as_of,
         currency_decimals: tx.currency_decimals,
-        first_purchase: totals.iter().map(|t| t.first).collect(),
-        last_purchase: totals.iter().map(|t| t.last).collect(),
-        frequency: totals.iter().map(|t| t.frequency).collect(),
-        monetary: totals.iter().map(|t| t.monetary).collect(),
-        profit: totals.iter().map(|t| t.profit).collect(),
-        n_categories: totals.iter().map(|t| t.n_categories).collect(),
+        first_purchase: gather(&totals, |t| t.first),
+        last_purchase: gather(&totals, |t| t.last),
+        frequency: gather(&totals, |t| t.frequency),
+        monetary: gather(&totals, |t| t.monetary),
+        profit: gather(&totals, |t| t.profit),
+        n_categories: gather(&totals, |t| t.n_categories),
     })
 }
 
