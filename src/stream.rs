@@ -80,44 +80,55 @@ pub fn segment_streaming(
     let (paths, categories, code_rank, int_ids) = pass1.finish()?;
     let as_of = report.as_of;
     let decimals = opts.currency_decimals;
-    let part_tx = |p: usize, lines: bool| -> Result<Transactions> {
+    let part_tx = |p: usize, lines: bool, bytes: &mut Vec<u8>| -> Result<Transactions> {
         let codes = (&categories[..], &code_rank[..]);
-        read_partition(&paths[p], int_ids, codes, as_of, decimals, lines)
+        read_partition(&paths[p], bytes, int_ids, codes, as_of, decimals, lines)
     };
 
     // Pass 2: every partition's ids, merged into customer-id order; each customer's
     // place in it.
-    let mut part_ids: Vec<CustomerIds> = Vec::with_capacity(paths.len());
-    for p in 0..paths.len() {
-        part_ids.push(part_tx(p, false)?.ids);
-    }
+    let part_ids: Vec<CustomerIds> = {
+        use rayon::prelude::*;
+        (0..paths.len())
+            .into_par_iter()
+            .map_init(Vec::new, |bytes, p| Ok(part_tx(p, false, bytes)?.ids))
+            .collect::<Result<_>>()?
+    };
     let (ids, places) = merge_ids(part_ids);
     let n = ids.len();
 
     // Pass 3: per-partition kernels, each result moved to its place at once.
     let mut g = Gathered::new(ids, n, as_of, decimals);
     let mut affinities = Vec::with_capacity(paths.len());
-    for (p, places) in places.iter().enumerate() {
-        let tx = part_tx(p, true)?;
-        let summary = summarize(&tx)?;
-        let best = best_customers(&tx, &settings.best)?;
-        let reactivated = lifecycle(&tx, &summary, &settings.lifecycle).reactivated;
-        affinities.push(affinity::affinity(&tx, &summary));
-        g.put(places, &summary, &best, &reactivated);
-    }
+    each_partition(
+        paths.len(),
+        |p, bytes| part_tx(p, true, bytes),
+        |p, tx| {
+            let summary = summarize(&tx)?;
+            let best = best_customers(&tx, &settings.best)?;
+            let reactivated = lifecycle(&tx, &summary, &settings.lifecycle).reactivated;
+            affinities.push(affinity::affinity(&tx, &summary));
+            g.put(&places[p], &summary, &best, &reactivated);
+            Ok(())
+        },
+    )?;
     let pairs = affinity::merge(affinities.iter().collect())?.pairs;
     drop(affinities);
 
     // Pass 4: next categories with the global pair ranking.
     let mut next_category = vec![None; n];
-    for (p, places) in places.iter().enumerate() {
-        let tx = part_tx(p, true)?;
-        let summary = summarize(&tx)?;
-        let next = affinity::next_category_codes(&tx, &summary, &pairs);
-        for (c, &at) in places.iter().enumerate() {
-            next_category[at as usize] = next[c];
-        }
-    }
+    each_partition(
+        paths.len(),
+        |p, bytes| part_tx(p, true, bytes),
+        |p, tx| {
+            let summary = summarize(&tx)?;
+            let next = affinity::next_category_codes(&tx, &summary, &pairs);
+            for (c, &at) in places[p].iter().enumerate() {
+                next_category[at as usize] = next[c];
+            }
+            Ok(())
+        },
+    )?;
     drop(places);
     drop(spill);
     // The partitions are gone; the scoring's sorts need their pages.
@@ -136,6 +147,32 @@ pub fn segment_streaming(
         report,
         spilled_lines,
     })
+}
+
+/// Runs `work` on each partition's transactions in order, `read` reading the next
+/// partition (into one reused buffer) while the current one is worked on.
+fn each_partition(
+    n: usize,
+    read: impl Fn(usize, &mut Vec<u8>) -> Result<Transactions> + Sync,
+    mut work: impl FnMut(usize, Transactions) -> Result<()> + Send,
+) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut current = if n > 0 { Some(read(0, &mut bytes)?) } else { None };
+    for p in 0..n {
+        let tx = current.take().expect("partition p was read before its turn");
+        let (done, next) = rayon::join(
+            || work(p, tx),
+            || (p + 1 < n).then(|| read(p + 1, &mut bytes)).transpose(),
+        );
+        done?;
+        current = next?;
+        // Partitions are built and dropped on different threads: now and then, hand
+        // their pages back rather than leave them in each thread's arena.
+        if p % 8 == 7 {
+            crate::load::release_free_memory();
+        }
+    }
+    Ok(())
 }
 
 /// The ids of all partitions in customer-id order, and where each partition's
@@ -284,6 +321,7 @@ impl Scatter {
         let q_dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let mut q_parts: Vec<PathBuf> = Vec::new();
         let mut report: Option<LoadReport> = None;
+        let mut pending: Option<Transactions> = None;
         for path in &inputs {
             let shown = path.display().to_string();
             let mut file_report = FileReport {
@@ -303,13 +341,19 @@ impl Scatter {
                     o.on_bad_rows = BadRowPolicy::Quarantine(q.clone());
                     q_parts.push(q);
                 }
-                let loaded = load(&o)?;
+                // The previous batch is scattered while this one loads.
+                let (loaded, scattered) = rayon::join(
+                    || load(&o),
+                    || pending.take().map_or(Ok(()), |tx| self.scatter(&tx)),
+                );
+                scattered?;
+                let loaded = loaded?;
                 let r = loaded.report;
                 file_report.rows_read += r.rows_read;
                 file_report.rows_used += r.rows_used;
                 file_report.rows_rejected += r.rows_rejected;
                 if loaded.transactions.n_lines() > 0 {
-                    self.scatter(&loaded.transactions)?;
+                    pending = Some(loaded.transactions);
                 }
                 report = Some(match report.take() {
                     None => LoadReport {
@@ -322,6 +366,9 @@ impl Scatter {
             if let Some(acc) = report.as_mut() {
                 acc.files.push(file_report);
             }
+        }
+        if let Some(tx) = pending {
+            self.scatter(&tx)?;
         }
         let mut report =
             report.ok_or_else(|| Error::Usage("no input given: use --input FILE".into()))?;
@@ -506,16 +553,18 @@ fn mix(mut h: u64) -> u64 {
 /// `codes`: the category names and each spilled code's rank among them.
 fn read_partition(
     path: &Path,
+    bytes: &mut Vec<u8>,
     int_ids: bool,
     (categories, code_rank): (&[String], &[u32]),
     as_of: i32,
     decimals: u32,
     lines: bool,
 ) -> Result<Transactions> {
-    let mut bytes = Vec::new();
+    bytes.clear();
     File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .and_then(|mut f| f.read_to_end(bytes))
         .map_err(|e| Error::io(path, e))?;
+    let bytes: &[u8] = bytes;
     let corrupt = || Error::Data(format!("spill file {} is corrupt", path.display()));
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Result<&[u8]> {
