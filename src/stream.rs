@@ -157,15 +157,15 @@ fn each_partition(
     mut work: impl FnMut(usize, Transactions) -> Result<()> + Send,
 ) -> Result<()> {
     let mut bytes = Vec::new();
-    let mut current = if n > 0 { Some(read(0, &mut bytes)?) } else { None };
+    let mut next = (n > 0).then(|| read(0, &mut bytes)).transpose()?;
     for p in 0..n {
-        let tx = current.take().expect("partition p was read before its turn");
-        let (done, next) = rayon::join(
+        let Some(tx) = next.take() else { break };
+        let (done, read_next) = rayon::join(
             || work(p, tx),
             || (p + 1 < n).then(|| read(p + 1, &mut bytes)).transpose(),
         );
         done?;
-        current = next?;
+        next = read_next?;
         // Partitions are built and dropped on different threads: now and then, hand
         // their pages back rather than leave them in each thread's arena.
         if p % 8 == 7 {
