@@ -48,7 +48,7 @@ pub mod time;
 
 pub use config::{BadRowPolicy, ColumnNames, IdType, LoadOptions};
 pub use error::{Error, Result};
-pub use load::{CustomerIds, LoadReport, Loaded, Transactions, load};
+pub use load::{CustomerIds, LoadReport, Loaded, TextIds, Transactions, load};
 pub use polars;
 pub use segments::{AnalysisSettings, Segmentation, segment};
 pub use summary::{Summary, summarize};

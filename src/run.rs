@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::config::{ConfigFile, LoadOptions};
 use crate::deciles;
 use crate::error::{Error, Result};
-use crate::load::{CustomerIds, LoadReport, Transactions, load};
+use crate::load::{CustomerIds, LoadReport, TextIds, Transactions, load};
 use crate::output::{self, OutputFormat};
 use crate::profit::profit_view;
 use crate::segments::{AnalysisSettings, Segmentation, segment};
@@ -368,9 +368,10 @@ pub const NO_SEGMENT: &str = "(no purchase)";
 
 /// The previous run's customers: id, segment and monetary (minor units), in the order
 /// of its segment file.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Previous {
-    pub ids: PreviousIds,
+    /// Integers when the previous Parquet file stored them as integers, text otherwise.
+    pub ids: CustomerIds,
     /// Index into `segments`.
     pub segment: Vec<u32>,
     pub monetary: Vec<i64>,
@@ -378,62 +379,21 @@ pub struct Previous {
     pub segments: Vec<String>,
 }
 
-/// The previous run's customer ids: integers when its Parquet file stored them as
-/// integers, text otherwise (all of them in one buffer).
-#[derive(Debug, Clone, PartialEq)]
-pub enum PreviousIds {
-    Int(Vec<i64>),
-    Text {
-        bytes: String,
-        /// End of each id in `bytes`.
-        ends: Vec<usize>,
-    },
-}
-
-impl Default for PreviousIds {
-    fn default() -> Self {
-        PreviousIds::Text {
-            bytes: String::new(),
-            ends: Vec::new(),
-        }
-    }
-}
-
-impl PreviousIds {
-    pub fn len(&self) -> usize {
-        match self {
-            PreviousIds::Int(v) => v.len(),
-            PreviousIds::Text { ends, .. } => ends.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The text ids (empty for integer ids).
-    fn texts(&self) -> Vec<&str> {
-        match self {
-            PreviousIds::Int(_) => Vec::new(),
-            PreviousIds::Text { bytes, ends } => {
-                let mut start = 0;
-                ends.iter()
-                    .map(|&end| {
-                        let id = &bytes[start..end];
-                        start = end;
-                        id
-                    })
-                    .collect()
-            }
+impl Default for Previous {
+    fn default() -> Previous {
+        Previous {
+            ids: CustomerIds::Text(TextIds::new()),
+            segment: Vec::new(),
+            monetary: Vec::new(),
+            segments: Vec::new(),
         }
     }
 }
 
 impl Previous {
     fn push_text(&mut self, id: &str, segment: &str, monetary: i64) {
-        if let PreviousIds::Text { bytes, ends } = &mut self.ids {
-            bytes.push_str(id);
-            ends.push(bytes.len());
+        if let CustomerIds::Text(ids) = &mut self.ids {
+            ids.push(id);
         }
         self.push_row(segment, monetary);
     }
@@ -500,14 +460,13 @@ fn previous_from_frame(df: &DataFrame, decimals: u32) -> Result<Previous> {
                 push_row(&mut out, row);
             }
         }
-        out.ids = PreviousIds::Int(ints);
+        out.ids = CustomerIds::Int(ints);
     } else {
         let ids = id_column.cast(&DataType::String)?;
         for (id, row) in ids.str()?.iter().zip(rows) {
             if let Some(id) = id {
-                if let PreviousIds::Text { bytes, ends } = &mut out.ids {
-                    bytes.push_str(id);
-                    ends.push(bytes.len());
+                if let CustomerIds::Text(ids) = &mut out.ids {
+                    ids.push(id);
                 }
                 push_row(&mut out, row);
             }
@@ -651,19 +610,20 @@ pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
 /// For each of this run's customers, its row in the previous run ([`ABSENT`] if none).
 /// Ids match when their text is the same: an integer id matches the text of its decimal
 /// form, so "007" matches no integer.
-fn previous_index(ids: &CustomerIds, previous: &PreviousIds) -> Vec<u32> {
+fn previous_index(ids: &CustomerIds, previous: &CustomerIds) -> Vec<u32> {
     match (ids, previous) {
-        (CustomerIds::Int(ids), PreviousIds::Int(prev)) => match_keys(ids, prev),
-        (CustomerIds::Int(ids), PreviousIds::Text { .. }) => {
+        (CustomerIds::Int(ids), CustomerIds::Int(prev)) => {
+            match_keys((ids.len(), |i| ids[i]), (prev.len(), |j| prev[j]))
+        }
+        (CustomerIds::Int(ids), CustomerIds::Text(prev)) => {
             // Text that is not an integer's decimal form matches no integer id.
-            let canonical: Vec<Option<i64>> = previous
-                .texts()
-                .into_iter()
+            let canonical: Vec<Option<i64>> = prev
+                .iter()
                 .map(|t| t.parse::<i64>().ok().filter(|v| v.to_string() == t))
                 .collect();
             if canonical.iter().all(Option::is_some) {
                 let prev: Vec<i64> = canonical.into_iter().flatten().collect();
-                match_keys(ids, &prev)
+                match_keys((ids.len(), |i| ids[i]), (prev.len(), |j| prev[j]))
             } else {
                 let index: PlHashMap<i64, u32> = canonical
                     .iter()
@@ -675,47 +635,50 @@ fn previous_index(ids: &CustomerIds, previous: &PreviousIds) -> Vec<u32> {
                     .collect()
             }
         }
-        (CustomerIds::Text(ids), PreviousIds::Text { .. }) => {
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            match_keys(&ids, &previous.texts())
+        (CustomerIds::Text(ids), CustomerIds::Text(prev)) => {
+            match_keys((ids.len(), |i| ids.get(i)), (prev.len(), |j| prev.get(j)))
         }
-        (CustomerIds::Text(ids), PreviousIds::Int(prev)) => {
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let prev: Vec<String> = prev.iter().map(i64::to_string).collect();
-            let prev: Vec<&str> = prev.iter().map(String::as_str).collect();
-            match_keys(&ids, &prev)
+        (CustomerIds::Text(ids), CustomerIds::Int(prev)) => {
+            let prev: TextIds = prev.iter().map(i64::to_string).collect();
+            match_keys((ids.len(), |i| ids.get(i)), (prev.len(), |j| prev.get(j)))
         }
     }
 }
 
-/// For each key of `ids`, the position of the same key in `prev` ([`ABSENT`] if none;
-/// the last one if `prev` repeats it). When both are strictly increasing (as the
-/// segment files of two runs are) they are merged in one pass; otherwise `prev` is
-/// hashed.
-fn match_keys<K: Ord + std::hash::Hash + Sync>(ids: &[K], prev: &[K]) -> Vec<u32> {
+/// For each of the `n` keys `id(i)`, the position of the same key among the `m` keys
+/// `prev(j)` ([`ABSENT`] if none; the last one if `prev` repeats it). When both are
+/// strictly increasing (as the segment files of two runs are) they are merged in one
+/// pass, holding nothing; otherwise `prev` is hashed.
+fn match_keys<K: Ord + std::hash::Hash + Send + Sync>(
+    (n, id): (usize, impl Fn(usize) -> K + Sync),
+    (m, prev): (usize, impl Fn(usize) -> K + Sync),
+) -> Vec<u32> {
     use rayon::prelude::*;
-    let increasing = |v: &[K]| v.windows(2).all(|w| w[0] < w[1]);
-    if increasing(ids) && increasing(prev) {
-        let mut out = vec![ABSENT; ids.len()];
+    let increasing = |len: usize, key: &(dyn Fn(usize) -> K + Sync)| {
+        (1..len).into_par_iter().all(|i| key(i - 1) < key(i))
+    };
+    if increasing(n, &id) && increasing(m, &prev) {
+        let mut out = vec![ABSENT; n];
         let mut j = 0;
-        for (slot, key) in out.iter_mut().zip(ids) {
-            while j < prev.len() && prev[j] < *key {
+        for (i, slot) in out.iter_mut().enumerate() {
+            let key = id(i);
+            while j < m && prev(j) < key {
                 j += 1;
             }
-            if j < prev.len() && prev[j] == *key {
+            if j < m && prev(j) == key {
                 *slot = j as u32;
                 j += 1;
             }
         }
         return out;
     }
-    let index: PlHashMap<&K, u32> = prev
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect();
-    ids.par_iter()
-        .map(|k| index.get(k).copied().unwrap_or(ABSENT))
+    let mut index: PlHashMap<K, u32> = PlHashMap::default();
+    for j in 0..m {
+        index.insert(prev(j), j as u32);
+    }
+    (0..n)
+        .into_par_iter()
+        .map(|i| index.get(&id(i)).copied().unwrap_or(ABSENT))
         .collect()
 }
 
@@ -864,14 +827,8 @@ mod tests {
             .collect()
     }
 
-    fn text_ids(ids: &[&str]) -> PreviousIds {
-        let mut bytes = String::new();
-        let mut ends = Vec::new();
-        for id in ids {
-            bytes.push_str(id);
-            ends.push(bytes.len());
-        }
-        PreviousIds::Text { bytes, ends }
+    fn text_ids(ids: &[&str]) -> CustomerIds {
+        CustomerIds::Text(ids.iter().collect())
     }
 
     proptest! {
@@ -888,11 +845,17 @@ mod tests {
                 prev.sort_unstable();
                 prev.dedup();
             }
-            prop_assert_eq!(match_keys(&ids, &prev), by_search(&ids, &prev));
+            prop_assert_eq!(
+                match_keys((ids.len(), |i| ids[i]), (prev.len(), |j| prev[j])),
+                by_search(&ids, &prev)
+            );
             let texts: Vec<String> = ids.iter().map(|v| format!("c{v:03}")).collect();
             let prev_texts: Vec<String> = prev.iter().map(|v| format!("c{v:03}")).collect();
             prop_assert_eq!(
-                match_keys(&texts, &prev_texts),
+                match_keys(
+                    (texts.len(), |i| texts[i].as_str()),
+                    (prev_texts.len(), |j| prev_texts[j].as_str())
+                ),
                 by_search(&texts, &prev_texts)
             );
         }
@@ -916,7 +879,7 @@ mod tests {
             [Some(9i64), None, Some(4)],
         ));
         let prev = previous_from_frame(&ints, 2).unwrap();
-        assert_eq!(prev.ids, PreviousIds::Int(vec![9, 4]));
+        assert_eq!(prev.ids, CustomerIds::Int(vec![9, 4]));
         assert_eq!(prev.segment, vec![0, 0]);
         assert_eq!(prev.monetary, vec![1250, 7]);
         assert_eq!(prev.segments, vec!["Lost"]);
@@ -926,7 +889,6 @@ mod tests {
         ));
         let prev = previous_from_frame(&texts, 2).unwrap();
         assert_eq!(prev.ids, text_ids(&["b", "a"]));
-        assert_eq!(prev.ids.texts(), vec!["b", "a"]);
         // A null segment is the previous run's "no purchase".
         assert_eq!(prev.segment, vec![0, 1]);
         assert_eq!(prev.segments, vec![NO_SEGMENT, "Lost"]);
@@ -943,16 +905,16 @@ mod tests {
         let prev = text_ids(&["-3", "7", "12"]);
         assert_eq!(previous_index(&ids, &prev), vec![0, 1, 2, ABSENT]);
         assert_eq!(
-            previous_index(&ids, &PreviousIds::Int(vec![12, 7])),
+            previous_index(&ids, &CustomerIds::Int(vec![12, 7])),
             vec![ABSENT, 1, 0, ABSENT]
         );
     }
 
     #[test]
     fn text_ids_match_integer_ids_by_their_decimal_form() {
-        let ids = CustomerIds::Text(["007", "12", "7", "x"].map(String::from).to_vec());
+        let ids = CustomerIds::Text(["007", "12", "7", "x"].into_iter().collect());
         // Sorted as numbers, not as text: the hashed path.
-        let prev = PreviousIds::Int(vec![7, 12, 100]);
+        let prev = CustomerIds::Int(vec![7, 12, 100]);
         assert_eq!(previous_index(&ids, &prev), vec![ABSENT, 1, 0, ABSENT]);
         let prev = text_ids(&["x", "007"]);
         assert_eq!(previous_index(&ids, &prev), vec![1, ABSENT, ABSENT, 0]);

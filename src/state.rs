@@ -232,29 +232,34 @@ fn union_customers(parts: &[&Transactions]) -> Result<(CustomerIds, Owners)> {
         ));
     }
     if kinds.first().copied().unwrap_or(false) {
-        let (ids, owners) = union_sorted(parts, |p| match &p.ids {
-            CustomerIds::Int(v) => v.as_slice(),
-            CustomerIds::Text(_) => &[],
-        });
+        let lists: Vec<&[i64]> = parts
+            .iter()
+            .map(|p| match &p.ids {
+                CustomerIds::Int(v) => v.as_slice(),
+                CustomerIds::Text(_) => &[],
+            })
+            .collect();
+        let (ids, owners) = union_sorted(&lists);
         Ok((CustomerIds::Int(ids), owners))
     } else {
-        let (ids, owners) = union_sorted(parts, |p| match &p.ids {
-            CustomerIds::Text(v) => v.as_slice(),
-            CustomerIds::Int(_) => &[],
-        });
-        Ok((CustomerIds::Text(ids), owners))
+        let texts: Vec<Vec<&str>> = parts
+            .iter()
+            .map(|p| match &p.ids {
+                CustomerIds::Text(v) => v.iter().collect(),
+                CustomerIds::Int(_) => Vec::new(),
+            })
+            .collect();
+        let lists: Vec<&[&str]> = texts.iter().map(Vec::as_slice).collect();
+        let (ids, owners) = union_sorted(&lists);
+        Ok((CustomerIds::Text(ids.into_iter().collect()), owners))
     }
 }
 
 /// Merges sorted id lists (each strictly increasing) into their sorted union.
-fn union_sorted<'a, T: Ord + Clone + Sync + 'a>(
-    parts: &[&'a Transactions],
-    ids: impl Fn(&'a Transactions) -> &'a [T],
-) -> (Vec<T>, Owners) {
-    let all: Vec<(&T, usize, usize)> = match parts {
+fn union_sorted<T: Ord + Clone + Sync>(lists: &[&[T]]) -> (Vec<T>, Owners) {
+    let all: Vec<(&T, usize, usize)> = match lists {
         // The usual case, history and new lines: one linear merge of two sorted lists.
-        [a, b] => {
-            let (x, y) = (ids(a), ids(b));
+        [x, y] => {
             let (mut i, mut j) = (0, 0);
             let mut all = Vec::with_capacity(x.len() + y.len());
             while i < x.len() || j < y.len() {
@@ -269,10 +274,10 @@ fn union_sorted<'a, T: Ord + Clone + Sync + 'a>(
             all
         }
         _ => {
-            let mut all: Vec<(&T, usize, usize)> = parts
+            let mut all: Vec<(&T, usize, usize)> = lists
                 .iter()
                 .enumerate()
-                .flat_map(|(p, tx)| ids(tx).iter().enumerate().map(move |(c, id)| (id, p, c)))
+                .flat_map(|(p, ids)| ids.iter().enumerate().map(move |(c, id)| (id, p, c)))
                 .collect();
             all.par_sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
             all
@@ -555,10 +560,7 @@ fn read_lines(path: &Path, meta: &StateMeta, as_of: i32) -> Result<Transactions>
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("null customer ids"))?;
             let (ids, offsets) = runs(&v);
-            (
-                CustomerIds::Text(ids.into_iter().map(str::to_string).collect()),
-                offsets,
-            )
+            (CustomerIds::Text(ids.into_iter().collect()), offsets)
         }
         other => return Err(bad(&format!("customer_ids {other:?}"))),
     };

@@ -24,7 +24,7 @@ use crate::best::{BestCustomers, best_customers};
 use crate::config::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
 use crate::lifecycle::lifecycle;
-use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, Transactions, load};
+use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, TextIds, Transactions, load};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::{Summary, summarize};
 
@@ -213,12 +213,10 @@ fn merge_ids(parts: Vec<CustomerIds>) -> (CustomerIds, Vec<Vec<u32>>) {
         }
         CustomerIds::Int(out)
     } else {
-        let mut out = vec![String::new(); order.len()];
-        for (p, ids) in parts.into_iter().enumerate() {
-            if let CustomerIds::Text(v) = ids {
-                for (c, id) in v.into_iter().enumerate() {
-                    out[places[p][c] as usize] = id;
-                }
+        let mut out = TextIds::new();
+        for &(p, c) in &order {
+            if let CustomerIds::Text(v) = &parts[p as usize] {
+                out.push(&v[c as usize]);
             }
         }
         CustomerIds::Text(out)
@@ -574,7 +572,7 @@ fn read_partition(
     };
     // Records: (id, byte offset of the first line, lines) in file order; the lines are
     // decoded once, straight into customer order.
-    let mut text_ids: Vec<String> = Vec::new();
+    let mut text_ids: Vec<&str> = Vec::new();
     let mut int_vals: Vec<i64> = Vec::new();
     let mut records: Vec<(u32, usize, usize)> = Vec::new();
     let le4 = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
@@ -587,7 +585,7 @@ fn read_partition(
         } else {
             let len = le4(take(&mut at, 4)?) as usize;
             let s = std::str::from_utf8(take(&mut at, len)?).map_err(|_| corrupt())?;
-            text_ids.push(s.to_string());
+            text_ids.push(s);
             text_ids.len() - 1
         };
         let n = le4(take(&mut at, 4)?) as usize;
@@ -628,7 +626,7 @@ fn read_partition(
         .map(|i| i == 0 || !same(&records[i - 1], &records[i]))
         .collect();
     let mut ints = Vec::new();
-    let mut texts = Vec::new();
+    let mut texts = TextIds::new();
     for (i, r) in records.iter().enumerate() {
         if starts[i] {
             if i > 0 {
@@ -637,7 +635,7 @@ fn read_partition(
             if int_ids {
                 ints.push(int_vals[r.0 as usize]);
             } else {
-                texts.push(std::mem::take(&mut text_ids[r.0 as usize]));
+                texts.push(text_ids[r.0 as usize]);
             }
         }
         let n = if lines { r.2 } else { 0 };

@@ -125,7 +125,7 @@ impl CustomerIds {
     /// The ids of customers `r`.
     pub fn slice(&self, r: std::ops::Range<usize>) -> CustomerIds {
         match self {
-            CustomerIds::Text(v) => CustomerIds::Text(v[r].to_vec()),
+            CustomerIds::Text(v) => CustomerIds::Text(v.select(r)),
             CustomerIds::Int(v) => CustomerIds::Int(v[r].to_vec()),
         }
     }

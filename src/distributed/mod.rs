@@ -419,9 +419,7 @@ impl PerCustomer {
                         .str()?
                         .iter()
                         .map(|v| {
-                            v.map(str::to_string).ok_or_else(|| {
-                                Error::Cluster("a null customer id came back".into())
-                            })
+                            v.ok_or_else(|| Error::Cluster("a null customer id came back".into()))
                         })
                         .collect::<Result<_>>()?,
                 )
@@ -447,9 +445,7 @@ impl PerCustomer {
         };
         let ids = match ids {
             CustomerIds::Int(v) => CustomerIds::Int(order.iter().map(|&i| v[i]).collect()),
-            CustomerIds::Text(v) => {
-                CustomerIds::Text(order.iter().map(|&i| v[i].clone()).collect())
-            }
+            CustomerIds::Text(v) => CustomerIds::Text(v.select(order.iter().copied())),
         };
         let days = lists(frame, "purchase_days", &DataType::Int64, |s| {
             Ok(s.i64()?.iter().collect())
