@@ -966,6 +966,68 @@ mod tests {
     }
 
     #[test]
+    fn parallel_parquet_equals_polars_batched_writer_byte_for_byte() {
+        // Text with nulls and repeats (dictionary pages), integers, floats and dates.
+        let n = 5_000;
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new(
+                    "id".into(),
+                    (0..n)
+                        .map(|i| (i % 7 != 3).then(|| format!("c{}", i % 900)))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "n".into(),
+                    (0..n as i64).map(|i| i * 7 - 50).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "x".into(),
+                    (0..n)
+                        .map(|i| (i % 4 != 0).then(|| i as f64 / 3.0))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new("day".into(), (0..n as i32).collect::<Vec<_>>())
+                    .cast(&DataType::Date)
+                    .unwrap(),
+            ],
+        )
+        .unwrap();
+        let size = 1_100;
+        let chunks = n.div_ceil(size);
+        let part = |i: usize| df.slice((i * size) as i64, size);
+        let dir = tempfile::tempdir().unwrap();
+        let oracle = dir.path().join("oracle.parquet");
+        let mut w = ParquetWriter::new(File::create(&oracle).unwrap())
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(df.schema())
+            .unwrap();
+        for i in 0..chunks {
+            w.write_batch(&part(i)).unwrap();
+        }
+        w.finish().unwrap();
+        for threads in [1, 3] {
+            let ours = dir.path().join(format!("ours{threads}.parquet"));
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| write_chunked(&ours, chunks, |i| Ok(part(i))))
+                .unwrap();
+            assert_eq!(
+                std::fs::read(&ours).unwrap(),
+                std::fs::read(&oracle).unwrap(),
+                "{threads} threads"
+            );
+        }
+        let back = ParquetReader::new(File::open(&oracle).unwrap())
+            .finish()
+            .unwrap();
+        assert!(back.equals_missing(&df));
+    }
+
+    #[test]
     fn missing_directory_is_a_usage_error() {
         let err = AtomicFile::create(Path::new("/nonexistent-dir/x.csv"))
             .err()
