@@ -3784,6 +3784,14 @@ mod tests {
         assert_eq!(tx.order, whole.transactions.order);
     }
 
+    /// The next number of a xorshift sequence (test data only).
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     #[test]
     fn permute_moves_every_value_to_its_position_once() {
         // A random permutation (Fisher-Yates): cycles of many lengths and fixed points.
@@ -3791,10 +3799,7 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut position: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            position.swap(i, (x % (i as u64 + 1)) as usize);
+            position.swap(i, (xorshift(&mut x) % (i as u64 + 1)) as usize);
         }
         let values: Vec<u64> = (0..n as u64).map(|v| v * 10).collect();
         let mut permuted = values.clone();
@@ -3810,14 +3815,7 @@ mod tests {
         let n_customers = 37;
         let rank: Vec<u32> = (0..n_customers as u32).map(|c| (c * 11) % 37).collect();
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let customer: Vec<u32> = (0..1_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 36) as u32
-            })
-            .collect();
+        let customer: Vec<u32> = (0..1_000).map(|_| (xorshift(&mut x) % 36) as u32).collect();
         // The reference: line numbers sorted by rank, ties in line order.
         let mut by_rank: Vec<usize> = (0..customer.len()).collect();
         by_rank.sort_by_key(|&i| rank[customer[i] as usize]);

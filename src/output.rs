@@ -914,18 +914,12 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
-    #[test]
-    fn chunked_text_files_equal_one_write_of_the_whole_frame() {
-        let n = 23;
-        let df = DataFrame::new(
+    /// `n` rows: the text `id(i)` (None = null), an integer and a float with nulls.
+    fn sample_frame(n: usize, id: impl Fn(usize) -> Option<String>) -> DataFrame {
+        DataFrame::new(
             n,
             vec![
-                Column::new(
-                    "id".into(),
-                    (0..n)
-                        .map(|i| (i % 5 != 3).then(|| format!("c,{i}\"q")))
-                        .collect::<Vec<_>>(),
-                ),
+                Column::new("id".into(), (0..n).map(id).collect::<Vec<_>>()),
                 Column::new(
                     "n".into(),
                     (0..n as i64).map(|i| i * 7 - 50).collect::<Vec<_>>(),
@@ -938,7 +932,13 @@ mod tests {
                 ),
             ],
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn chunked_text_files_equal_one_write_of_the_whole_frame() {
+        let n = 23;
+        let df = sample_frame(n, |i| (i % 5 != 3).then(|| format!("c,{i}\"q")));
         let dir = tempfile::tempdir().unwrap();
         for ext in ["csv", "jsonl"] {
             let whole = dir.path().join(format!("whole.{ext}"));
@@ -969,31 +969,9 @@ mod tests {
     fn parallel_parquet_equals_polars_batched_writer_byte_for_byte() {
         // Text with nulls and repeats (dictionary pages), integers, floats and dates.
         let n = 5_000;
-        let df = DataFrame::new(
-            n,
-            vec![
-                Column::new(
-                    "id".into(),
-                    (0..n)
-                        .map(|i| (i % 7 != 3).then(|| format!("c{}", i % 900)))
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "n".into(),
-                    (0..n as i64).map(|i| i * 7 - 50).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "x".into(),
-                    (0..n)
-                        .map(|i| (i % 4 != 0).then(|| i as f64 / 3.0))
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("day".into(), (0..n as i32).collect::<Vec<_>>())
-                    .cast(&DataType::Date)
-                    .unwrap(),
-            ],
-        )
-        .unwrap();
+        let mut df = sample_frame(n, |i| (i % 7 != 3).then(|| format!("c{}", i % 900)));
+        let day = Column::new("day".into(), (0..n as i32).collect::<Vec<_>>());
+        df.with_column(day.cast(&DataType::Date).unwrap()).unwrap();
         let size = 1_100;
         let chunks = n.div_ceil(size);
         let part = |i: usize| df.slice((i * size) as i64, size);
