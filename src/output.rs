@@ -229,13 +229,15 @@ pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
 pub const CHUNK_ROWS: usize = 512 * 512;
 
 /// Writes the frames `chunk(0..n_chunks)` one after the other as one file in the format
-/// `path`'s extension names, atomically, holding one chunk at a time (a JSON array is
-/// the exception: it is assembled whole). Every chunk has the same columns; `n_chunks`
-/// is at least 1 (an empty chunk gives the header or an empty file of that schema).
+/// `path`'s extension names, atomically, holding one chunk per thread at a time (a JSON
+/// array is the exception: it is assembled whole). Every chunk has the same columns;
+/// `n_chunks` is at least 1 (an empty chunk gives the header or an empty file of that
+/// schema).
 ///
 /// CSV and JSON Lines chunks are built and rendered to text in parallel, a window of a
-/// few chunks per thread at a time, and written in order: each chunk's text depends on
-/// that chunk alone, so the file is the same at any thread count.
+/// few chunks per thread at a time, and written in order; Parquet chunks are built,
+/// encoded and compressed the same way (see `write_parquet_chunks`). Each chunk's bytes
+/// depend on that chunk alone, so the file is the same at any thread count.
 pub fn write_chunked(
     path: &Path,
     n_chunks: usize,
@@ -295,10 +297,11 @@ pub fn write_chunked(
 /// one row group per chunk, zstd-compressed.
 ///
 /// polars' batched writer compresses pages on the thread that writes the file, one
-/// after the other; here a window of two chunks per thread is built, encoded and
-/// compressed in parallel, then appended in order. The pages are those polars' own
-/// writer gives with the same options, so the file does not depend on the number of
-/// threads.
+/// after the other; here a window of two chunks per thread (16 at most) is built,
+/// encoded and compressed in parallel, then appended in order. The pages are those
+/// polars' own writer gives with the same options (`WriteOptions` below mirrors
+/// `ParquetWriter::new`'s defaults; a test compares the files byte for byte), so the
+/// file does not depend on the number of threads.
 fn write_parquet_chunks<W: Write + Send>(
     w: W,
     first: DataFrame,
@@ -344,11 +347,13 @@ fn write_parquet_chunks<W: Write + Send>(
         Ok(groups)
     };
     let first = std::sync::Mutex::new(Some(first));
-    let window = 2 * rayon::current_num_threads().max(1);
+    // Each thread builds one chunk's frame at a time; the compressed row groups of a
+    // window wait for their turn to be written.
+    let window = (2 * rayon::current_num_threads()).clamp(2, 16);
     let mut lo = 0;
     while lo < n_chunks {
         let hi = n_chunks.min(lo + window);
-        let encoded = (lo..hi)
+        let encoded: Vec<Result<_>> = (lo..hi)
             .into_par_iter()
             .map(|i| {
                 let taken = if i == 0 {
@@ -363,7 +368,9 @@ fn write_parquet_chunks<W: Write + Send>(
                 df.rechunk_mut_par();
                 encode(&df)
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        // The first failure in chunk order, whatever the threads' timing.
+        let encoded = encoded.into_iter().collect::<Result<Vec<_>>>()?;
         for (rows, group) in encoded.into_iter().flatten() {
             writer.write_row_group(rows, &group)?;
         }
@@ -972,6 +979,9 @@ mod tests {
         let mut df = sample_frame(n, |i| (i % 7 != 3).then(|| format!("c{}", i % 900)));
         let day = Column::new("day".into(), (0..n as i32).collect::<Vec<_>>());
         df.with_column(day.cast(&DataType::Date).unwrap()).unwrap();
+        // 1.5 MB of distinct text a chunk: columns of several data pages.
+        let long = (0..n).map(|i| format!("{i:0>1500}")).collect::<Vec<_>>();
+        df.with_column(Column::new("long".into(), long)).unwrap();
         let size = 1_100;
         let chunks = n.div_ceil(size);
         let part = |i: usize| df.slice((i * size) as i64, size);

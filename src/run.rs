@@ -391,9 +391,11 @@ impl Default for Previous {
 }
 
 impl Previous {
+    /// Appends a customer with a text id (the ids must be text).
     fn push_text(&mut self, id: &str, segment: &str, monetary: i64) {
-        if let CustomerIds::Text(ids) = &mut self.ids {
-            ids.push(id);
+        match &mut self.ids {
+            CustomerIds::Text(ids) => ids.push(id),
+            CustomerIds::Int(_) => debug_assert!(false, "a text id among integer ids"),
         }
         self.push_row(segment, monetary);
     }
@@ -448,27 +450,26 @@ fn previous_from_frame(df: &DataFrame, decimals: u32) -> Result<Previous> {
     let monetary = df.column("monetary")?.cast(&DataType::Float64)?;
     let rows = segs.iter().zip(monetary.f64()?.iter());
     let mut out = Previous::default();
-    let push_row = |out: &mut Previous, (segment, monetary): (Option<&str>, Option<f64>)| {
+    fn row((segment, monetary): (Option<&str>, Option<f64>), decimals: u32) -> (&str, i64) {
         let m = crate::money::f64_to_minor(monetary.unwrap_or(0.0), decimals).unwrap_or(0);
-        out.push_row(segment.unwrap_or(NO_SEGMENT), m);
-    };
+        (segment.unwrap_or(NO_SEGMENT), m)
+    }
     if id_column.dtype() == &DataType::Int64 {
         let mut ints = Vec::with_capacity(df.height());
-        for (id, row) in id_column.i64()?.iter().zip(rows) {
+        for (id, r) in id_column.i64()?.iter().zip(rows) {
             if let Some(id) = id {
                 ints.push(id);
-                push_row(&mut out, row);
+                let (segment, m) = row(r, decimals);
+                out.push_row(segment, m);
             }
         }
         out.ids = CustomerIds::Int(ints);
     } else {
         let ids = id_column.cast(&DataType::String)?;
-        for (id, row) in ids.str()?.iter().zip(rows) {
+        for (id, r) in ids.str()?.iter().zip(rows) {
             if let Some(id) = id {
-                if let CustomerIds::Text(ids) = &mut out.ids {
-                    ids.push(id);
-                }
-                push_row(&mut out, row);
+                let (segment, m) = row(r, decimals);
+                out.push_text(id, segment, m);
             }
         }
     }
@@ -499,10 +500,15 @@ fn read_csv_segments(path: &Path, decimals: u32) -> Result<Previous> {
         // Only the three fields read need be text.
         let line = rec.position().map_or(0, csv::Position::line);
         let text = |k: usize| {
-            std::str::from_utf8(rec.get(k).unwrap_or_default()).map_err(|_| {
+            let bytes = rec.get(k).unwrap_or_default();
+            std::str::from_utf8(bytes).map_err(|_| {
                 Error::input(
                     format!("{}:{line}", path.display()),
-                    format!("previous segment file: field {} is not UTF-8", k + 1),
+                    format!(
+                        "previous segment file: column {} is not UTF-8: {:?}",
+                        &headers[k],
+                        String::from_utf8_lossy(bytes)
+                    ),
                 )
             })
         };
@@ -532,49 +538,41 @@ const ABSENT: u32 = u32::MAX;
 /// How many customers (and how much revenue) moved from each segment to each other one.
 pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
     use rayon::prelude::*;
-    // Segment names of both runs as codes: the previous run's first, then this run's.
-    let mut names: Vec<String> = previous.segments.clone();
-    let mut code_of = |name: &str| -> u32 {
-        match names.iter().position(|s| s == name) {
-            Some(k) => k as u32,
-            None => {
-                names.push(name.to_string());
-                (names.len() - 1) as u32
-            }
-        }
-    };
-    let new = code_of(NEW);
-    let vanished = code_of(VANISHED);
+    // Rows: the previous run's segments, then "(new)". Columns: this run's segments (as
+    // the rules name them), then "(no purchase)", then "(vanished)". The columns are few
+    // (the rules'), so a table per thread stays small however many segments the previous
+    // file names.
+    let from_names: Vec<&str> = previous.segments.iter().map(String::as_str).collect();
+    let new = from_names.len();
     let labels: Vec<&str> = seg.rules.names();
-    let label_codes: Vec<u32> = labels.iter().map(|l| code_of(l)).collect();
-    let no_segment = code_of(NO_SEGMENT);
-    let n = names.len();
+    let (no_segment, vanished) = (labels.len(), labels.len() + 1);
+    let width = labels.len() + 2;
     let from_index = previous_index(&seg.summary.ids, &previous.ids);
-    // Customers and revenue per (from, to) cell, n × n.
+    // Customers and revenue per (from, to) cell.
     let mut cells = (0..seg.summary.len())
         .into_par_iter()
         .fold(
-            || vec![(0u64, 0i64); n * n],
+            || vec![(0u64, 0i64); (new + 1) * width],
             |mut cells, c| {
                 let from = match from_index[c] {
                     ABSENT => new,
-                    i => previous.segment[i as usize],
+                    i => previous.segment[i as usize] as usize,
                 };
                 let to = match seg.segment_of(c) {
                     None => no_segment,
-                    Some(label) => {
-                        let k = labels.iter().position(|l| *l == label);
-                        label_codes[k.expect("segments are named by the rules")]
-                    }
+                    Some(label) => labels
+                        .iter()
+                        .position(|l| *l == label)
+                        .expect("segments are named by the rules"),
                 };
-                let cell = &mut cells[from as usize * n + to as usize];
+                let cell = &mut cells[from * width + to];
                 cell.0 += 1;
                 cell.1 += seg.summary.monetary[c];
                 cells
             },
         )
         .reduce(
-            || vec![(0u64, 0i64); n * n],
+            || vec![(0u64, 0i64); (new + 1) * width],
             |mut a, b| {
                 for (x, y) in a.iter_mut().zip(b) {
                     x.0 += y.0;
@@ -588,23 +586,37 @@ pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
         seen[i as usize] = true;
     }
     for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
-        let cell = &mut cells[previous.segment[i] as usize * n + vanished as usize];
+        let cell = &mut cells[previous.segment[i] as usize * width + vanished];
         cell.0 += 1;
         cell.1 += previous.monetary[i];
     }
-    let mut rows: Vec<Migration> = cells
-        .into_iter()
-        .enumerate()
-        .filter(|(_, (customers, _))| *customers > 0)
-        .map(|(k, (customers, revenue))| Migration {
-            from: names[k / n].clone(),
-            to: names[k % n].clone(),
+    // Cells named alike (a segment the rules call "(new)", say) are one row.
+    let name = |k: usize| {
+        let (from, to) = (k / width, k % width);
+        let from = from_names.get(from).copied().unwrap_or(NEW);
+        let to = match to {
+            t if t == no_segment => NO_SEGMENT,
+            t if t == vanished => VANISHED,
+            t => labels[t],
+        };
+        (from.to_string(), to.to_string())
+    };
+    let mut rows: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    for (k, (customers, revenue)) in cells.into_iter().enumerate() {
+        if customers > 0 {
+            let row = rows.entry(name(k)).or_insert((0, 0));
+            row.0 += customers;
+            row.1 += revenue;
+        }
+    }
+    rows.into_iter()
+        .map(|((from, to), (customers, revenue))| Migration {
+            from,
+            to,
             customers,
             revenue,
         })
-        .collect();
-    rows.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-    rows
+        .collect()
 }
 
 /// For each of this run's customers, its row in the previous run ([`ABSENT`] if none).
@@ -893,6 +905,26 @@ mod tests {
         assert_eq!(prev.segment, vec![0, 1]);
         assert_eq!(prev.segments, vec![NO_SEGMENT, "Lost"]);
         assert_eq!(prev.monetary, vec![300, 7]);
+    }
+
+    #[test]
+    fn a_csv_segment_file_needs_text_only_in_the_columns_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segments.csv");
+        let mut file = b"customer_id,note,segment,monetary\nc1,".to_vec();
+        file.extend_from_slice(b"\xff\xfe,Lost,12.50\nc2,ok,,0.07\n");
+        std::fs::write(&path, &file).unwrap();
+        let prev = read_csv_segments(&path, 2).unwrap();
+        assert_eq!(prev.ids, text_ids(&["c1", "c2"]));
+        assert_eq!(prev.segments, vec!["Lost", NO_SEGMENT]);
+        assert_eq!((prev.segment, prev.monetary), (vec![0, 1], vec![1250, 7]));
+
+        let mut file = b"customer_id,note,segment,monetary\nc1,ok,Lost,1\nc\xff2".to_vec();
+        file.extend_from_slice(b",ok,Lost,2\n");
+        std::fs::write(&path, &file).unwrap();
+        let err = read_csv_segments(&path, 2).unwrap_err().to_string();
+        assert!(err.contains("segments.csv:3"), "{err}");
+        assert!(err.contains("column customer_id is not UTF-8"), "{err}");
     }
 
     #[test]

@@ -289,7 +289,8 @@ impl Segmentation {
     }
 
     /// Writes the segment file ([`to_frame_with_p_alive`](Self::to_frame_with_p_alive))
-    /// to `path` in chunks of customers, so memory holds one chunk's frame at a time.
+    /// to `path` in chunks of customers, so memory holds one chunk's frame per thread at a
+    /// time.
     /// CSV is rendered straight from the per-customer vectors instead (`write_csv`):
     /// the same text without a frame per chunk.
     pub fn write(&self, path: &std::path::Path, p_alive: Option<&[Option<f64>]>) -> Result<()> {

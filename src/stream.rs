@@ -2,14 +2,16 @@
 //!
 //! Pass 1 reads the inputs in batches (a file, or a row range of a Parquet/IPC file),
 //! validates each batch with the normal loader and scatters its lines into hash partitions
-//! of the customer id, spilled to disk. Pass 2 builds one partition's transactions at a
-//! time and runs the per-customer kernels on it (summary, best-customer window,
-//! reactivation, category pairs, whose counts add up over partitions). The per-customer
-//! results are merged into customer-id order; the global steps (NTILE scores, deciles,
-//! stages, the ranking of category pairs) run on them; pass 3 revisits each partition for
-//! the next category, which needs the global pair ranking. Memory grows with the number
-//! of customers and the batch size, not with the number of lines, and the result equals
-//! `segment` on the whole input, byte for byte.
+//! of the customer id, spilled to disk; a batch is scattered while the next one loads.
+//! Pass 2 reads every partition's ids (skipping its lines) and merges them into
+//! customer-id order. Pass 3 builds one partition's transactions at a time, reading the
+//! next one meanwhile, and runs the per-customer kernels on it (summary, best-customer
+//! window, reactivation, category pairs, whose counts add up over partitions); each
+//! result goes straight to its customer's place. The global steps (NTILE scores,
+//! deciles, stages, the ranking of category pairs) run on them; pass 4 revisits each
+//! partition for the next category, which needs the global pair ranking. Memory grows
+//! with the number of customers, two batches and two partitions, not with the number of
+//! lines, and the result equals `segment` on the whole input, byte for byte.
 //!
 //! Not for: the report panels that need every line (cube, cohorts); see `report`.
 
@@ -31,7 +33,8 @@ use crate::summary::{Summary, summarize};
 /// How to stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamOptions {
-    /// Hash partitions of the customer id (each is aggregated in memory on its own).
+    /// Hash partitions of the customer id (each is aggregated in memory on its own; two
+    /// are in memory at once, one being worked on while the next is read).
     pub partitions: usize,
     /// Rows per batch of a Parquet/IPC file (CSV files are read a file at a time).
     pub batch_rows: u64,
@@ -80,19 +83,21 @@ pub fn segment_streaming(
     let (paths, categories, code_rank, int_ids) = pass1.finish()?;
     let as_of = report.as_of;
     let decimals = opts.currency_decimals;
-    let part_tx = |p: usize, lines: bool, bytes: &mut Vec<u8>| -> Result<Transactions> {
+    let part_tx = |p: usize, bytes: &mut Vec<u8>| -> Result<Transactions> {
         let codes = (&categories[..], &code_rank[..]);
-        read_partition(&paths[p], bytes, int_ids, codes, as_of, decimals, lines)
+        read_partition(&paths[p], bytes, int_ids, codes, as_of, decimals)
     };
 
     // Pass 2: every partition's ids, merged into customer-id order; each customer's
     // place in it.
     let part_ids: Vec<CustomerIds> = {
         use rayon::prelude::*;
-        (0..paths.len())
+        let read: Vec<Result<CustomerIds>> = (0..paths.len())
             .into_par_iter()
-            .map_init(Vec::new, |bytes, p| Ok(part_tx(p, false, bytes)?.ids))
-            .collect::<Result<_>>()?
+            .map(|p| read_partition_ids(&paths[p], int_ids))
+            .collect();
+        // The first failure in partition order, whatever the threads' timing.
+        read.into_iter().collect::<Result<_>>()?
     };
     let (ids, places) = merge_ids(part_ids);
     let n = ids.len();
@@ -102,7 +107,7 @@ pub fn segment_streaming(
     let mut affinities = Vec::with_capacity(paths.len());
     each_partition(
         paths.len(),
-        |p, bytes| part_tx(p, true, bytes),
+        |p, bytes| part_tx(p, bytes),
         |p, tx| {
             let summary = summarize(&tx)?;
             let best = best_customers(&tx, &settings.best)?;
@@ -119,7 +124,7 @@ pub fn segment_streaming(
     let mut next_category = vec![None; n];
     each_partition(
         paths.len(),
-        |p, bytes| part_tx(p, true, bytes),
+        |p, bytes| part_tx(p, bytes),
         |p, tx| {
             let summary = summarize(&tx)?;
             let next = affinity::next_category_codes(&tx, &summary, &pairs);
@@ -546,8 +551,56 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Reads one spilled partition into transactions grouped by customer in id order;
-/// without `lines`, only the customers (each with no line), for the pass that merges ids.
+/// The distinct customer ids of one spilled partition, in id order. The lines are
+/// skipped on disk: only a read buffer and the ids are held.
+fn read_partition_ids(path: &Path, int_ids: bool) -> Result<CustomerIds> {
+    let corrupt = || Error::Data(format!("spill file {} is corrupt", path.display()));
+    let fail = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => corrupt(),
+        _ => Error::io(path, e),
+    };
+    let file = File::open(path).map_err(fail)?;
+    let size = file.metadata().map_err(fail)?.len();
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut word = [0u8; 4];
+    let mut ints = Vec::new();
+    let mut texts = TextIds::new();
+    let mut text = Vec::new();
+    let mut at = 0u64;
+    while at < size {
+        if int_ids {
+            let mut id = [0u8; 8];
+            r.read_exact(&mut id).map_err(fail)?;
+            ints.push(i64::from_le_bytes(id));
+            at += 8;
+        } else {
+            r.read_exact(&mut word).map_err(fail)?;
+            text.resize(u32::from_le_bytes(word) as usize, 0);
+            r.read_exact(&mut text).map_err(fail)?;
+            texts.push(std::str::from_utf8(&text).map_err(|_| corrupt())?);
+            at += 4 + text.len() as u64;
+        }
+        r.read_exact(&mut word).map_err(fail)?;
+        let skip = u64::from(u32::from_le_bytes(word)) * LINE_BYTES as u64;
+        at += 4 + skip;
+        if at > size {
+            return Err(corrupt());
+        }
+        r.seek_relative(skip as i64).map_err(fail)?;
+    }
+    Ok(if int_ids {
+        ints.sort_unstable();
+        ints.dedup();
+        CustomerIds::Int(ints)
+    } else {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_unstable_by(|&a, &b| texts[a].as_bytes().cmp(texts[b].as_bytes()));
+        order.dedup_by(|a, b| texts[*a] == texts[*b]);
+        CustomerIds::Text(texts.select(order))
+    })
+}
+
+/// Reads one spilled partition into transactions grouped by customer in id order.
 /// `codes`: the category names and each spilled code's rank among them.
 fn read_partition(
     path: &Path,
@@ -556,7 +609,6 @@ fn read_partition(
     (categories, code_rank): (&[String], &[u32]),
     as_of: i32,
     decimals: u32,
-    lines: bool,
 ) -> Result<Transactions> {
     bytes.clear();
     File::open(path)
@@ -591,7 +643,7 @@ fn read_partition(
         let n = le4(take(&mut at, 4)?) as usize;
         records.push((id_index as u32, at, n));
         take(&mut at, n * LINE_BYTES)?;
-        n_lines += if lines { n } else { 0 };
+        n_lines += n;
     }
     // Stable sort of records by id keeps each customer's lines in read order.
     if int_ids {
@@ -638,7 +690,7 @@ fn read_partition(
                 texts.push(text_ids[r.0 as usize]);
             }
         }
-        let n = if lines { r.2 } else { 0 };
+        let n = r.2;
         for l in bytes[r.1..r.1 + n * LINE_BYTES].chunks_exact(LINE_BYTES) {
             tx.day.push(le4(&l[0..4]) as i32);
             tx.order.push(le8(&l[4..12]));

@@ -247,3 +247,33 @@ fn a_nightly_run_can_score_out_of_core() {
         );
     }
 }
+
+#[test]
+fn streaming_gives_the_same_file_at_any_thread_count() {
+    // The pipelined passes (a batch scattered while the next loads, a partition read
+    // while the last is worked on) must not let the threads' timing into the output.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let inputs = split_sample(dir);
+    let reference = dir.join("mem.csv");
+    segments(&inputs, &reference, &["--on-bad-rows", "skip"]);
+    for threads in ["1", "2", "8"] {
+        for parts in ["2", "5"] {
+            let out = dir.join(format!("t{threads}-p{parts}.csv"));
+            let mut cmd = bin();
+            cmd.args(["--threads", threads, "segments"]);
+            for i in &inputs {
+                cmd.args(["--input", i]);
+            }
+            cmd.args(["--out", path_str(&out), "--category-col", "category"])
+                .args(["--cost-col", "cost", "--on-bad-rows", "skip"])
+                .args(["--partitions", parts, "--batch-rows", "7"])
+                .assert()
+                .success();
+            assert!(
+                std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+                "{threads} threads, {parts} partitions"
+            );
+        }
+    }
+}
