@@ -408,28 +408,34 @@ enum TextChunkError {
 }
 
 /// Writes `text(0..n_chunks)` to `w` in order, computing up to two chunks per thread at
-/// once, so at most that many chunks' text is held.
-fn write_text_chunks<W: Write>(
+/// once while the window before is written, so at most two windows' text is held.
+fn write_text_chunks<W: Write + Send>(
     w: &mut W,
     n_chunks: usize,
     text: impl Fn(usize) -> Result<Vec<u8>> + Sync,
 ) -> std::result::Result<(), TextChunkError> {
     use rayon::prelude::*;
     let window = 2 * rayon::current_num_threads().max(1);
+    let mut written: Vec<Vec<u8>> = Vec::new();
     let mut lo = 0;
     while lo < n_chunks {
         let hi = n_chunks.min(lo + window);
-        let texts: Vec<Vec<u8>> = (lo..hi)
-            .into_par_iter()
-            .map(&text)
+        let (texts, done) = rayon::join(
+            || (lo..hi).into_par_iter().map(&text).collect::<Vec<_>>(),
+            || written.iter().try_for_each(|t| w.write_all(t)),
+        );
+        done.map_err(TextChunkError::Io)?;
+        // The first failure in chunk order, whatever the threads' timing.
+        written = texts
+            .into_iter()
             .collect::<Result<_>>()
             .map_err(TextChunkError::Chunk)?;
-        for t in texts {
-            w.write_all(&t).map_err(TextChunkError::Io)?;
-        }
         lo = hi;
     }
-    Ok(())
+    written
+        .iter()
+        .try_for_each(|t| w.write_all(t))
+        .map_err(TextChunkError::Io)
 }
 
 /// A column prepared for text output.
