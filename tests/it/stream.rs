@@ -46,8 +46,13 @@ fn split_sample(dir: &Path) -> Vec<String> {
 }
 
 fn segments(inputs: &[String], out: &Path, extra: &[&str]) -> String {
+    segments_with(&[], inputs, out, extra)
+}
+
+/// `custvalue <global> segments` of `inputs` into `out`; its stderr.
+fn segments_with(global: &[&str], inputs: &[String], out: &Path, extra: &[&str]) -> String {
     let mut cmd = bin();
-    cmd.arg("segments");
+    cmd.args(global).arg("segments");
     for i in inputs {
         cmd.args(["--input", i]);
     }
@@ -260,16 +265,8 @@ fn streaming_gives_the_same_file_at_any_thread_count() {
     for threads in ["1", "2", "8"] {
         for parts in ["2", "5"] {
             let out = dir.join(format!("t{threads}-p{parts}.csv"));
-            let mut cmd = bin();
-            cmd.args(["--threads", threads, "segments"]);
-            for i in &inputs {
-                cmd.args(["--input", i]);
-            }
-            cmd.args(["--out", path_str(&out), "--category-col", "category"])
-                .args(["--cost-col", "cost", "--on-bad-rows", "skip"])
-                .args(["--partitions", parts, "--batch-rows", "7"])
-                .assert()
-                .success();
+            let streamed = ["--on-bad-rows", "skip", "--partitions", parts];
+            segments_with(&["--threads", threads], &inputs, &out, &streamed);
             assert!(
                 std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
                 "{threads} threads, {parts} partitions"
