@@ -126,11 +126,6 @@ impl CustomerIds {
         self.len() == 0
     }
 
-    /// A copy: the same as `clone` (both kinds of ids are flat buffers, copied whole).
-    pub fn par_clone(&self) -> CustomerIds {
-        self.clone()
-    }
-
     /// The id of customer `i` as text.
     pub fn display(&self, i: usize) -> String {
         match self {
@@ -423,6 +418,18 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded> {
     load_with(opts, LoadConfig::default())
 }
 
+/// [`load`] of one batch of a streamed input: the stream hands free pages back itself,
+/// between passes, rather than after every batch.
+pub(crate) fn load_batch(opts: &LoadOptions) -> Result<Loaded> {
+    load_with(
+        opts,
+        LoadConfig {
+            release_memory: false,
+            ..LoadConfig::default()
+        },
+    )
+}
+
 fn load_with(opts: &LoadOptions, config: LoadConfig) -> Result<Loaded> {
     let paths = expand_inputs(&opts.inputs)?;
     let mut quarantine = match &opts.on_bad_rows {
@@ -472,7 +479,9 @@ fn load_with(opts: &LoadOptions, config: LoadConfig) -> Result<Loaded> {
         b.report.quarantine = Some(path);
     }
     // The batches are gone: their pages go back before the grouping allocates.
-    release_free_memory();
+    if config.release_memory {
+        release_free_memory();
+    }
     Ok(b.finish())
 }
 
@@ -2627,6 +2636,9 @@ fn load_columnar(
 struct LoadConfig {
     strategy: Strategy,
     batch_rows: u64,
+    /// Hand the decoded batches' pages back before grouping (see
+    /// [`release_free_memory`]); a streamed batch leaves that to the stream.
+    release_memory: bool,
 }
 
 impl Default for LoadConfig {
@@ -2634,6 +2646,7 @@ impl Default for LoadConfig {
         LoadConfig {
             strategy: Strategy::Columnar,
             batch_rows: BATCH_ROWS,
+            release_memory: true,
         }
     }
 }
@@ -3348,6 +3361,7 @@ mod tests {
                     let config = LoadConfig {
                         strategy,
                         batch_rows,
+                        ..LoadConfig::default()
                     };
                     let loaded = pool.install(|| load_with(&opts, config));
                     let quarantined = match policy {
@@ -3764,6 +3778,7 @@ mod tests {
         let batched = LoadConfig {
             strategy: Strategy::Columnar,
             batch_rows: 2,
+            ..LoadConfig::default()
         };
         let err = load_with(&opts, batched).unwrap_err().to_string();
         assert!(err.contains(": row 5, column 'ts'"), "{err}");

@@ -249,7 +249,7 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
         )
     });
     Ok(Ltv {
-        ids: tx.ids.par_clone(),
+        ids: tx.ids.clone(),
         settings: settings.clone(),
         currency_decimals: tx.currency_decimals,
         figures,

@@ -558,13 +558,8 @@ pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
                     ABSENT => new,
                     i => previous.segment[i as usize] as usize,
                 };
-                let to = match seg.segment_of(c) {
-                    None => no_segment,
-                    Some(label) => labels
-                        .iter()
-                        .position(|l| *l == label)
-                        .expect("segments are named by the rules"),
-                };
+                // Without a purchase: `labels.len()`, the "(no purchase)" column.
+                let to = seg.segment_index(&labels, c);
                 let cell = &mut cells[from * width + to];
                 cell.0 += 1;
                 cell.1 += seg.summary.monetary[c];

@@ -167,6 +167,16 @@ impl Segmentation {
         self.rules.segment(&self.scores, c)
     }
 
+    /// Where customer `c`'s segment is in `names` (the rules'
+    /// [`names`](crate::rfm::SegmentRules::names)); `names.len()` for a customer without
+    /// a purchase.
+    pub(crate) fn segment_index(&self, names: &[&str], c: usize) -> usize {
+        match self.segment_of(c) {
+            Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
+            None => names.len(),
+        }
+    }
+
     /// Customers and revenue per segment in table order (segments with nobody left out),
     /// then customers without a purchase as "(no purchase)".
     pub fn segment_sizes(&self) -> Vec<SegmentSize> {
@@ -176,10 +186,7 @@ impl Segmentation {
         let (customers, revenue) = (0..self.summary.len())
             .into_par_iter()
             .fold(zero, |(mut customers, mut revenue), c| {
-                let k = match self.segment_of(c) {
-                    Some(name) => names.iter().position(|n| *n == name).unwrap_or(names.len()),
-                    None => names.len(),
-                };
+                let k = self.segment_index(&names, c);
                 customers[k] += 1;
                 revenue[k] += i128::from(self.summary.monetary[c]);
                 (customers, revenue)

@@ -26,7 +26,9 @@ use crate::best::{BestCustomers, best_customers};
 use crate::config::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
 use crate::lifecycle::lifecycle;
-use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, TextIds, Transactions, load};
+use crate::load::{
+    CustomerIds, FileReport, LoadReport, NO_CATEGORY, TextIds, Transactions, load_batch,
+};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::{Summary, summarize};
 
@@ -346,7 +348,7 @@ impl Scatter {
                 }
                 // The previous batch is scattered while this one loads.
                 let (loaded, scattered) = rayon::join(
-                    || load(&o),
+                    || load_batch(&o),
                     || pending.take().map_or(Ok(()), |tx| self.scatter(&tx)),
                 );
                 scattered?;

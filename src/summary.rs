@@ -66,7 +66,7 @@ pub fn summarize(tx: &Transactions) -> Result<Summary> {
         totals.par_iter().map(f).collect()
     }
     Ok(Summary {
-        ids: tx.ids.par_clone(),
+        ids: tx.ids.clone(),
         as_of: tx.as_of,
         currency_decimals: tx.currency_decimals,
         first_purchase: gather(&totals, |t| t.first),
