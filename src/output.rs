@@ -224,6 +224,34 @@ pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
     file.commit()
 }
 
+/// Builds one column of a frame (see [`par_columns`]).
+pub type ColumnTask<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
+
+/// Builds a frame's columns in parallel, one task each, in the order given: a chunk
+/// of the segment file takes a few tens of milliseconds to build, which would otherwise
+/// hold one thread while the others wait.
+pub fn par_columns(tasks: Vec<ColumnTask<'_>>) -> PolarsResult<Vec<Column>> {
+    use rayon::prelude::*;
+    tasks.into_par_iter().map(|task| task()).collect()
+}
+
+/// The task building column `name` of rows `0..n` from `value(row)`.
+pub fn column_task<'a, T>(
+    name: &'static str,
+    n: usize,
+    value: impl Fn(usize) -> T + Send + 'a,
+) -> ColumnTask<'a>
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Box::new(move || {
+        Ok(Column::new(
+            name.into(),
+            (0..n).map(value).collect::<Vec<_>>(),
+        ))
+    })
+}
+
 /// Rows per chunk of [`write_chunked`]: polars' Parquet row-group size, so a chunked
 /// Parquet file has the row groups a single write would give.
 pub const CHUNK_ROWS: usize = 512 * 512;
@@ -273,11 +301,10 @@ pub fn write_chunked(
         })?;
         return file.commit();
     }
-    let mut first = chunk(0)?;
-    first.rechunk_mut_par();
     match format {
-        OutputFormat::Parquet => write_parquet_chunks(file.writer(), first, n_chunks, &chunk)?,
+        OutputFormat::Parquet => write_parquet_chunks(file.writer(), n_chunks, &chunk)?,
         OutputFormat::Ipc => {
+            let first = chunk(0)?;
             let mut w = IpcWriter::new(file.writer()).batched(first.schema(), Vec::new())?;
             w.write_batch(&first)?;
             drop(first);
@@ -293,18 +320,19 @@ pub fn write_chunked(
     file.commit()
 }
 
-/// Writes the frames `first` (chunk 0) and `chunk(1..n_chunks)` as one Parquet file of
-/// one row group per chunk, zstd-compressed.
+/// Writes the frames `chunk(0..n_chunks)` as one Parquet file of one row group per
+/// chunk, zstd-compressed.
 ///
 /// polars' batched writer compresses pages on the thread that writes the file, one
-/// after the other; here a window of two chunks per thread (16 at most) is built,
-/// encoded and compressed in parallel, then appended in order. The pages are those
-/// polars' own writer gives with the same options (`WriteOptions` below mirrors
-/// `ParquetWriter::new`'s defaults; a test compares the files byte for byte), so the
-/// file does not depend on the number of threads.
+/// column after the other. Here a window of chunks (one per thread) is built in
+/// parallel, then every column of every chunk of the window is encoded and compressed
+/// as a task of its own, so that a few large chunks still share the threads evenly;
+/// the row groups are then appended in order. The pages are those polars' own writer
+/// gives with the same options (`WriteOptions` below mirrors `ParquetWriter::new`'s
+/// defaults; a test compares the files byte for byte), so the file does not depend on
+/// the number of threads.
 fn write_parquet_chunks<W: Write + Send>(
     w: W,
-    first: DataFrame,
     n_chunks: usize,
     chunk: &(impl Fn(usize) -> Result<DataFrame> + Sync),
 ) -> Result<()> {
@@ -319,64 +347,76 @@ fn write_parquet_chunks<W: Write + Send>(
         compression: compression.into(),
         data_page_size: None,
     };
-    let arrow_schema = first.schema().to_arrow(CompatLevel::newest());
-    let encodings = polars::io::parquet::write::get_encodings(&arrow_schema);
-    let mut writer = ParquetWriter::new(w)
-        .with_compression(compression)
-        .batched(first.schema())?;
-    let fields = writer.parquet_schema().fields().to_vec();
-    // One row group: the rows and, per column, its compressed pages.
-    let encode = |df: &DataFrame| -> Result<Vec<(u64, Vec<Vec<CompressedPage>>)>> {
-        let mut groups = Vec::new();
-        for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.is_empty() {
-                continue;
-            }
-            let mut columns = Vec::new();
-            for ((array, field), encoding) in batch.columns().iter().zip(&fields).zip(&*encodings) {
-                for pages in array_to_columns(array, field.clone(), options, encoding)? {
-                    columns.push(
-                        pages
-                            .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
-                            .collect::<PolarsResult<Vec<_>>>()?,
-                    );
-                }
-            }
-            groups.push((batch.len() as u64, columns));
-        }
-        Ok(groups)
-    };
-    let first = std::sync::Mutex::new(Some(first));
-    // Each thread builds one chunk's frame at a time; the compressed row groups of a
-    // window wait for their turn to be written.
-    let window = (2 * rayon::current_num_threads()).clamp(2, 16);
+    let mut w = Some(w);
+    let mut file = None;
+    let window = rayon::current_num_threads().clamp(2, 16);
     let mut lo = 0;
     while lo < n_chunks {
         let hi = n_chunks.min(lo + window);
-        let encoded: Vec<Result<_>> = (lo..hi)
+        let frames: Vec<Result<DataFrame>> = (lo..hi)
             .into_par_iter()
             .map(|i| {
-                let taken = if i == 0 {
-                    first.lock().expect("never poisoned").take()
-                } else {
-                    None
-                };
-                let mut df = match taken {
-                    Some(df) => df,
-                    None => chunk(i)?,
-                };
+                let mut df = chunk(i)?;
                 df.rechunk_mut_par();
-                encode(&df)
+                Ok(df)
             })
             .collect();
         // The first failure in chunk order, whatever the threads' timing.
-        let encoded = encoded.into_iter().collect::<Result<Vec<_>>>()?;
-        for (rows, group) in encoded.into_iter().flatten() {
-            writer.write_row_group(rows, &group)?;
+        let frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
+        // The file opens with the first chunk's schema, which every chunk shares.
+        let (writer, fields, encodings) = match &mut file {
+            Some(file) => file,
+            None => {
+                let schema = frames[0].schema();
+                let encodings = polars::io::parquet::write::get_encodings(
+                    &schema.to_arrow(CompatLevel::newest()),
+                );
+                let mut writer = ParquetWriter::new(w.take().expect("opened once"))
+                    .with_compression(compression)
+                    .batched(schema)?;
+                let fields = writer.parquet_schema().fields().to_vec();
+                file.insert((writer, fields, encodings))
+            }
+        };
+        let batches: Vec<_> = frames
+            .iter()
+            .flat_map(|df| df.iter_chunks(CompatLevel::newest(), false))
+            .filter(|batch| !batch.is_empty())
+            .collect();
+        drop(frames);
+        let width = fields.len();
+        // Task `t` is column `t % width` of batch `t / width`; its leaf columns' pages.
+        let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> = (0..batches.len() * width)
+            .into_par_iter()
+            .map(|t| {
+                let (batch, column) = (&batches[t / width], t % width);
+                let leaves = array_to_columns(
+                    &batch.columns()[column],
+                    fields[column].clone(),
+                    options,
+                    &encodings[column],
+                )?;
+                leaves
+                    .into_iter()
+                    .map(|pages| {
+                        pages
+                            .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
+                            .collect::<PolarsResult<Vec<_>>>()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut encoded = encoded.into_iter();
+        for batch in &batches {
+            let mut group = Vec::new();
+            for leaves in encoded.by_ref().take(width) {
+                group.extend(leaves?);
+            }
+            writer.write_row_group(batch.len() as u64, &group)?;
         }
         lo = hi;
     }
-    writer.finish()?;
+    file.expect("at least one chunk").0.finish()?;
     Ok(())
 }
 

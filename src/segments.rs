@@ -14,6 +14,7 @@ use crate::deciles::{self, DecileBy};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Lifecycle, LifecycleRules, lifecycle};
 use crate::load::Transactions;
+use crate::output::{ColumnTask, column_task as task};
 use crate::rfm::{self, RfmScores, SegmentRules};
 use crate::summary::{Summary, summarize};
 
@@ -229,33 +230,34 @@ impl Segmentation {
 
     /// The RFM columns: r_score, f_score, m_score, rfm_cell, rfm_score, segment.
     pub fn rfm_columns(&self) -> Vec<Column> {
+        crate::output::par_columns(self.rfm_column_tasks()).expect("plain columns build")
+    }
+
+    fn rfm_column_tasks(&self) -> Vec<ColumnTask<'_>> {
         let n = self.summary.len();
-        let score = |name: &str, v: &[u8]| {
-            Column::new(
-                name.into(),
-                v.iter()
-                    .map(|&x| (x > 0).then_some(i64::from(x)))
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let scores = &self.scores;
         vec![
-            score("r_score", &self.scores.r),
-            score("f_score", &self.scores.f),
-            score("m_score", &self.scores.m),
-            Column::new(
-                "rfm_cell".into(),
-                (0..n).map(|c| self.scores.cell(c)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "rfm_score".into(),
-                (0..n)
-                    .map(|c| self.scores.total(c).map(i64::from))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "segment".into(),
-                (0..n).map(|c| self.segment_of(c)).collect::<Vec<_>>(),
-            ),
+            score_task("r_score", &scores.r),
+            score_task("f_score", &scores.f),
+            score_task("m_score", &scores.m),
+            Box::new(move || {
+                // One text per cell, not one allocation per customer.
+                let k = usize::from(scores.k) + 1;
+                let slot = |c: usize| {
+                    (usize::from(scores.r[c]) * k + usize::from(scores.f[c])) * k
+                        + usize::from(scores.m[c])
+                };
+                let mut texts = vec![None; k * k * k];
+                for c in 0..n {
+                    if texts[slot(c)].is_none() {
+                        texts[slot(c)] = scores.cell(c);
+                    }
+                }
+                let cells = (0..n).map(|c| texts[slot(c)].as_deref());
+                Ok(Column::new("rfm_cell".into(), cells.collect::<Vec<_>>()))
+            }),
+            task("rfm_score", n, |c| scores.total(c).map(i64::from)),
+            task("segment", n, |c| self.segment_of(c)),
         ]
     }
 
@@ -448,42 +450,28 @@ impl Segmentation {
     }
 
     pub fn to_frame_with_p_alive(&self, p_alive: Option<&[Option<f64>]>) -> Result<DataFrame> {
-        let mut frame = self.summary.to_frame()?;
         let n = self.summary.len();
-        let mut columns = self.rfm_columns();
-        columns.push(Column::new(
-            "decile".into(),
-            self.decile
-                .iter()
-                .map(|&d| i64::from(d))
-                .collect::<Vec<_>>(),
-        ));
-        columns.push(Column::new("best_customer".into(), self.best.best.clone()));
-        columns.push(Column::new(
-            "stage".into(),
-            (0..n)
-                .map(|c| self.lifecycle.stage[c].map(|s| s.name()))
-                .collect::<Vec<_>>(),
-        ));
+        let mut tasks = self.summary.column_tasks();
+        tasks.extend(self.rfm_column_tasks());
+        tasks.push(task("decile", n, |c| i64::from(self.decile[c])));
+        tasks.push(task("best_customer", n, |c| self.best.best[c]));
+        tasks.push(task("stage", n, |c| {
+            self.lifecycle.stage[c].map(|s| s.name())
+        }));
         if let Some(p) = p_alive {
-            columns.push(Column::new("p_alive".into(), p.to_vec()));
+            tasks.push(task("p_alive", n, |c| p[c]));
         }
-        columns.push(Column::new(
-            "reactivated".into(),
-            self.lifecycle.reactivated.clone(),
-        ));
-        columns.push(Column::new(
-            "next_category".into(),
-            self.next_category
-                .iter()
-                .map(|k| k.map(|k| self.categories[k as usize].as_str()))
-                .collect::<Vec<_>>(),
-        ));
-        for c in columns {
-            frame.with_column(c)?;
-        }
-        Ok(frame)
+        tasks.push(task("reactivated", n, |c| self.lifecycle.reactivated[c]));
+        tasks.push(task("next_category", n, |c| {
+            self.next_category[c].map(|k| self.categories[k as usize].as_str())
+        }));
+        Ok(DataFrame::new(n, crate::output::par_columns(tasks)?)?)
     }
+}
+
+/// An RFM score column: null without a purchase (score 0).
+fn score_task<'a>(name: &'static str, v: &'a [u8]) -> ColumnTask<'a> {
+    task(name, v.len(), |c| (v[c] > 0).then_some(i64::from(v[c])))
 }
 
 #[cfg(test)]

@@ -191,51 +191,32 @@ impl Summary {
     /// The summary as a polars frame, one row per customer in customer-id order, with
     /// the JOB.md column names. Money is in currency units.
     pub fn to_frame(&self) -> Result<DataFrame> {
-        let n = self.len();
-        let money_col = |name: &str, v: Vec<Option<i64>>| {
-            Column::new(
-                name.into(),
-                v.into_iter()
-                    .map(|m| m.map(|m| self.money(m)))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let days = |name: &str, v: Vec<Option<i32>>| -> PolarsResult<Column> {
-            Column::new(name.into(), v).cast(&DataType::Date)
-        };
-        let columns = vec![
-            self.ids.to_column(None),
-            days("first_purchase", self.first_purchase.clone())?,
-            days("last_purchase", self.last_purchase.clone())?,
-            Column::new(
-                "recency_days".into(),
-                (0..n).map(|c| self.recency_days(c)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "tenure_days".into(),
-                (0..n).map(|c| self.tenure_days(c)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "frequency".into(),
-                self.frequency
-                    .iter()
-                    .map(|&f| i64::from(f))
-                    .collect::<Vec<_>>(),
-            ),
-            money_col("monetary", self.monetary.iter().map(|&m| Some(m)).collect()),
-            money_col("profit", self.profit.iter().map(|&m| Some(m)).collect()),
-            money_col(
-                "avg_order_value",
-                (0..n).map(|c| self.avg_order_value(c)).collect(),
-            ),
-            Column::new(
-                "n_categories".into(),
-                self.n_categories
-                    .iter()
-                    .map(|&k| i64::from(k))
-                    .collect::<Vec<_>>(),
-            ),
-        ];
-        Ok(DataFrame::new(n, columns)?)
+        let columns = crate::output::par_columns(self.column_tasks())?;
+        Ok(DataFrame::new(self.len(), columns)?)
     }
+
+    /// The tasks building [`to_frame`](Self::to_frame)'s columns.
+    pub(crate) fn column_tasks(&self) -> Vec<crate::output::ColumnTask<'_>> {
+        use crate::output::column_task as task;
+        let n = self.len();
+        let money = |m: i64| self.money(m);
+        vec![
+            Box::new(|| Ok(self.ids.to_column(None))),
+            Box::new(|| days("first_purchase", &self.first_purchase)),
+            Box::new(|| days("last_purchase", &self.last_purchase)),
+            task("recency_days", n, |c| self.recency_days(c)),
+            task("tenure_days", n, |c| self.tenure_days(c)),
+            task("frequency", n, |c| i64::from(self.frequency[c])),
+            task("monetary", n, move |c| Some(money(self.monetary[c]))),
+            task("profit", n, move |c| Some(money(self.profit[c]))),
+            task("avg_order_value", n, move |c| {
+                self.avg_order_value(c).map(money)
+            }),
+            task("n_categories", n, |c| i64::from(self.n_categories[c])),
+        ]
+    }
+}
+
+fn days(name: &str, v: &[Option<i32>]) -> PolarsResult<Column> {
+    Column::new(name.into(), v).cast(&DataType::Date)
 }
