@@ -90,6 +90,37 @@ impl TextIds {
         (0..self.len()).map(|i| self.get(i))
     }
 
+    /// The ids of `ids`, in order: as [`collect`](Iterator::collect), with runs of ids
+    /// gathered in parallel.
+    pub fn from_slice<S: AsRef<str> + Sync>(ids: &[S]) -> TextIds {
+        use rayon::prelude::*;
+        let run = ids
+            .len()
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(4096);
+        let runs: Vec<TextIds> = ids
+            .par_chunks(run)
+            .map(|run| {
+                let mut ids = TextIds {
+                    bytes: String::with_capacity(run.iter().map(|id| id.as_ref().len()).sum()),
+                    ends: Vec::with_capacity(run.len()),
+                };
+                run.iter().for_each(|id| ids.push(id.as_ref()));
+                ids
+            })
+            .collect();
+        let mut all = TextIds {
+            bytes: String::with_capacity(runs.iter().map(|r| r.bytes.len()).sum()),
+            ends: Vec::with_capacity(ids.len()),
+        };
+        for r in runs {
+            let base = all.bytes.len();
+            all.bytes.push_str(&r.bytes);
+            all.ends.extend(r.ends.iter().map(|end| base + end));
+        }
+        all
+    }
+
     /// The ids `rows`, in that order.
     pub fn select(&self, rows: impl IntoIterator<Item = usize>) -> TextIds {
         rows.into_iter().map(|i| self.get(i)).collect()
@@ -915,7 +946,7 @@ impl Builder {
                 |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
                 // The boxed ids are freed on this thread: freeing them in parallel
                 // makes the threads queue for each other's heaps (3× slower).
-                |v| CustomerIds::Text(v.iter().collect()),
+                |v| CustomerIds::Text(TextIds::from_slice(&v)),
             ),
         };
         // Each part holds a count per customer (8 bytes each): two parts halve the
@@ -3866,6 +3897,35 @@ mod tests {
         assert_eq!(picked, pushed);
         assert!(TextIds::new().is_empty());
         assert!(std::panic::catch_unwind(|| ids.get(5).len()).is_err());
+    }
+
+    #[test]
+    fn text_ids_from_a_slice_equal_the_ids_pushed_one_by_one() {
+        // Around the run size of 4,096 ids, with empty ids among them.
+        for n in [0, 1, 4_095, 4_096, 4_097, 20_000] {
+            let ids: Vec<String> = (0..n)
+                .map(|i| {
+                    if i % 5 == 0 {
+                        String::new()
+                    } else {
+                        format!("{i:x}{}", "é".repeat(i % 3))
+                    }
+                })
+                .collect();
+            let mut pushed = TextIds::new();
+            ids.iter().for_each(|id| pushed.push(id));
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                assert_eq!(
+                    pool.install(|| TextIds::from_slice(&ids)),
+                    pushed,
+                    "{n} ids"
+                );
+            }
+        }
     }
 
     #[test]

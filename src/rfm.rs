@@ -138,9 +138,16 @@ pub fn score(s: &Summary, k: u8) -> Result<RfmScores> {
     let kk = usize::from(k);
     let recency = |c: u32| s.recency_days(c as usize).unwrap_or(i32::MAX);
     // R: more recent (fewer days) scores higher, so days descending.
-    let r = ntile_by_key(n, buyer, kk, |c| !i64::from(recency(c)));
-    let f = ntile_by_key(n, buyer, kk, |c| i64::from(s.frequency[c as usize]));
-    let m = ntile_by_key(n, buyer, kk, |c| s.monetary[c as usize]);
+    // Three independent sorts, side by side: one's serial placing overlaps another's sort.
+    let (r, (f, m)) = rayon::join(
+        || ntile_by_key(n, buyer, kk, |c| !i64::from(recency(c))),
+        || {
+            rayon::join(
+                || ntile_by_key(n, buyer, kk, |c| i64::from(s.frequency[c as usize])),
+                || ntile_by_key(n, buyer, kk, |c| s.monetary[c as usize]),
+            )
+        },
+    );
     Ok(RfmScores { k, r, f, m })
 }
 

@@ -132,14 +132,21 @@ pub fn score_summary(
     reactivated: Vec<bool>,
     (next_category, categories): (Vec<Option<u32>>, Vec<String>),
 ) -> Result<Segmentation> {
-    let scores = rfm::score(&summary, settings.rfm.k)?;
     let rules = settings.segment_rules()?;
     let decile_by = settings.decile_by()?;
-    let decile = deciles::assign(&summary, decile_by);
-    let lifecycle = Lifecycle {
-        stage: crate::lifecycle::stages(&summary, &settings.lifecycle),
-        reactivated,
-    };
+    // The scores, deciles and stages are independent: each one's serial steps leave
+    // the other threads work to do.
+    let (scores, (decile, stage)) = rayon::join(
+        || rfm::score(&summary, settings.rfm.k),
+        || {
+            rayon::join(
+                || deciles::assign(&summary, decile_by),
+                || crate::lifecycle::stages(&summary, &settings.lifecycle),
+            )
+        },
+    );
+    let scores = scores?;
+    let lifecycle = Lifecycle { stage, reactivated };
     Ok(Segmentation {
         summary,
         scores,
