@@ -109,11 +109,17 @@ pub struct Segmentation {
 
 /// Runs summary, RFM, deciles, best customers and lifecycle.
 pub fn segment(tx: &Transactions, settings: &AnalysisSettings) -> Result<Segmentation> {
-    let summary = summarize(tx)?;
-    let best = best_customers(tx, &settings.best)?;
-    let reactivated = lifecycle(tx, &summary, &settings.lifecycle).reactivated;
-    let pairs = crate::affinity::affinity(tx, &summary).pairs;
-    let next_category = crate::affinity::next_category_codes(tx, &summary, &pairs);
+    // Independent passes over the lines run side by side, so that one's serial steps
+    // leave the other threads work to do.
+    let (summary, best) = rayon::join(|| summarize(tx), || best_customers(tx, &settings.best));
+    let (summary, best) = (summary?, best?);
+    let (reactivated, next_category) = rayon::join(
+        || lifecycle(tx, &summary, &settings.lifecycle).reactivated,
+        || {
+            let pairs = crate::affinity::affinity(tx, &summary).pairs;
+            crate::affinity::next_category_codes(tx, &summary, &pairs)
+        },
+    );
     score_summary(
         summary,
         settings,
@@ -222,16 +228,30 @@ impl Segmentation {
 
     /// Customers per lifecycle stage, and how many of them are reactivated.
     pub fn stage_counts(&self) -> Vec<(&'static str, u64, u64)> {
-        crate::lifecycle::Stage::ALL
-            .iter()
-            .map(|&stage| {
-                let members =
-                    (0..self.summary.len()).filter(|&c| self.lifecycle.stage[c] == Some(stage));
-                let (n, re) = members.fold((0, 0), |(n, re), c| {
-                    (n + 1, re + u64::from(self.lifecycle.reactivated[c]))
-                });
-                (stage.name(), n, re)
+        use crate::lifecycle::Stage;
+        use rayon::prelude::*;
+        let zero = || [(0u64, 0u64); Stage::ALL.len()];
+        let counts = (0..self.summary.len())
+            .into_par_iter()
+            .fold(zero, |mut counts, c| {
+                if let Some(stage) = self.lifecycle.stage[c] {
+                    let k = Stage::ALL.iter().position(|&s| s == stage);
+                    let (n, re) = &mut counts[k.expect("every stage is listed")];
+                    *n += 1;
+                    *re += u64::from(self.lifecycle.reactivated[c]);
+                }
+                counts
             })
+            .reduce(zero, |mut counts, more| {
+                for (a, b) in counts.iter_mut().zip(more) {
+                    *a = (a.0 + b.0, a.1 + b.1);
+                }
+                counts
+            });
+        Stage::ALL
+            .iter()
+            .zip(counts)
+            .map(|(stage, (n, re))| (stage.name(), n, re))
             .collect()
     }
 
@@ -515,6 +535,32 @@ mod tests {
             rule.name = "top,\"best\"".into();
         }
         seg
+    }
+
+    #[test]
+    fn stage_counts_equal_a_count_of_the_written_stage_column() {
+        let seg = tricky();
+        let frame = seg.to_frame().unwrap();
+        let stage = frame.column("stage").unwrap().str().unwrap().clone();
+        let reactivated = frame.column("reactivated").unwrap().bool().unwrap().clone();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let counts = pool.install(|| seg.stage_counts());
+            assert_eq!(counts.len(), crate::lifecycle::Stage::ALL.len());
+            let mut staged = 0;
+            for (name, n, re) in counts {
+                let rows = (0..frame.height()).filter(|&i| stage.get(i) == Some(name));
+                assert_eq!(n, rows.clone().count() as u64, "{name}");
+                let back = rows.filter(|&i| reactivated.get(i) == Some(true)).count();
+                assert_eq!(re, back as u64, "{name}");
+                staged += n;
+            }
+            // Customers b and d have only returns: no stage.
+            assert_eq!(staged, seg.summary.len() as u64 - 2);
+        }
     }
 
     /// The fast CSV path against the generic one (the frame written by `write_csv`), in
