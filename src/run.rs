@@ -161,7 +161,14 @@ pub fn run_job(
     // After scoring, only the report and the incremental state need the lines: free them
     // otherwise before the outputs are built (they are most of the run's memory).
     let n_lines = transactions.as_ref().map(Transactions::n_lines);
-    let transactions = transactions.filter(|_| settings.report.unwrap_or(true) || ingest.is_some());
+    let transactions = match transactions {
+        Some(tx) if !(settings.report.unwrap_or(true) || ingest.is_some()) => {
+            // Freed on the pool, beside the outputs being built.
+            rayon::spawn(move || drop(tx));
+            None
+        }
+        kept => kept,
+    };
 
     let day = crate::time::format_day(report.as_of);
     let work = base.join(format!(".{day}.partial"));
@@ -726,23 +733,34 @@ fn manifest(
     outputs: &[String],
     times: [std::time::Duration; 3],
 ) -> Result<String> {
-    let (_, config_hash) = checksum(config_path)?;
+    use rayon::prelude::*;
+    // Every file is read and hashed on a task of its own: reading a block is serial, so
+    // the large files (an input, the segment file) are read side by side.
+    let hash_inputs = ingest.is_none();
+    let mut paths = vec![config_path.to_path_buf()];
+    if hash_inputs {
+        paths.extend(history.files.iter().map(|f| PathBuf::from(&f.path)));
+    }
+    paths.extend(outputs.iter().map(|name| work.join(name)));
+    let sums = paths.par_iter().map(|p| checksum(p)).collect::<Vec<_>>();
+    // The first failure in file order.
+    let mut sums = sums.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
+    let (_, config_hash) = sums.next().expect("the config is hashed");
     // This run's inputs: every input, or only the new ones of an incremental run.
-    let (r, sums) = match ingest {
+    let (r, sums_in) = match ingest {
         Some(ing) => (&ing.this_run, ing.new_sums.clone()),
         None => (
             history,
-            history
-                .files
-                .iter()
-                .map(|f| checksum(Path::new(&f.path)).map(|c| c.1))
-                .collect::<Result<Vec<_>>>()?,
+            sums.by_ref()
+                .take(history.files.len())
+                .map(|c| c.1)
+                .collect(),
         ),
     };
     let inputs: Vec<serde_json::Value> = r
         .files
         .iter()
-        .zip(&sums)
+        .zip(&sums_in)
         .map(|(f, sum)| {
             serde_json::json!({
                 "path": f.path, "bytes": f.bytes, "blake3": sum,
@@ -750,13 +768,11 @@ fn manifest(
             })
         })
         .collect();
-    let outs = outputs
+    let outs: Vec<serde_json::Value> = outputs
         .iter()
-        .map(|name| {
-            let (bytes, sum) = checksum(&work.join(name))?;
-            Ok(serde_json::json!({ "name": name, "bytes": bytes, "blake3": sum }))
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .zip(sums)
+        .map(|(name, (bytes, sum))| serde_json::json!({ "name": name, "bytes": bytes, "blake3": sum }))
+        .collect();
     let rows = |r: &LoadReport| {
         let reasons: BTreeMap<&str, u64> = r
             .rejected_by_reason

@@ -54,6 +54,25 @@ fn two_runs_write_dated_directories_a_manifest_and_the_migration() {
     assert_eq!(manifest["outputs"].as_array().unwrap().len(), 7);
     assert_eq!(manifest["outputs"][0]["name"], "segments.csv");
     assert_eq!(manifest["outputs"][0]["blake3"].as_str().unwrap().len(), 64);
+    // Each file's size and checksum are its own (they are hashed side by side).
+    let sum = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        (bytes.len(), blake3::hash(&bytes).to_hex().to_string())
+    };
+    for out in manifest["outputs"].as_array().unwrap() {
+        let (bytes, hash) = sum(&run1.join(out["name"].as_str().unwrap()));
+        assert_eq!(
+            (out["bytes"].as_u64(), out["blake3"].as_str()),
+            (Some(bytes as u64), Some(hash.as_str()))
+        );
+    }
+    let inputs = manifest["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["blake3"].as_str(), Some(sum(&input).1.as_str()));
+    assert_eq!(
+        manifest["config_blake3"].as_str(),
+        Some(sum(&first).1.as_str())
+    );
     // The segment file of the run equals the one `segments` writes.
     let direct = dir.path().join("direct.csv");
     bin()
