@@ -111,10 +111,15 @@ pub fn segment_streaming(
         paths.len(),
         |p, bytes| part_tx(p, bytes),
         |p, tx| {
-            let summary = summarize(&tx)?;
-            let best = best_customers(&tx, &settings.best)?;
-            let reactivated = lifecycle(&tx, &summary, &settings.lifecycle).reactivated;
-            affinities.push(affinity::affinity(&tx, &summary));
+            // Independent passes side by side, as in `segments::segment`.
+            let (summary, best) =
+                rayon::join(|| summarize(&tx), || best_customers(&tx, &settings.best));
+            let (summary, best) = (summary?, best?);
+            let (reactivated, partial) = rayon::join(
+                || lifecycle(&tx, &summary, &settings.lifecycle).reactivated,
+                || affinity::affinity(&tx, &summary),
+            );
+            affinities.push(partial);
             g.put(&places[p], &summary, &best, &reactivated);
             Ok(())
         },
