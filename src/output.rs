@@ -347,13 +347,11 @@ fn write_parquet_chunks<W: Write + Send>(
         compression: compression.into(),
         data_page_size: None,
     };
-    let mut w = Some(w);
-    let mut file = None;
     let window = rayon::current_num_threads().clamp(2, 16);
-    let mut lo = 0;
-    while lo < n_chunks {
-        let hi = n_chunks.min(lo + window);
-        let frames: Vec<Result<DataFrame>> = (lo..hi)
+    // The frames of chunks `lo..lo + window`; the first failure in chunk order,
+    // whatever the threads' timing.
+    let build = |lo: usize| -> Result<Vec<DataFrame>> {
+        let frames: Vec<Result<DataFrame>> = (lo..n_chunks.min(lo + window))
             .into_par_iter()
             .map(|i| {
                 let mut df = chunk(i)?;
@@ -361,30 +359,26 @@ fn write_parquet_chunks<W: Write + Send>(
                 Ok(df)
             })
             .collect();
-        // The first failure in chunk order, whatever the threads' timing.
-        let frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
-        // The file opens with the first chunk's schema, which every chunk shares.
-        let (writer, fields, encodings) = match &mut file {
-            Some(file) => file,
-            None => {
-                let schema = frames[0].schema();
-                let encodings = polars::io::parquet::write::get_encodings(
-                    &schema.to_arrow(CompatLevel::newest()),
-                );
-                let mut writer = ParquetWriter::new(w.take().expect("opened once"))
-                    .with_compression(compression)
-                    .batched(schema)?;
-                let fields = writer.parquet_schema().fields().to_vec();
-                file.insert((writer, fields, encodings))
-            }
-        };
+        frames.into_iter().collect()
+    };
+    let mut frames = build(0)?;
+    // The file opens with the first chunk's schema, which every chunk shares.
+    let schema = frames[0].schema().clone();
+    let encodings =
+        polars::io::parquet::write::get_encodings(&schema.to_arrow(CompatLevel::newest()));
+    let mut writer = ParquetWriter::new(w)
+        .with_compression(compression)
+        .batched(&schema)?;
+    let fields = writer.parquet_schema().fields().to_vec();
+    let width = fields.len();
+    let mut lo = 0;
+    loop {
         let batches: Vec<_> = frames
             .iter()
             .flat_map(|df| df.iter_chunks(CompatLevel::newest(), false))
             .filter(|batch| !batch.is_empty())
             .collect();
         drop(frames);
-        let width = fields.len();
         // Task `t` is column `t % width` of batch `t / width`; its leaf columns' pages.
         let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> = (0..batches.len() * width)
             .into_par_iter()
@@ -414,9 +408,13 @@ fn write_parquet_chunks<W: Write + Send>(
             }
             writer.write_row_group(batch.len() as u64, &group)?;
         }
-        lo = hi;
+        lo += window;
+        if lo >= n_chunks {
+            break;
+        }
+        frames = build(lo)?;
     }
-    file.expect("at least one chunk").0.finish()?;
+    writer.finish()?;
     Ok(())
 }
 

@@ -217,6 +217,7 @@ impl Summary {
     }
 }
 
+/// Day numbers as a polars date column.
 fn days(name: &str, v: &[Option<i32>]) -> PolarsResult<Column> {
     Column::new(name.into(), v).cast(&DataType::Date)
 }
