@@ -2842,10 +2842,8 @@ where
         );
         let mut part = vec![REJECTED; n];
         // Chunks are converted a group at a time so rejections reach the policy (and
-        // progress is told) as the file goes, as in `convert`. Each group ends in a
-        // serial step that leaves the other threads waiting: 16 chunks a thread (half a
-        // million rows at 2 threads) make that rare.
-        let group = 16 * threads * CHUNK_ROWS;
+        // progress is told) as the file goes, as in `convert`.
+        let group = 4 * threads * CHUNK_ROWS;
         let mut lo = 0;
         let mut convert_groups = || -> Result<()> {
             while lo < n {
