@@ -1898,10 +1898,17 @@ fn load_csv(
     )?;
     let m = Mapping::resolve(&file, &names, &opts.columns)?;
     let delimiter = (opts.delimiter as char).to_string();
-    // Records are read into a reused batch, then converted in parallel.
-    let mut batch: Vec<csv::ByteRecord> = Vec::new();
-    let mut done = false;
-    while !done {
+    // Records are read a batch at a time, then converted in parallel. With more than
+    // one thread, a batch is converted on the pool while the next one is read, so the
+    // serial parsing leaves no core idle; a failure of the reading waits for the batch
+    // before it, so the first failure in the file is the one reported. (With one
+    // thread, one thing at a time.)
+    let rows_before = sink.report.rows_read;
+    let mut read_so_far = 0u64;
+    // Reads the next batch into `batch`: its length, each record's line, and whether
+    // the file is done.
+    let mut read_batch = |batch: &mut Vec<csv::ByteRecord>| -> Result<(usize, Vec<u64>, bool)> {
+        let mut done = false;
         let mut len = 0;
         if pending_first {
             batch.push(std::mem::take(&mut record));
@@ -1918,13 +1925,13 @@ fn load_csv(
             }
             len += 1;
             if len % PROGRESS_ROWS == 0 {
-                progress.report(consumed.get(), sink.report.rows_read + len as u64);
+                progress.report(consumed.get(), rows_before + read_so_far + len as u64);
             }
         }
         if done && let Some(at) = line_starts.borrow().open_quote {
             let line = line_starts.borrow().line_of(at);
             return Err(Error::input(
-                file,
+                file.clone(),
                 format!(
                     "line {line}: a quote opens a field that is never closed; everything after it would be read as one value"
                 ),
@@ -1942,6 +1949,14 @@ fn load_csv(
             }
             lines
         };
+        read_so_far += len as u64;
+        Ok((len, record_lines, done))
+    };
+    let convert_batch = |rows: &mut Rows,
+                         sink: &mut RejectSink,
+                         batch: &[csv::ByteRecord],
+                         record_lines: &[u64]|
+     -> Result<()> {
         let convert_record = |k: usize, local: &mut Rows| -> Option<PendingReject> {
             let record = &batch[k];
             let line = record_lines[k];
@@ -1998,9 +2013,46 @@ fn load_csv(
                 record: joined(),
             })
         };
-        convert(rows, sink, &file, "line", len, convert_record, |_| {})?;
+        convert(
+            rows,
+            sink,
+            &file,
+            "line",
+            batch.len(),
+            convert_record,
+            |_| {},
+        )
+    };
+    let mut batch: Vec<csv::ByteRecord> = Vec::new();
+    if rayon::current_num_threads() <= 1 {
+        loop {
+            let (len, lines, done) = read_batch(&mut batch)?;
+            convert_batch(rows, sink, &batch[..len], &lines)?;
+            if done {
+                return Ok(());
+            }
+        }
     }
-    Ok(())
+    let (mut len, mut lines, mut done) = read_batch(&mut batch)?;
+    let mut next: Vec<csv::ByteRecord> = Vec::new();
+    loop {
+        let (mut converted, mut read) = (None, None);
+        // The conversion is a task of the current pool; this thread reads meanwhile.
+        rayon::in_place_scope(|scope| {
+            let (rows, sink, records) = (&mut *rows, &mut *sink, &batch[..len]);
+            let (convert_batch, lines, converted) = (&convert_batch, &lines, &mut converted);
+            scope.spawn(move |_| *converted = Some(convert_batch(rows, sink, records, lines)));
+            if !done {
+                read = Some(read_batch(&mut next));
+            }
+        });
+        converted.expect("the scope waits for its task")?;
+        match read {
+            None => return Ok(()),
+            Some(read) => (len, lines, done) = read?,
+        }
+        std::mem::swap(&mut batch, &mut next);
+    }
 }
 
 /// Where physical lines start in the bytes read so far. The csv crate's own line count
@@ -3318,6 +3370,85 @@ mod tests {
         let params = crate::synth::SynthParams::for_rows(rows, 3);
         crate::synth::write_csv(&params, File::create(&path).unwrap()).unwrap();
         path
+    }
+
+    /// A CSV of `rows` lines over three batches, with a bad amount every 40,000 lines.
+    fn csv_across_batches(dir: &Path, rows: usize) -> PathBuf {
+        let path = dir.join("batches.csv");
+        let mut text = String::from("customer_id,ts,amount,category\n");
+        for i in 0..rows {
+            let amount = if i % 40_000 == 7 {
+                "x".to_string()
+            } else {
+                format!("{}.{:02}", i % 97, i % 100)
+            };
+            text.push_str(&format!(
+                "c{},2024-01-{:02},{amount},k{}\n",
+                i % 5_000,
+                1 + i % 28,
+                i % 7
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn csv_batches_read_beside_the_conversion_give_the_load_of_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = csv_across_batches(dir.path(), 2 * CSV_BATCH + 500);
+        let run = |threads: usize, policy: BadRowPolicy| {
+            let mut opts = LoadOptions::new([csv.to_str().unwrap()]);
+            opts.on_bad_rows = policy;
+            opts.max_examples = 100;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| load(&opts)).unwrap()
+        };
+        let one = run(1, BadRowPolicy::Skip);
+        assert_eq!(one.report.rows_rejected, 7);
+        for threads in [2, 3] {
+            let many = run(threads, BadRowPolicy::Skip);
+            assert_eq!(many.report, one.report, "{threads} threads");
+            let (a, b) = (
+                many.transactions.to_frame().unwrap(),
+                one.transactions.to_frame().unwrap(),
+            );
+            assert!(a.equals_missing(&b), "{threads} threads");
+            let quarantine = |threads| {
+                let path = dir.path().join(format!("q{threads}.csv"));
+                run(threads, BadRowPolicy::Quarantine(path.clone()));
+                std::fs::read_to_string(path).unwrap()
+            };
+            assert_eq!(quarantine(threads), quarantine(1), "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_csv_read_failure_after_a_bad_row_reports_the_bad_row_first() {
+        // The first bad amount is on line 9 (data row 7); the file ends in a quote that
+        // never closes, found while reading a later batch.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = csv_across_batches(dir.path(), CSV_BATCH + 10);
+        let mut text = std::fs::read_to_string(&csv).unwrap();
+        text.push_str("c1,2024-01-01,\"5\n");
+        std::fs::write(&csv, text).unwrap();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let err = pool
+                .install(|| load(&LoadOptions::new([csv.to_str().unwrap()])))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("line 9") && !err.contains("never closed"),
+                "{threads}: {err}"
+            );
+        }
     }
 
     #[test]
