@@ -57,16 +57,37 @@ struct CustomerTotals {
 /// assert_eq!(frame.height(), 2);
 /// ```
 pub fn summarize(tx: &Transactions) -> Result<Summary> {
-    let totals: Vec<CustomerTotals> = (0..tx.n_customers())
-        .into_par_iter()
-        .map_init(Vec::new, |scratch, c| customer_totals(tx, c, scratch))
-        .collect::<Result<Vec<_>>>()?;
+    // Collected in place, one slot per customer (collecting straight into a
+    // `Result<Vec<_>>` would append the threads' pieces one after the other); a failing
+    // customer leaves its slot empty and the first failure in customer order is kept.
+    // The ids are copied beside.
+    let failure: std::sync::Mutex<Option<(usize, Error)>> = std::sync::Mutex::new(None);
+    let (totals, ids): (Vec<CustomerTotals>, _) = rayon::join(
+        || {
+            (0..tx.n_customers())
+                .into_par_iter()
+                .map_init(Vec::new, |scratch, c| {
+                    customer_totals(tx, c, scratch).unwrap_or_else(|e| {
+                        let mut first = failure.lock().expect("never poisoned");
+                        if first.as_ref().is_none_or(|(at, _)| c < *at) {
+                            *first = Some((c, e));
+                        }
+                        CustomerTotals::default()
+                    })
+                })
+                .collect()
+        },
+        || tx.ids.clone(),
+    );
+    if let Some((_, e)) = failure.into_inner().expect("never poisoned") {
+        return Err(e);
+    }
     // Each column is gathered in parallel.
     fn gather<T: Send>(totals: &[CustomerTotals], f: fn(&CustomerTotals) -> T) -> Vec<T> {
         totals.par_iter().map(f).collect()
     }
     Ok(Summary {
-        ids: tx.ids.clone(),
+        ids,
         as_of: tx.as_of,
         currency_decimals: tx.currency_decimals,
         first_purchase: gather(&totals, |t| t.first),
@@ -220,4 +241,44 @@ impl Summary {
 /// Day numbers as a polars date column.
 fn days(name: &str, v: &[Option<i32>]) -> PolarsResult<Column> {
     Column::new(name.into(), v).cast(&DataType::Date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_customer_whose_sums_overflow_is_named_at_any_thread_count() {
+        let n = 5_000;
+        let mut amount = vec![100i64; 2 * n];
+        // Two lines of just over half the range each: customers 1234 and 4321 overflow.
+        for c in [1_234, 4_321] {
+            amount[2 * c] = i64::MAX / 2 + 1;
+            amount[2 * c + 1] = i64::MAX / 2 + 1;
+        }
+        let tx = Transactions {
+            ids: CustomerIds::Int((0..n as i64).collect()),
+            offsets: (0..=n).map(|c| 2 * c).collect(),
+            day: vec![19_000; 2 * n],
+            amount,
+            profit: vec![0; 2 * n],
+            order: (0..2 * n as u64).collect(),
+            category: vec![NO_CATEGORY; 2 * n],
+            categories: Vec::new(),
+            currency_decimals: 2,
+            as_of: 19_001,
+        };
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let err = pool.install(|| summarize(&tx)).unwrap_err().to_string();
+            assert!(err.contains("customer 1234 exceed"), "{threads}: {err}");
+        }
+        let mut fine = tx.clone();
+        fine.amount = vec![100; 2 * n];
+        let summary = summarize(&fine).unwrap();
+        assert_eq!((summary.monetary[4_999], summary.frequency[0]), (200, 2));
+    }
 }
