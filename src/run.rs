@@ -544,7 +544,6 @@ const ABSENT: u32 = u32::MAX;
 
 /// How many customers (and how much revenue) moved from each segment to each other one.
 pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
-    use rayon::prelude::*;
     // Rows: the previous run's segments, then "(new)". Columns: this run's segments (as
     // the rules name them), then "(no purchase)", then "(vanished)". The columns are few
     // (the rules'), so a table per thread stays small however many segments the previous
@@ -556,33 +555,15 @@ pub fn migration(seg: &Segmentation, previous: &Previous) -> Vec<Migration> {
     let width = labels.len() + 2;
     let from_index = previous_index(&seg.summary.ids, &previous.ids);
     // Customers and revenue per (from, to) cell.
-    let mut cells = (0..seg.summary.len())
-        .into_par_iter()
-        .fold(
-            || vec![(0u64, 0i64); (new + 1) * width],
-            |mut cells, c| {
-                let from = match from_index[c] {
-                    ABSENT => new,
-                    i => previous.segment[i as usize] as usize,
-                };
-                // Without a purchase: `labels.len()`, the "(no purchase)" column.
-                let to = seg.segment_index(&labels, c);
-                let cell = &mut cells[from * width + to];
-                cell.0 += 1;
-                cell.1 += seg.summary.monetary[c];
-                cells
-            },
-        )
-        .reduce(
-            || vec![(0u64, 0i64); (new + 1) * width],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.0 += y.0;
-                    x.1 += y.1;
-                }
-                a
-            },
-        );
+    let mut cells = crate::segments::tally(seg.summary.len(), (new + 1) * width, |c| {
+        let from = match from_index[c] {
+            ABSENT => new,
+            i => previous.segment[i as usize] as usize,
+        };
+        // Without a purchase: `labels.len()`, the "(no purchase)" column.
+        let to = seg.segment_index(&labels, c);
+        Some((from * width + to, seg.summary.monetary[c]))
+    });
     let mut seen = vec![false; previous.ids.len()];
     for &i in from_index.iter().filter(|&&i| i != ABSENT) {
         seen[i as usize] = true;

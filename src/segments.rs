@@ -194,22 +194,12 @@ impl Segmentation {
     /// Customers and revenue per segment in table order (segments with nobody left out),
     /// then customers without a purchase as "(no purchase)".
     pub fn segment_sizes(&self) -> Vec<SegmentSize> {
-        use rayon::prelude::*;
         let names = self.rules.names();
-        let zero = || (vec![0u64; names.len() + 1], vec![0i128; names.len() + 1]);
-        let (customers, revenue) = (0..self.summary.len())
-            .into_par_iter()
-            .fold(zero, |(mut customers, mut revenue), c| {
-                let k = self.segment_index(&names, c);
-                customers[k] += 1;
-                revenue[k] += i128::from(self.summary.monetary[c]);
-                (customers, revenue)
-            })
-            .reduce(zero, |(mut customers, mut revenue), (c, r)| {
-                customers.iter_mut().zip(c).for_each(|(a, b)| *a += b);
-                revenue.iter_mut().zip(r).for_each(|(a, b)| *a += b);
-                (customers, revenue)
-            });
+        let tally = tally(self.summary.len(), names.len() + 1, |c| {
+            let k = self.segment_index(&names, c);
+            Some((k, i128::from(self.summary.monetary[c])))
+        });
+        let (customers, revenue): (Vec<u64>, Vec<i128>) = tally.into_iter().unzip();
         let total = self.summary.total_monetary();
         let mut out = Vec::new();
         for k in 0..=names.len() {
@@ -229,25 +219,12 @@ impl Segmentation {
     /// Customers per lifecycle stage, and how many of them are reactivated.
     pub fn stage_counts(&self) -> Vec<(&'static str, u64, u64)> {
         use crate::lifecycle::Stage;
-        use rayon::prelude::*;
-        let zero = || [(0u64, 0u64); Stage::ALL.len()];
-        let counts = (0..self.summary.len())
-            .into_par_iter()
-            .fold(zero, |mut counts, c| {
-                if let Some(stage) = self.lifecycle.stage[c] {
-                    let k = Stage::ALL.iter().position(|&s| s == stage);
-                    let (n, re) = &mut counts[k.expect("every stage is listed")];
-                    *n += 1;
-                    *re += u64::from(self.lifecycle.reactivated[c]);
-                }
-                counts
-            })
-            .reduce(zero, |mut counts, more| {
-                for (a, b) in counts.iter_mut().zip(more) {
-                    *a = (a.0 + b.0, a.1 + b.1);
-                }
-                counts
-            });
+        let counts = tally(self.summary.len(), Stage::ALL.len(), |c| {
+            let stage = self.lifecycle.stage[c]?;
+            let k = Stage::ALL.iter().position(|&s| s == stage);
+            let reactivated = u64::from(self.lifecycle.reactivated[c]);
+            Some((k.expect("every stage is listed"), reactivated))
+        });
         Stage::ALL
             .iter()
             .zip(counts)
@@ -494,6 +471,37 @@ impl Segmentation {
         }));
         Ok(DataFrame::new(n, crate::output::par_columns(tasks)?)?)
     }
+}
+
+/// Per slot `0..slots`, how many of the items `0..n` fall in it and the sum of their
+/// amounts, where `at(i)` gives item `i`'s slot and amount (None: counted nowhere).
+/// Summed in parallel; integer sums, so the result does not depend on the threads.
+pub(crate) fn tally<A>(
+    n: usize,
+    slots: usize,
+    at: impl Fn(usize) -> Option<(usize, A)> + Sync,
+) -> Vec<(u64, A)>
+where
+    A: Copy + Default + std::ops::AddAssign + Send,
+{
+    use rayon::prelude::*;
+    let zero = || vec![(0u64, A::default()); slots];
+    (0..n)
+        .into_par_iter()
+        .fold(zero, |mut tally, i| {
+            if let Some((k, amount)) = at(i) {
+                tally[k].0 += 1;
+                tally[k].1 += amount;
+            }
+            tally
+        })
+        .reduce(zero, |mut tally, more| {
+            for (a, b) in tally.iter_mut().zip(more) {
+                a.0 += b.0;
+                a.1 += b.1;
+            }
+            tally
+        })
 }
 
 /// An RFM score column: null without a purchase (score 0).
