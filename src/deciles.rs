@@ -70,29 +70,52 @@ fn share(part: i128, total: i128) -> Option<f64> {
 pub fn money_deciles(s: &Summary, deciles: &[u8]) -> Vec<MoneyDecile> {
     let total_revenue = s.total_monetary();
     let total_profit = s.total_profit();
-    let mut rows: Vec<MoneyDecile> = (1..=10)
-        .map(|d| MoneyDecile {
-            decile: d,
-            customers: 0,
-            revenue: 0,
-            revenue_share: None,
-            profit: 0,
-            profit_share: None,
-            cum_revenue_share: None,
-            cum_profit_share: None,
-            min_monetary: None,
-            max_monetary: None,
+    let empty = || -> Vec<MoneyDecile> {
+        (1..=10)
+            .map(|d| MoneyDecile {
+                decile: d,
+                customers: 0,
+                revenue: 0,
+                revenue_share: None,
+                profit: 0,
+                profit_share: None,
+                cum_revenue_share: None,
+                cum_profit_share: None,
+                min_monetary: None,
+                max_monetary: None,
+            })
+            .collect()
+    };
+    // Integer sums, least and most: the same rows in any split of the customers.
+    let mut rows = deciles
+        .par_chunks(RUN)
+        .zip(s.monetary.par_chunks(RUN).zip(s.profit.par_chunks(RUN)))
+        .map(|(deciles, (monetary, profit))| {
+            let mut rows = empty();
+            for ((&d, &m), &p) in deciles.iter().zip(monetary).zip(profit) {
+                let row = &mut rows[usize::from(d) - 1];
+                row.customers += 1;
+                row.revenue += i128::from(m);
+                row.profit += i128::from(p);
+                row.min_monetary = Some(row.min_monetary.map_or(m, |x| x.min(m)));
+                row.max_monetary = Some(row.max_monetary.map_or(m, |x| x.max(m)));
+            }
+            rows
         })
-        .collect();
-    for (c, &d) in deciles.iter().enumerate() {
-        let row = &mut rows[usize::from(d) - 1];
-        let m = s.monetary[c];
-        row.customers += 1;
-        row.revenue += i128::from(m);
-        row.profit += i128::from(s.profit[c]);
-        row.min_monetary = Some(row.min_monetary.map_or(m, |x| x.min(m)));
-        row.max_monetary = Some(row.max_monetary.map_or(m, |x| x.max(m)));
-    }
+        .reduce(empty, |mut a, b| {
+            for (row, other) in a.iter_mut().zip(b) {
+                row.customers += other.customers;
+                row.revenue += other.revenue;
+                row.profit += other.profit;
+                row.min_monetary = match (row.min_monetary, other.min_monetary) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                // None orders below every Some.
+                row.max_monetary = row.max_monetary.max(other.max_monetary);
+            }
+            a
+        });
     let (mut cum_r, mut cum_p) = (0i128, 0i128);
     for row in &mut rows {
         cum_r += row.revenue;
@@ -116,39 +139,78 @@ pub struct PurchaseSlice {
     pub revenue: i128,
 }
 
+/// Customers per task of the decile tables.
+const RUN: usize = 1 << 14;
+
 /// Ten revenue slices and the customers who make each; then the monetary ≤ 0 row.
 pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
     // JOB.md orders customers by monetary descending, then id; the running sums only see
     // the values, and equal values in any order give the same sums, so sorting the values
     // is enough.
-    let mut positive: Vec<i64> = s.monetary.iter().copied().filter(|&m| m > 0).collect();
+    let mut positive: Vec<i64> = s.monetary.par_iter().copied().filter(|&m| m > 0).collect();
     positive.par_sort_unstable_by(|a, b| b.cmp(a));
-    let total: i128 = positive.iter().map(|&m| i128::from(m)).sum();
-    let all = s.len().max(1) as f64;
+    // The running sum, cut into runs: the sum of every run first, then each run walks
+    // its values from the sum of the runs before it, side by side. Integer counts and
+    // sums: the same rows in any split.
+    let runs: Vec<&[i64]> = positive.chunks(RUN).collect();
+    let sums: Vec<i128> = runs
+        .par_iter()
+        .map(|run| run.iter().map(|&m| i128::from(m)).sum())
+        .collect();
+    let total: i128 = sums.iter().sum();
+    let starts = sums.iter().scan(0i128, |before, &sum| {
+        let start = *before;
+        *before += sum;
+        Some(start)
+    });
+    let runs: Vec<(&[i64], i128)> = runs.into_iter().zip(starts).collect();
+    let slices = runs
+        .par_iter()
+        .map(|&(run, start)| {
+            let mut slices = [(0u64, 0i128); 10];
+            let mut running = start;
+            for &m in run {
+                running += i128::from(m);
+                // slice = ceil(10 × C_i / T), clamped to 1..10.
+                let k = (10 * running + total - 1) / total;
+                let slice = &mut slices[k.clamp(1, 10) as usize - 1];
+                slice.0 += 1;
+                slice.1 += i128::from(m);
+            }
+            slices
+        })
+        .reduce(
+            || [(0u64, 0i128); 10],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.0 += y.0;
+                    x.1 += y.1;
+                }
+                a
+            },
+        );
     let mut rows: Vec<PurchaseSlice> = (1..=10)
-        .map(|k| PurchaseSlice {
+        .zip(slices)
+        .map(|(k, (customers, revenue))| PurchaseSlice {
             slice: Some(k),
-            customers: 0,
+            customers,
             customer_share: 0.0,
-            revenue: 0,
+            revenue,
         })
         .collect();
-    let mut running = 0i128;
-    for &m in &positive {
-        running += i128::from(m);
-        // slice = ceil(10 × C_i / T), clamped to 1..10.
-        let k = (10 * running + total - 1) / total;
-        let k = k.clamp(1, 10) as usize;
-        rows[k - 1].customers += 1;
-        rows[k - 1].revenue += i128::from(m);
-    }
-    let rest: Vec<usize> = (0..s.len()).filter(|&c| s.monetary[c] <= 0).collect();
+    let (customers, revenue) = s
+        .monetary
+        .par_iter()
+        .filter(|&&m| m <= 0)
+        .map(|&m| (1u64, i128::from(m)))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     rows.push(PurchaseSlice {
         slice: None,
-        customers: rest.len() as u64,
+        customers,
         customer_share: 0.0,
-        revenue: rest.iter().map(|&c| i128::from(s.monetary[c])).sum(),
+        revenue,
     });
+    let all = s.len().max(1) as f64;
     for row in &mut rows {
         row.customer_share = row.customers as f64 / all;
     }
@@ -248,6 +310,71 @@ pub(crate) mod tests {
             line.contains("0.0% of customers make the first 10%"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn deciles_of_many_customers_equal_a_plain_walk_at_any_thread_count() {
+        // 70,000 customers: more than four runs of the running sum, with ties, zeros
+        // and losses.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let m: Vec<i64> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2_000) as i64 - 300
+            })
+            .collect();
+        let p: Vec<i64> = m
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - (i as i64 % 97))
+            .collect();
+        let s = summary_of(&m, &p);
+        // The plain walk after JOB.md: monetary descending, then id.
+        let mut order: Vec<usize> = (0..m.len()).collect();
+        order.sort_by(|&a, &b| m[b].cmp(&m[a]).then(a.cmp(&b)));
+        let n = order.len();
+        let mut expected = vec![0u8; n];
+        for (i, &c) in order.iter().enumerate() {
+            expected[c] = crate::rfm::ntile(i, n, 10) as u8;
+        }
+        let total: i128 = m.iter().filter(|&&v| v > 0).map(|&v| i128::from(v)).sum();
+        let mut slices = vec![(0u64, 0i128); 11];
+        let mut running = 0i128;
+        for &c in &order {
+            let v = i128::from(m[c]);
+            let k = if v > 0 {
+                running += v;
+                ((10 * running + total - 1) / total).clamp(1, 10) as usize - 1
+            } else {
+                10
+            };
+            slices[k].0 += 1;
+            slices[k].1 += v;
+        }
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (deciles, rows, purchase) = pool.install(|| {
+                let deciles = assign(&s, DecileBy::Revenue);
+                let rows = money_deciles(&s, &deciles);
+                (deciles, rows, purchase_deciles(&s))
+            });
+            assert_eq!(deciles, expected, "{threads} threads");
+            for row in &rows {
+                let members: Vec<usize> = (0..n).filter(|&c| expected[c] == row.decile).collect();
+                let sum = |v: &[i64]| members.iter().map(|&c| i128::from(v[c])).sum::<i128>();
+                assert_eq!(row.customers, members.len() as u64);
+                assert_eq!((row.revenue, row.profit), (sum(&m), sum(&p)));
+                assert_eq!(row.min_monetary, members.iter().map(|&c| m[c]).min());
+                assert_eq!(row.max_monetary, members.iter().map(|&c| m[c]).max());
+            }
+            let got: Vec<(u64, i128)> = purchase.iter().map(|r| (r.customers, r.revenue)).collect();
+            assert_eq!(got, slices, "{threads} threads");
+        }
     }
 }
 

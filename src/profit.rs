@@ -56,32 +56,40 @@ pub fn profit_view(s: &Summary) -> ProfitView {
     // JOB.md orders customers by profit descending, then id; every figure below is a sum
     // over a prefix of that order, and equal profits in any order give the same sums, so
     // sorting the profits is enough.
-    let mut profits: Vec<i64> = s.profit.clone();
-    profits.par_sort_unstable_by(|a, b| b.cmp(a));
-    // cum[i] = profit of the first i customers in that order.
-    let mut cum = Vec::with_capacity(profits.len() + 1);
-    cum.push(0i128);
-    for &p in &profits {
-        let last = *cum.last().unwrap_or(&0);
-        cum.push(last + i128::from(p));
-    }
-    let total = cum[profits.len()];
+    let (profits, gini) = rayon::join(
+        || {
+            let mut profits = s.profit.clone();
+            profits.par_sort_unstable_by(|a, b| b.cmp(a));
+            profits
+        },
+        || gini(&s.monetary),
+    );
     let top20_customers = ceil_part(n, 2, 10);
     let bottom30_customers = ceil_part(n, 3, 10);
-    let top20_profit = cum[top20_customers as usize];
-    let bottom30_profit = total - cum[(n - bottom30_customers) as usize];
+    // Only these prefixes are read: the 101 points of the whale curve, the top 20%, all
+    // but the bottom 30%, and everyone.
+    let mut ends: Vec<u64> = (0..=100u64)
+        .map(|q| ceil_part(n, q, 100))
+        .chain([top20_customers, n - bottom30_customers, n])
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let sums = prefix_sums(&profits, &ends);
+    // cum(i) = profit of the first i customers in that order.
+    let cum = |i: u64| sums[ends.binary_search(&i).expect("a prefix that was summed")];
+    let total = cum(n);
+    let top20_profit = cum(top20_customers);
+    let bottom30_profit = total - cum(n - bottom30_customers);
     let defined = total > 0;
     let whale_curve: Option<Vec<f64>> = defined.then(|| {
         (0..=100u64)
-            .map(|q| cum[ceil_part(n, q, 100) as usize] as f64 / total as f64)
+            .map(|q| cum(ceil_part(n, q, 100)) as f64 / total as f64)
             .collect()
     });
     let (whale_peak, whale_peak_customer_share) = match &whale_curve {
         Some(curve) => {
             // Compare the exact integers, not the floats, to find the first maximum.
-            let points: Vec<i128> = (0..=100u64)
-                .map(|q| cum[ceil_part(n, q, 100) as usize])
-                .collect();
+            let points: Vec<i128> = (0..=100u64).map(|q| cum(ceil_part(n, q, 100))).collect();
             let mut best = 0usize;
             for (q, &p) in points.iter().enumerate() {
                 if p > points[best] {
@@ -104,25 +112,45 @@ pub fn profit_view(s: &Summary) -> ProfitView {
         whale_curve,
         whale_peak,
         whale_peak_customer_share,
-        gini: gini(&s.monetary),
+        gini,
     }
+}
+
+/// The sums of `values[..end]` for every end in `ends` (ascending, distinct, the first
+/// 0, none past the end): the spans between ends are summed side by side, then added up
+/// in order. Integer sums: the same at any thread count.
+fn prefix_sums(values: &[i64], ends: &[u64]) -> Vec<i128> {
+    let spans: Vec<i128> = ends
+        .par_windows(2)
+        .map(|w| {
+            values[w[0] as usize..w[1] as usize]
+                .iter()
+                .map(|&v| i128::from(v))
+                .sum()
+        })
+        .collect();
+    std::iter::once(0)
+        .chain(spans.iter().scan(0i128, |before, &span| {
+            *before += span;
+            Some(*before)
+        }))
+        .collect()
 }
 
 /// G = 2 Σ i·x_i / (n Σ x_i) − (n + 1)/n over x > 0 sorted ascending, i = 1..n, computed
 /// as one exact integer fraction.
 pub fn gini(values: &[i64]) -> Option<f64> {
-    let mut x: Vec<i64> = values.iter().copied().filter(|&v| v > 0).collect();
+    let mut x: Vec<i64> = values.par_iter().copied().filter(|&v| v > 0).collect();
     if x.is_empty() {
         return None;
     }
     x.par_sort_unstable();
     let n = x.len() as i128;
-    let sum: i128 = x.iter().map(|&v| i128::from(v)).sum();
-    let weighted: i128 = x
-        .iter()
+    let (sum, weighted) = x
+        .par_iter()
         .enumerate()
-        .map(|(i, &v)| (i as i128 + 1) * i128::from(v))
-        .sum();
+        .map(|(i, &v)| (i128::from(v), (i as i128 + 1) * i128::from(v)))
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     Some((2 * weighted - (n + 1) * sum) as f64 / (n * sum) as f64)
 }
 
@@ -173,6 +201,61 @@ mod tests {
             Some((2.0 * (1.0 + 2.0 + 3.0 + 36.0) - 5.0 * 12.0) / 48.0)
         );
         assert_eq!(gini(&[-1, 0]), None);
+    }
+
+    #[test]
+    fn the_view_of_many_customers_equals_a_plain_walk_at_any_thread_count() {
+        // 70,001 customers with ties, zeros and losses.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let p: Vec<i64> = (0..70_001)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 3_000) as i64 - 900
+            })
+            .collect();
+        let m: Vec<i64> = p.iter().map(|&v| v + 400).collect();
+        let s = summary_of(&m, &p);
+        // The plain walk: every prefix sum of the profits, largest first.
+        let mut sorted = p.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        let mut cum = vec![0i128];
+        for &v in &sorted {
+            cum.push(cum.last().unwrap() + i128::from(v));
+        }
+        let n = p.len() as u64;
+        let total = cum[p.len()];
+        assert!(total > 0);
+        let curve: Vec<f64> = (0..=100)
+            .map(|q| cum[(n * q).div_ceil(100) as usize] as f64 / total as f64)
+            .collect();
+        let mut positive: Vec<i128> = m
+            .iter()
+            .filter(|&&v| v > 0)
+            .map(|&v| i128::from(v))
+            .collect();
+        positive.sort();
+        let (k, sum) = (positive.len() as i128, positive.iter().sum::<i128>());
+        let weighted: i128 = (1..).zip(&positive).map(|(i, &v)| i * v).sum();
+        let expected_gini = (2 * weighted - (k + 1) * sum) as f64 / (k * sum) as f64;
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let v = pool.install(|| profit_view(&s));
+            assert_eq!(v.total_profit, total);
+            assert_eq!((v.top20_customers, v.top20_profit), (14_001, cum[14_001]));
+            assert_eq!(v.bottom30_customers, 21_001);
+            assert_eq!(v.bottom30_profit, total - cum[70_001 - 21_001]);
+            assert_eq!(
+                v.whale_curve.as_deref(),
+                Some(&curve[..]),
+                "{threads} threads"
+            );
+            assert_eq!(v.gini, Some(expected_gini), "{threads} threads");
+        }
     }
 }
 

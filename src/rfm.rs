@@ -38,12 +38,32 @@ pub fn ntile_by(
 ) -> Vec<u8> {
     use rayon::slice::ParallelSliceMut;
     members.par_sort_unstable_by(|&a, &b| cmp(a, b));
-    let mut group = vec![0u8; n_customers];
-    let n = members.len();
-    for (i, &c) in members.iter().enumerate() {
-        group[c as usize] = ntile(i, n, k) as u8;
+    place_ntiles(n_customers, &members, k, |&c| c)
+}
+
+/// The group per customer when `order[i]` names the customer at position `i`: NTILE(k)
+/// of the position, 0 for customers not in `order`. Positions are placed side by side;
+/// each customer appears once, so every slot is written at most once and the result does
+/// not depend on the number of threads.
+fn place_ntiles<T: Sync>(
+    n_customers: usize,
+    order: &[T],
+    k: usize,
+    customer: impl Fn(&T) -> u32 + Sync,
+) -> Vec<u8> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let group: Vec<AtomicU8> = (0..n_customers).map(|_| AtomicU8::new(0)).collect();
+    let n = order.len();
+    // Group g takes the positions from the first of g on: one run per group, no division
+    // per position.
+    let first = |g: usize| (g - 1) * (n / k) + (g - 1).min(n % k);
+    for g in 1..=k {
+        order[first(g)..first(g + 1)]
+            .par_iter()
+            .for_each(|t| group[customer(t) as usize].store(g as u8, Ordering::Relaxed));
     }
-    group
+    group.into_iter().map(AtomicU8::into_inner).collect()
 }
 
 /// Assigns NTILE(k) groups to the customers for which `member` holds, ordered by `key`
@@ -58,27 +78,28 @@ pub fn ntile_by_key(
     key: impl Fn(u32) -> i64 + Sync,
 ) -> Vec<u8> {
     use rayon::prelude::*;
-    // Members are picked on the fly: no list of them is held beside the sort's pairs.
-    let members = || {
-        (0..n_customers as u32)
-            .into_par_iter()
-            .filter(|&c| member(c))
-    };
-    let mut group = vec![0u8; n_customers];
-    let mut place = |order: &mut dyn ExactSizeIterator<Item = u32>| {
-        let n = order.len();
-        for (i, c) in order.enumerate() {
-            group[c as usize] = ntile(i, n, k) as u8;
-        }
+    // Members are picked on the fly, in runs of customers (one plain loop each): no list
+    // of them is held beside the sort's pairs.
+    const RUN: u32 = 1 << 14;
+    let runs = (n_customers as u32).div_ceil(RUN);
+    let member = &member;
+    let members = move || {
+        (0..runs).into_par_iter().flat_map_iter(move |r| {
+            (r * RUN..(r * RUN).saturating_add(RUN).min(n_customers as u32))
+                .filter(move |&c| member(c))
+        })
     };
     // When the keys' range leaves room for the customer index in 64 bits, each pair is
     // packed into one u64 ((key - least) above the index): half the memory of a pair,
     // the same order.
     let (least, most) = members()
-        .map(|c| {
-            let v = key(c);
-            (v, v)
-        })
+        .fold(
+            || (i64::MAX, i64::MIN),
+            |(least, most), c| {
+                let v = key(c);
+                (least.min(v), most.max(v))
+            },
+        )
         .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
     let index_bits = usize::BITS - n_customers.leading_zeros();
     let span = (i128::from(most) - i128::from(least)).max(0) as u128;
@@ -88,13 +109,12 @@ pub fn ntile_by_key(
             .collect();
         packed.par_sort_unstable();
         let index = (1u64 << index_bits) - 1;
-        place(&mut packed.iter().map(|&p| (p & index) as u32));
+        place_ntiles(n_customers, &packed, k, |&p| (p & index) as u32)
     } else {
         let mut keyed: Vec<(i64, u32)> = members().map(|c| (key(c), c)).collect();
         keyed.par_sort_unstable();
-        place(&mut keyed.iter().map(|&(_, c)| c));
+        place_ntiles(n_customers, &keyed, k, |&(_, c)| c)
     }
-    group
 }
 
 /// Scores per customer; 0 marks a customer without a purchase (null in outputs).
