@@ -257,8 +257,8 @@ where
 pub const CHUNK_ROWS: usize = 512 * 512;
 
 /// Writes the frames `chunk(0..n_chunks)` one after the other as one file in the format
-/// `path`'s extension names, atomically, holding one chunk per thread at a time (a JSON
-/// array is the exception: it is assembled whole). Every chunk has the same columns;
+/// `path`'s extension names, atomically, holding a few chunks per thread at a time (a
+/// JSON array is the exception: it is assembled whole). Every chunk has the same columns;
 /// `n_chunks` is at least 1 (an empty chunk gives the header or an empty file of that
 /// schema).
 ///
@@ -324,10 +324,10 @@ pub fn write_chunked(
 /// chunk, zstd-compressed.
 ///
 /// polars' batched writer compresses pages on the thread that writes the file, one
-/// column after the other. Here a window of chunks (one per thread) is built in
-/// parallel, then every column of every chunk of the window is encoded and compressed
-/// as a task of its own, so that a few large chunks still share the threads evenly;
-/// the row groups are then appended in order. The pages are those polars' own writer
+/// column after the other. Here a window of chunks (two per thread) is built and
+/// encoded side by side, every column of every chunk a task of its own, so that a few
+/// large chunks still share the threads evenly; the row groups are then appended in
+/// order. The pages are those polars' own writer
 /// gives with the same options (`WriteOptions` below mirrors `ParquetWriter::new`'s
 /// defaults; a test compares the files byte for byte), so the file does not depend on
 /// the number of threads.
@@ -347,23 +347,14 @@ fn write_parquet_chunks<W: Write + Send>(
         compression: compression.into(),
         data_page_size: None,
     };
-    let window = rayon::current_num_threads().clamp(2, 16);
-    // The frames of chunks `lo..lo + window`; the first failure in chunk order,
-    // whatever the threads' timing.
-    let build = |lo: usize| -> Result<Vec<DataFrame>> {
-        let frames: Vec<Result<DataFrame>> = (lo..n_chunks.min(lo + window))
-            .into_par_iter()
-            .map(|i| {
-                let mut df = chunk(i)?;
-                df.rechunk_mut_par();
-                Ok(df)
-            })
-            .collect();
-        frames.into_iter().collect()
+    let build = |i: usize| -> Result<DataFrame> {
+        let mut df = chunk(i)?;
+        df.rechunk_mut_par();
+        Ok(df)
     };
-    let mut frames = build(0)?;
     // The file opens with the first chunk's schema, which every chunk shares.
-    let schema = frames[0].schema().clone();
+    let first = build(0)?;
+    let schema = first.schema().clone();
     let encodings =
         polars::io::parquet::write::get_encodings(&schema.to_arrow(CompatLevel::newest()));
     let mut writer = ParquetWriter::new(w)
@@ -371,14 +362,15 @@ fn write_parquet_chunks<W: Write + Send>(
         .batched(&schema)?;
     let fields = writer.parquet_schema().fields().to_vec();
     let width = fields.len();
-    let mut lo = 0;
-    loop {
-        let batches: Vec<_> = frames
-            .iter()
-            .flat_map(|df| df.iter_chunks(CompatLevel::newest(), false))
+    // A chunk's row groups (rows, pages): every column of every batch is encoded and
+    // compressed as a task of its own, so that a few large chunks still share the
+    // threads evenly.
+    let encode = |df: DataFrame| -> Result<Vec<(u64, Vec<Vec<CompressedPage>>)>> {
+        let batches: Vec<_> = df
+            .iter_chunks(CompatLevel::newest(), false)
             .filter(|batch| !batch.is_empty())
             .collect();
-        drop(frames);
+        drop(df);
         // Task `t` is column `t % width` of batch `t / width`; its leaf columns' pages.
         let encoded: Vec<PolarsResult<Vec<Vec<CompressedPage>>>> = (0..batches.len() * width)
             .into_par_iter()
@@ -401,18 +393,40 @@ fn write_parquet_chunks<W: Write + Send>(
             })
             .collect();
         let mut encoded = encoded.into_iter();
-        for batch in &batches {
-            let mut group = Vec::new();
-            for leaves in encoded.by_ref().take(width) {
-                group.extend(leaves?);
+        batches
+            .iter()
+            .map(|batch| {
+                let mut group = Vec::new();
+                for leaves in encoded.by_ref().take(width) {
+                    group.extend(leaves?);
+                }
+                Ok((batch.len() as u64, group))
+            })
+            .collect()
+    };
+    // A window of chunks (two per thread) is built and encoded side by side: a thread
+    // done with one chunk helps with the columns of another, and only the window's end
+    // waits for the slowest. The row groups are appended in chunk order, and the first
+    // failure in chunk order is the one reported, whatever the threads' timing.
+    let window = 2 * rayon::current_num_threads().clamp(1, 8);
+    let mut first = Some(first);
+    for lo in (0..n_chunks).step_by(window) {
+        let hi = n_chunks.min(lo + window);
+        let next = lo + usize::from(first.is_some());
+        let (head, rest) = rayon::join(
+            || first.take().map(encode),
+            || {
+                (next..hi)
+                    .into_par_iter()
+                    .map(|i| encode(build(i)?))
+                    .collect::<Vec<_>>()
+            },
+        );
+        for groups in head.into_iter().chain(rest) {
+            for (rows, group) in groups? {
+                writer.write_row_group(rows, &group)?;
             }
-            writer.write_row_group(batch.len() as u64, &group)?;
         }
-        lo += window;
-        if lo >= n_chunks {
-            break;
-        }
-        frames = build(lo)?;
     }
     writer.finish()?;
     Ok(())
