@@ -1,5 +1,6 @@
 //! Per-stage benchmarks on generated data of stated size: load (CSV), summary, scoring
-//! (RFM + deciles + best + lifecycle), profit view, and writing the segment file.
+//! (RFM + deciles + best + lifecycle), profit view, and writing the segment file (with
+//! polars' writer, and chunked as the command line does).
 //!
 //! Run: `cargo bench --bench stages` (sizes: 200k lines by default; set
 //! CUSTVALUE_BENCH_ROWS to change).
@@ -60,6 +61,10 @@ fn stages(c: &mut Criterion) {
             let mut frame = seg.to_frame().expect("frame");
             custvalue::output::write_frame(&mut frame, &out).expect("write")
         })
+    });
+    // The segment file as the command line writes it: chunked, encoded column by column.
+    g.bench_function("write_segment_file", |b| {
+        b.iter(|| seg.write(black_box(&out), None).expect("write"))
     });
     g.finish();
 }
