@@ -1235,10 +1235,10 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
             .enumerate()
             .map(|(s, shard)| {
                 let mut codes = Vec::with_capacity(part.len() / n);
-                for (i, &q) in part.iter().enumerate() {
-                    if usize::from(q) == s {
-                        codes.push(Self::code_in(shard, s, n, key(i).borrow()));
-                    }
+                // Every shard looks through all rows: a vectorised byte search, not a
+                // branch per row. Shards are fewer than REJECTED, so `s` fits a byte.
+                for i in memchr::memchr_iter(s as u8, part) {
+                    codes.push(Self::code_in(shard, s, n, key(i).borrow()));
                 }
                 codes
             })
