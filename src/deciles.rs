@@ -314,10 +314,10 @@ pub(crate) mod tests {
 
     #[test]
     fn deciles_of_many_customers_equal_a_plain_walk_at_any_thread_count() {
-        // 70,000 customers: more than four runs of the running sum, with ties, zeros
-        // and losses.
+        // 70,003 customers: more than four runs of the running sum, deciles of unequal
+        // sizes, ties, zeros and losses.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let m: Vec<i64> = (0..70_000)
+        let m: Vec<i64> = (0..70_003)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;

@@ -327,10 +327,9 @@ pub fn write_chunked(
 /// column after the other. Here a window of chunks (two per thread) is built and
 /// encoded side by side, every column of every chunk a task of its own, so that a few
 /// large chunks still share the threads evenly; the row groups are then appended in
-/// order. The pages are those polars' own writer
-/// gives with the same options (`WriteOptions` below mirrors `ParquetWriter::new`'s
-/// defaults; a test compares the files byte for byte), so the file does not depend on
-/// the number of threads.
+/// order. The pages are those polars' own writer gives with the same options
+/// (`WriteOptions` below mirrors `ParquetWriter::new`'s defaults; a test compares the
+/// files byte for byte), so the file does not depend on the number of threads.
 fn write_parquet_chunks<W: Write + Send>(
     w: W,
     n_chunks: usize,
