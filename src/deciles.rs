@@ -318,12 +318,7 @@ pub(crate) mod tests {
         // sizes, ties, zeros and losses.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let m: Vec<i64> = (0..70_003)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 2_000) as i64 - 300
-            })
+            .map(|_| (crate::xorshift(&mut x) % 2_000) as i64 - 300)
             .collect();
         let p: Vec<i64> = m
             .iter()

@@ -52,3 +52,12 @@ pub use load::{CustomerIds, LoadReport, Loaded, TextIds, Transactions, load};
 pub use polars;
 pub use segments::{AnalysisSettings, Segmentation, segment};
 pub use summary::{Summary, summarize};
+
+/// Test data: the next number of a xorshift sequence, the same on every machine.
+#[cfg(test)]
+pub(crate) fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}

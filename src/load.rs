@@ -3901,9 +3901,7 @@ mod tests {
     fn f64_to_minor_fast_path_equals_the_shortest_text() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for k in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::xorshift(&mut x);
             let cents = (x % 2_000_000) as i64 - 1_000_000;
             // Values near halves of a cent, as written with three and four decimals.
             let v = match k % 3 {
@@ -3977,13 +3975,7 @@ mod tests {
         assert_eq!(tx.order, whole.transactions.order);
     }
 
-    /// The next number of a xorshift sequence (test data only).
-    fn xorshift(x: &mut u64) -> u64 {
-        *x ^= *x << 13;
-        *x ^= *x >> 7;
-        *x ^= *x << 17;
-        *x
-    }
+    use crate::xorshift;
 
     #[test]
     fn ids_registered_by_shard_get_the_codes_of_registering_them_row_by_row() {

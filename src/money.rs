@@ -304,9 +304,7 @@ mod tests {
     fn float_fast_path_agrees_with_text_path() {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::xorshift(&mut x);
             let cents = (x % 2_000_000) as i64 - 1_000_000;
             let thousandths = (x >> 32) % 10;
             let v = cents as f64 / 100.0 + thousandths as f64 / 1000.0;

@@ -208,12 +208,7 @@ mod tests {
         // 70,001 customers with ties, zeros and losses.
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let p: Vec<i64> = (0..70_001)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 3_000) as i64 - 900
-            })
+            .map(|_| (crate::xorshift(&mut x) % 3_000) as i64 - 900)
             .collect();
         let m: Vec<i64> = p.iter().map(|&v| v + 400).collect();
         let s = summary_of(&m, &p);

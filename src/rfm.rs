@@ -358,9 +358,7 @@ mod tests {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let values: Vec<i64> = (0..5_000)
             .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = crate::xorshift(&mut x);
                 match i % 50 {
                     0 if extremes => i64::MIN,
                     1 if extremes => i64::MAX,
