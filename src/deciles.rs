@@ -152,18 +152,15 @@ pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
     // The running sum, cut into runs: the sum of every run first, then each run walks
     // its values from the sum of the runs before it, side by side. Integer counts and
     // sums: the same rows in any split.
-    let runs: Vec<&[i64]> = positive.chunks(RUN).collect();
-    let sums: Vec<i128> = runs
-        .par_iter()
-        .map(|run| run.iter().map(|&m| i128::from(m)).sum())
+    let ends: Vec<u64> = (0..positive.len())
+        .step_by(RUN)
+        .chain([positive.len()])
+        .map(|end| end as u64)
         .collect();
-    let total: i128 = sums.iter().sum();
-    let starts = sums.iter().scan(0i128, |before, &sum| {
-        let start = *before;
-        *before += sum;
-        Some(start)
-    });
-    let runs: Vec<(&[i64], i128)> = runs.into_iter().zip(starts).collect();
+    // The sum before each run, then the total.
+    let before = crate::profit::prefix_sums(&positive, &ends);
+    let total = *before.last().expect("the sum of none is there");
+    let runs: Vec<(&[i64], i128)> = positive.chunks(RUN).zip(before).collect();
     let slices = runs
         .par_iter()
         .map(|&(run, start)| {

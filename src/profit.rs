@@ -119,7 +119,7 @@ pub fn profit_view(s: &Summary) -> ProfitView {
 /// The sums of `values[..end]` for every end in `ends` (ascending, distinct, the first
 /// 0, none past the end): the spans between ends are summed side by side, then added up
 /// in order. Integer sums: the same at any thread count.
-fn prefix_sums(values: &[i64], ends: &[u64]) -> Vec<i128> {
+pub(crate) fn prefix_sums(values: &[i64], ends: &[u64]) -> Vec<i128> {
     let spans: Vec<i128> = ends
         .par_windows(2)
         .map(|w| {
