@@ -25,9 +25,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::{NO_CATEGORY, Transactions};
+use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::summary::Summary;
-use crate::terminal::{Table, percent};
 
 /// Up to this many categories, pair counts go into a dense array.
 const DENSE_MAX_CATEGORIES: usize = 512;
@@ -236,7 +235,7 @@ pub fn affinity(tx: &Transactions, s: &Summary) -> Affinity {
 fn affinity_with(tx: &Transactions, s: &Summary, dense_max: usize) -> Affinity {
     let n = tx.categories.len();
     let dense = n <= dense_max;
-    let counts = crate::cube::customer_chunks(tx.n_customers().min(s.len()))
+    let counts = crate::parallel::customer_chunks(tx.n_customers().min(s.len()))
         .into_par_iter()
         .map(|range| {
             let mut counts = Counts::new(n, dense);
@@ -360,7 +359,7 @@ pub fn next_category_codes(tx: &Transactions, s: &Summary, pairs: &[Pair]) -> Ve
     for (rank, p) in pairs.iter().enumerate() {
         by_a[p.a as usize].push((rank as u32, p.b));
     }
-    let parts: Vec<Vec<Option<u32>>> = crate::cube::customer_chunks(tx.n_customers().min(s.len()))
+    let parts: Vec<Vec<Option<u32>>> = crate::parallel::customer_chunks(tx.n_customers().min(s.len()))
         .into_par_iter()
         .map(|range| {
             let mut bought = Bought::new(tx.categories.len());
@@ -451,40 +450,6 @@ impl Affinity {
         Ok(DataFrame::new(p.len(), columns)?)
     }
 
-    /// The first `top` pairs for a terminal.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("tx.csv");
-    /// # std::fs::write(&path, "customer_id,ts,amount,category\nA,2024-01-05,30,wine\nA,2024-01-05,10,cheese\n").unwrap();
-    /// # let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
-    /// # let summary = custvalue::summarize(&loaded.transactions).unwrap();
-    /// let aff = custvalue::affinity::affinity(&loaded.transactions, &summary);
-    /// let text = aff.top_table(10).render();
-    /// assert_eq!(text.lines().nth(2).unwrap(), "cheese    wine                   1   100.0%      100.0%  1.00");
-    /// ```
-    pub fn top_table(&self, top: usize) -> Table {
-        let mut t = Table::new([
-            "bought A",
-            "also bought B",
-            "customers",
-            "support",
-            "confidence",
-            "lift",
-        ]);
-        for p in self.pairs.iter().take(top) {
-            t.row([
-                self.categories[p.a as usize].clone(),
-                self.categories[p.b as usize].clone(),
-                crate::output::thousands(p.both),
-                percent(p.support()),
-                percent(p.confidence()),
-                format!("{:.2}", p.lift()),
-            ]);
-        }
-        t
-    }
-
     /// One sentence from the data: the strongest pair bought together by at least 10
     /// customers (or by the most customers, when no pair reaches 10).
     ///
@@ -523,7 +488,7 @@ impl Affinity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::CustomerIds;
+    use crate::transactions::CustomerIds;
 
     /// Customers' bought categories as transactions (one line per category, amount 1).
     fn tx_of(sets: &[&[u32]], n_cat: usize) -> (Transactions, Summary) {

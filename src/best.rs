@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::load::{NO_CATEGORY, Transactions};
+use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::money;
 use crate::summary::count_distinct;
 

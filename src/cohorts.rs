@@ -22,10 +22,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::Transactions;
+use crate::transactions::Transactions;
 use crate::money;
 use crate::summary::Summary;
-use crate::terminal::{Table, percent};
+use crate::output::percent;
 
 /// The month of a day number as year × 12 + (month − 1): consecutive months are
 /// consecutive integers.
@@ -195,7 +195,7 @@ pub fn cohorts(tx: &Transactions, s: &Summary) -> Result<Cohorts> {
     let layout = Layout::new(&months, last);
     let months_of = MonthTable::new(tx);
     let longest = layout.cohorts.iter().map(|c| c.2).max().unwrap_or(0);
-    let sums = crate::cube::customer_chunks(tx.n_customers())
+    let sums = crate::parallel::customer_chunks(tx.n_customers())
         .into_par_iter()
         .map(|range| {
             let mut t = Triangle::new(layout.cells, layout.cohorts.len());
@@ -357,45 +357,6 @@ impl Cohorts {
             ),
         ];
         Ok(DataFrame::new(r.len(), columns)?)
-    }
-
-    /// The triangle for a terminal: one line per cohort (its size, then retention per
-    /// period), at most `max_periods` period columns and the last `max_cohorts` cohorts.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("tx.csv");
-    /// # std::fs::write(&path, "customer_id,ts,amount\nA,2024-01-05,10\nB,2024-01-06,7\nA,2024-02-05,5\n").unwrap();
-    /// # let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
-    /// # let summary = custvalue::summarize(&loaded.transactions).unwrap();
-    /// let triangle = custvalue::cohorts::cohorts(&loaded.transactions, &summary).unwrap();
-    /// let text = triangle.triangle_table(12, 36).render();
-    /// assert!(text.lines().nth(2).unwrap().ends_with("100.0%  50.0%"));
-    /// ```
-    pub fn triangle_table(&self, max_periods: usize, max_cohorts: usize) -> Table {
-        let periods = self
-            .rows
-            .iter()
-            .map(|r| r.period as usize + 1)
-            .max()
-            .unwrap_or(0)
-            .min(max_periods);
-        let mut header = vec!["cohort".to_string(), "customers".to_string()];
-        header.extend((0..periods).map(|k| format!("m{k}")));
-        let mut t = Table::new(header);
-        let groups: Vec<&[CohortRow]> = self.rows.chunk_by(|a, b| a.cohort == b.cohort).collect();
-        let skip = groups.len().saturating_sub(max_cohorts);
-        for g in &groups[skip..] {
-            let mut cells = vec![
-                g[0].cohort.clone(),
-                crate::output::thousands(g[0].cohort_size),
-            ];
-            cells.extend(
-                (0..periods).map(|k| g.get(k).map_or(String::new(), |r| percent(r.retention))),
-            );
-            t.row(cells);
-        }
-        t
     }
 
     /// One sentence from the data: the size-weighted retention one month after the

@@ -30,12 +30,11 @@ use rayon::prelude::*;
 use crate::cohorts::{cohort_months, month_label};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Lifecycle, Stage};
-use crate::load::{NO_CATEGORY, Transactions};
+use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::money;
 use crate::rfm::{RfmScores, SegmentRules};
 use crate::segments::Segmentation;
 use crate::summary::Summary;
-use crate::terminal::Table;
 
 /// The category of lines without one.
 pub const NONE_CATEGORY: &str = "(none)";
@@ -370,7 +369,7 @@ pub fn cube(tx: &Transactions, groups: &Groups) -> Result<Cube> {
     if groups.of.iter().flatten().any(|&g| g as usize >= n_groups) {
         return Err(Error::Data("a customer's group has no label".into()));
     }
-    let cells = customer_chunks(tx.n_customers())
+    let cells = crate::parallel::customer_chunks(tx.n_customers())
         .into_par_iter()
         .map(|range| {
             let mut cells = Cells::new(n_groups, n_cat);
@@ -384,14 +383,6 @@ pub fn cube(tx: &Transactions, groups: &Groups) -> Result<Cube> {
         })
         .reduce(|| Cells::new(n_groups, n_cat), Cells::add);
     finish(tx, groups, axis, cells)
-}
-
-/// Customer ranges for the parallel kernels: a few per worker, each summed into its own
-/// dense arrays. Sums are integers, so neither the ranges nor the order in which their
-/// sums are added change a result.
-pub(crate) fn customer_chunks(n: usize) -> Vec<std::ops::Range<usize>> {
-    let per = (n / (rayon::current_num_threads() * 8)).max(4096);
-    (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect()
 }
 
 /// Per-category marks of the customer being added (customer index + 1; 0 = nobody yet)
@@ -663,57 +654,8 @@ impl Cube {
         Ok(DataFrame::new(r.len(), columns)?)
     }
 
-    /// The heat table for a terminal: groups with customers as rows, categories as
-    /// columns (the `max_categories` with the largest revenue, in name order), cells the
-    /// index rounded, marked `+` (over-buys, ≥ 120) or `-` (under-buys, ≤ 80); blank
-    /// where the group has no line in the category or the index is undefined.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("tx.csv");
-    /// # std::fs::write(&path, "customer_id,ts,amount,category\nA,2024-01-05,30,wine\nA,2024-01-05,10,cheese\nB,2024-01-06,20,cheese\n").unwrap();
-    /// # let loaded = custvalue::load(&custvalue::LoadOptions::new([path.to_str().unwrap()])).unwrap();
-    /// # let summary = custvalue::summarize(&loaded.transactions).unwrap();
-    /// # let deciles = custvalue::deciles::assign(&summary, Default::default());
-    /// let c = custvalue::cube::cube(&loaded.transactions, &custvalue::cube::Groups::deciles(&deciles)).unwrap();
-    /// let text = c.heat_table(12).render();
-    /// // Wine is half of all revenue; decile 1 (A) spends 75% on wine, decile 2 (B) only
-    /// // buys cheese.
-    /// assert_eq!(text.lines().nth(2).unwrap(), "     1          1     50-  150+");
-    /// assert_eq!(text.lines().nth(3).unwrap(), "     2          1    200+");
-    /// ```
-    pub fn heat_table(&self, max_categories: usize) -> Table {
-        let shown = self.shown_categories(max_categories);
-        let mut header = vec![self.dimension.name().to_string(), "customers".to_string()];
-        header.extend(shown.iter().map(|&k| self.categories[k].clone()));
-        let mut t = Table::new(header);
-        let mut at = 0;
-        for g in 0..self.groups.len() {
-            if self.group_customers[g] == 0 {
-                continue;
-            }
-            let mut cells = vec![String::new(); shown.len()];
-            while at < self.rows.len() && self.rows[at].group == g {
-                let row = &self.rows[at];
-                if let Ok(col) = shown.binary_search(&row.category)
-                    && let Some(i) = row.index
-                {
-                    cells[col] = format!("{i:.0}{}", index_mark(row.index));
-                }
-                at += 1;
-            }
-            let mut line = vec![
-                self.groups[g].clone(),
-                crate::output::thousands(self.group_customers[g]),
-            ];
-            line.extend(cells);
-            t.row(line);
-        }
-        t
-    }
-
     /// Categories with the largest revenue (ties by name), at most `max`, in name order.
-    fn shown_categories(&self, max: usize) -> Vec<usize> {
+    pub fn shown_categories(&self, max: usize) -> Vec<usize> {
         let mut by_revenue: Vec<usize> = (0..self.categories.len()).collect();
         by_revenue.sort_by(|&a, &b| {
             self.category_revenue[b]
@@ -781,7 +723,7 @@ mod tests {
     #[test]
     fn none_sorts_among_the_categories_by_bytes() {
         let tx = |cats: &[&str], codes: Vec<u32>| Transactions {
-            ids: crate::load::CustomerIds::Int(vec![0]),
+            ids: crate::transactions::CustomerIds::Int(vec![0]),
             offsets: vec![0, codes.len()],
             day: vec![0; codes.len()],
             amount: vec![1; codes.len()],
@@ -810,7 +752,7 @@ mod tests {
         // Lines (category, order): (a, 1) (b, 2) (a, 1) (a, 2) (b, 3 — a return).
         // a: orders 1 and 2; b: order 2 (order 3 is a return). Runs alone would give a 3.
         let tx = Transactions {
-            ids: crate::load::CustomerIds::Int(vec![0, 1]),
+            ids: crate::transactions::CustomerIds::Int(vec![0, 1]),
             offsets: vec![0, 5, 6],
             day: vec![0; 6],
             amount: vec![5, 5, 5, 5, -5, 5],

@@ -13,9 +13,11 @@ use crate::rfm::ntile_by_key;
 use crate::summary::Summary;
 
 /// What money deciles rank by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DecileBy {
     #[default]
+    #[serde(alias = "monetary", alias = "sales")]
     Revenue,
     Profit,
 }
@@ -158,7 +160,7 @@ pub fn purchase_deciles(s: &Summary) -> Vec<PurchaseSlice> {
         .map(|end| end as u64)
         .collect();
     // The sum before each run, then the total.
-    let before = crate::profit::prefix_sums(&positive, &ends);
+    let before = crate::parallel::prefix_sums(&positive, &ends);
     let total = *before.last().expect("the sum of none is there");
     let runs: Vec<(&[i64], i128)> = positive.chunks(RUN).zip(before).collect();
     let slices = runs
@@ -230,7 +232,7 @@ pub fn headline(money: &[MoneyDecile], purchase: &[PurchaseSlice], by: DecileBy)
         DecileBy::Profit => d.cum_profit_share,
     });
     let first_slice = purchase.first().map(|p| p.customer_share);
-    let pct = crate::terminal::percent;
+    let pct = crate::output::percent;
     match (top, top20, first_slice) {
         (Some(t), Some(t20), Some(f)) => format!(
             "the top 10% of customers bring {} of {what} (the top 20%: {}); {} of customers make the first 10% of revenue",
@@ -245,22 +247,7 @@ pub fn headline(money: &[MoneyDecile], purchase: &[PurchaseSlice], by: DecileBy)
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::load::CustomerIds;
-
-    pub(crate) fn summary_of(monetary: &[i64], profit: &[i64]) -> Summary {
-        let n = monetary.len();
-        Summary {
-            ids: CustomerIds::Int((0..n as i64).collect()),
-            as_of: 100,
-            currency_decimals: 2,
-            first_purchase: vec![Some(1); n],
-            last_purchase: vec![Some(1); n],
-            frequency: vec![1; n],
-            monetary: monetary.to_vec(),
-            profit: profit.to_vec(),
-            n_categories: vec![1; n],
-        }
-    }
+    use crate::summary::test_data::summary_of;
 
     #[test]
     fn money_deciles_by_hand() {

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::load::Transactions;
+use crate::transactions::Transactions;
 use crate::summary::Summary;
 
 /// Thresholds in days; a stage matches when the value is ≤ its threshold.

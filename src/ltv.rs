@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::{CustomerIds, Transactions};
+use crate::transactions::{CustomerIds, Transactions};
 use crate::model_summary::{
     HoldoutFigures, Period, RepeatFigures, check_calibration_end, holdout_figures, repeat_figures,
 };

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::Transactions;
+use crate::transactions::Transactions;
 
 /// The time unit of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

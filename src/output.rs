@@ -202,6 +202,15 @@ pub fn check_target(path: &Path, inputs: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically: the whole file or none of it.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.writer()
+        .write_all(bytes)
+        .map_err(|e| Error::io(path, e))?;
+    file.commit()
+}
+
 /// Writes a frame to `path` in the format its extension names, atomically.
 pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
     let format = OutputFormat::from_path(path)?;
@@ -767,6 +776,15 @@ pub fn money_text(minor: impl Into<i128>, decimals: u32) -> String {
             abs % unit,
             width = decimals as usize
         )
+    }
+}
+
+/// A share as a percentage with one decimal: 0.4123 → "41.2%".
+pub fn percent(share: f64) -> String {
+    if share.is_finite() {
+        format!("{:.1}%", share * 100.0)
+    } else {
+        "n/a".into()
     }
 }
 

@@ -74,7 +74,7 @@ pub fn profit_view(s: &Summary) -> ProfitView {
         .collect();
     ends.sort_unstable();
     ends.dedup();
-    let sums = prefix_sums(&profits, &ends);
+    let sums = crate::parallel::prefix_sums(&profits, &ends);
     // cum(i) = profit of the first i customers in that order.
     let cum = |i: u64| sums[ends.binary_search(&i).expect("a prefix that was summed")];
     let total = cum(n);
@@ -116,27 +116,6 @@ pub fn profit_view(s: &Summary) -> ProfitView {
     }
 }
 
-/// The sums of `values[..end]` for every end in `ends` (ascending, distinct, the first
-/// 0, none past the end): the spans between ends are summed side by side, then added up
-/// in order. Integer sums: the same at any thread count.
-pub(crate) fn prefix_sums(values: &[i64], ends: &[u64]) -> Vec<i128> {
-    let spans: Vec<i128> = ends
-        .par_windows(2)
-        .map(|w| {
-            values[w[0] as usize..w[1] as usize]
-                .iter()
-                .map(|&v| i128::from(v))
-                .sum()
-        })
-        .collect();
-    std::iter::once(0)
-        .chain(spans.iter().scan(0i128, |before, &span| {
-            *before += span;
-            Some(*before)
-        }))
-        .collect()
-}
-
 /// G = 2 Σ i·x_i / (n Σ x_i) − (n + 1)/n over x > 0 sorted ascending, i = 1..n, computed
 /// as one exact integer fraction.
 pub fn gini(values: &[i64]) -> Option<f64> {
@@ -157,7 +136,7 @@ pub fn gini(values: &[i64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deciles::tests::summary_of;
+    use crate::summary::test_data::summary_of;
 
     #[test]
     fn twenty_eighty_thirty_by_hand() {
@@ -299,10 +278,10 @@ impl ProfitView {
         match self.top20_profit_share {
             Some(share) => format!(
                 "the top 20% of customers bring {} of profit; the bottom 30% bring {}, and without them profit would be {} ({} of today's)",
-                crate::terminal::percent(share),
+                crate::output::percent(share),
                 money(self.bottom30_profit),
                 money(self.profit_without_bottom30),
-                crate::terminal::percent(
+                crate::output::percent(
                     self.profit_without_bottom30 as f64 / self.total_profit as f64
                 ),
             ),

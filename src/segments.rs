@@ -13,7 +13,7 @@ use crate::best::{BestCustomers, BestRule, best_customers};
 use crate::deciles::{self, DecileBy};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Lifecycle, LifecycleRules, lifecycle};
-use crate::load::Transactions;
+use crate::transactions::Transactions;
 use crate::output::{ColumnTask, column_task as task};
 use crate::rfm::{self, RfmScores, SegmentRules};
 use crate::summary::{Summary, summarize};
@@ -41,8 +41,8 @@ impl Default for RfmSettings {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecileSettings {
-    /// "revenue" (default) or "profit".
-    pub by: Option<String>,
+    /// Revenue (the default) or profit.
+    pub by: Option<DecileBy>,
 }
 
 /// The analysis sections of a config file (`[rfm]`, `[deciles]`, `[best]`,
@@ -76,10 +76,7 @@ impl AnalysisSettings {
     }
 
     pub fn decile_by(&self) -> Result<DecileBy> {
-        self.deciles
-            .by
-            .as_deref()
-            .map_or(Ok(DecileBy::Revenue), |b| b.parse().map_err(Error::Usage))
+        Ok(self.deciles.by.unwrap_or_default())
     }
 
     pub fn segment_rules(&self) -> Result<SegmentRules> {
@@ -195,7 +192,7 @@ impl Segmentation {
     /// then customers without a purchase as "(no purchase)".
     pub fn segment_sizes(&self) -> Vec<SegmentSize> {
         let names = self.rules.names();
-        let tally = tally(self.summary.len(), names.len() + 1, |c| {
+        let tally = crate::parallel::tally(self.summary.len(), names.len() + 1, |c| {
             let k = self.segment_index(&names, c);
             Some((k, i128::from(self.summary.monetary[c])))
         });
@@ -219,7 +216,7 @@ impl Segmentation {
     /// Customers per lifecycle stage, and how many of them are reactivated.
     pub fn stage_counts(&self) -> Vec<(&'static str, u64, u64)> {
         use crate::lifecycle::Stage;
-        let counts = tally(self.summary.len(), Stage::ALL.len(), |c| {
+        let counts = crate::parallel::tally(self.summary.len(), Stage::ALL.len(), |c| {
             let stage = self.lifecycle.stage[c]?;
             let k = Stage::ALL.iter().position(|&s| s == stage);
             let reactivated = u64::from(self.lifecycle.reactivated[c]);
@@ -379,7 +376,7 @@ impl Segmentation {
     /// Customer `c`'s line of the CSV segment file, columns as in
     /// [`to_frame_with_p_alive`](Self::to_frame_with_p_alive); nulls are empty fields.
     fn push_csv_row(&self, c: usize, p_alive: Option<Option<f64>>, out: &mut String) {
-        use crate::load::CustomerIds;
+        use crate::transactions::CustomerIds;
         use crate::output::{push_csv_field, push_float, push_int, push_money};
         let s = &self.summary;
         let d = s.currency_decimals;
@@ -473,37 +470,6 @@ impl Segmentation {
     }
 }
 
-/// Per slot `0..slots`, how many of the items `0..n` fall in it and the sum of their
-/// amounts, where `at(i)` gives item `i`'s slot and amount (None: counted nowhere).
-/// Summed in parallel; integer sums, so the result does not depend on the threads.
-pub(crate) fn tally<A>(
-    n: usize,
-    slots: usize,
-    at: impl Fn(usize) -> Option<(usize, A)> + Sync,
-) -> Vec<(u64, A)>
-where
-    A: Copy + Default + std::ops::AddAssign + Send,
-{
-    use rayon::prelude::*;
-    let zero = || vec![(0u64, A::default()); slots];
-    (0..n)
-        .into_par_iter()
-        .fold(zero, |mut tally, i| {
-            if let Some((k, amount)) = at(i) {
-                tally[k].0 += 1;
-                tally[k].1 += amount;
-            }
-            tally
-        })
-        .reduce(zero, |mut tally, more| {
-            for (a, b) in tally.iter_mut().zip(more) {
-                a.0 += b.0;
-                a.1 += b.1;
-            }
-            tally
-        })
-}
-
 /// An RFM score column: null without a purchase (score 0).
 fn score_task<'a>(name: &'static str, v: &'a [u8]) -> ColumnTask<'a> {
     task(name, v.len(), |c| (v[c] > 0).then_some(i64::from(v[c])))
@@ -512,7 +478,7 @@ fn score_task<'a>(name: &'static str, v: &'a [u8]) -> ColumnTask<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::CustomerIds;
+    use crate::transactions::CustomerIds;
 
     /// Customers whose ids, segments and categories need CSV quoting, with returns,
     /// customers without a purchase and money like 0.1 + 0.2.

@@ -24,12 +24,11 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::LoadOptions;
+use crate::load::LoadOptions;
 use crate::error::{Error, Result};
-use crate::load::{
-    CustomerIds, FileReport, LoadReport, Loaded, NO_CATEGORY, RejectReason, Transactions,
-};
-use crate::output::{self, AtomicFile};
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::load::{FileReport, LoadReport, Loaded, RejectReason};
+use crate::output;
 
 /// The compacted lines file in a run directory.
 pub const STATE_LINES: &str = "state.parquet";
@@ -59,7 +58,7 @@ impl Line {
 /// category, sign) summed. `as_of` is the as-of day of the result.
 ///
 /// ```
-/// # use custvalue::load::{CustomerIds, Transactions, NO_CATEGORY};
+/// # use custvalue::transactions::{CustomerIds, Transactions, NO_CATEGORY};
 /// let day = |ids: Vec<i64>, days: Vec<i32>, amount: Vec<i64>| Transactions {
 ///     offsets: (0..=ids.len()).collect(),
 ///     ids: CustomerIds::Int(ids),
@@ -95,7 +94,7 @@ pub fn compact(parts: &[&Transactions], as_of: i32) -> Result<Transactions> {
     // Chunks of customers in parallel, each into its own columns, joined in order. A
     // customer of one part whose lines are already in canonical order (a history's
     // customer without new lines) is copied as it is.
-    let chunks: Vec<Columns> = crate::cube::customer_chunks(owners.len())
+    let chunks: Vec<Columns> = crate::parallel::customer_chunks(owners.len())
         .into_par_iter()
         .map(|range| {
             let mut cols = Columns::default();
@@ -410,10 +409,7 @@ pub fn save(
     };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| Error::Data(e.to_string()))? + "\n";
     let meta_path = dir.join(STATE_META);
-    let mut file = AtomicFile::create(&meta_path)?;
-    std::io::Write::write_all(file.writer(), json.as_bytes())
-        .map_err(|e| Error::io(&meta_path, e))?;
-    file.commit()?;
+    crate::output::write_bytes(&meta_path, json.as_bytes())?;
     Ok(vec![STATE_LINES.to_string(), STATE_META.to_string()])
 }
 
@@ -651,7 +647,7 @@ pub fn ingest(previous: Option<&Path>, opts: &LoadOptions) -> Result<(Loaded, In
     let this_run = new.as_ref().map(|n| n.report.clone());
     let (history, sums) = match (state, new) {
         (None, None) => {
-            return Err(Error::Usage("no input given: use --input FILE".into()));
+            return Err(Error::Usage("no input given: name the input files (--input FILE, or [input] files)".into()));
         }
         (None, Some(new)) => {
             let as_of = new.transactions.as_of;

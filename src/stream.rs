@@ -23,12 +23,11 @@ use polars::prelude::PlHashMap;
 
 use crate::affinity;
 use crate::best::{BestCustomers, best_customers};
-use crate::config::{BadRowPolicy, LoadOptions};
+use crate::load::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
 use crate::lifecycle::lifecycle;
-use crate::load::{
-    CustomerIds, FileReport, LoadReport, NO_CATEGORY, TextIds, Transactions, load_batch,
-};
+use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
+use crate::load::{FileReport, LoadReport, load_batch};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::{Summary, summarize};
 
@@ -72,7 +71,7 @@ pub fn segment_streaming(
     settings.check()?;
     if so.partitions == 0 || so.batch_rows == 0 {
         return Err(Error::Usage(
-            "--partitions and --batch-rows must be at least 1".into(),
+            "partitions and batch rows must be at least 1".into(),
         ));
     }
     let spill_root = so.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -381,7 +380,7 @@ impl Scatter {
             self.scatter(&tx)?;
         }
         let mut report =
-            report.ok_or_else(|| Error::Usage("no input given: use --input FILE".into()))?;
+            report.ok_or_else(|| Error::Usage("no input given: name the input files (--input FILE, or [input] files)".into()))?;
         if report.rows_used == 0 {
             return Err(crate::load::no_usable_rows(
                 &inputs,
@@ -430,13 +429,13 @@ impl Scatter {
             let p = match &tx.ids {
                 CustomerIds::Int(v) => {
                     buf.extend_from_slice(&v[c].to_le_bytes());
-                    mix(v[c] as u64) % n
+                    crate::parallel::mix(v[c] as u64) % n
                 }
                 CustomerIds::Text(v) => {
                     let b = v[c].as_bytes();
                     buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
                     buf.extend_from_slice(b);
-                    mix(fnv(b)) % n
+                    crate::parallel::mix(crate::parallel::fnv(b)) % n
                 }
             };
             let lines = tx.lines(c);
@@ -538,25 +537,6 @@ fn concat_quarantine(parts: &[PathBuf], target: &Path) -> Result<()> {
 
 /// Bytes of one spilled line: day, order key, category code, amount, profit.
 const LINE_BYTES: usize = 4 + 8 + 4 + 8 + 8;
-
-/// FNV-1a of bytes.
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// A 64-bit finaliser (so that nearby ids spread over partitions).
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
 
 /// The distinct customer ids of one spilled partition, in id order. The lines are
 /// skipped on disk: only a read buffer and the ids are held.

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
 use crate::money;
 
 /// One row per customer, in customer-id order. Money in minor units.
@@ -241,6 +241,27 @@ impl Summary {
 /// Day numbers as a polars date column.
 fn days(name: &str, v: &[Option<i32>]) -> PolarsResult<Column> {
     Column::new(name.into(), v).cast(&DataType::Date)
+}
+
+/// Summaries made up for the analyses' tests.
+#[cfg(test)]
+pub(crate) mod test_data {
+    use super::*;
+
+    pub(crate) fn summary_of(monetary: &[i64], profit: &[i64]) -> Summary {
+        let n = monetary.len();
+        Summary {
+            ids: CustomerIds::Int((0..n as i64).collect()),
+            as_of: 100,
+            currency_decimals: 2,
+            first_purchase: vec![Some(1); n],
+            last_purchase: vec![Some(1); n],
+            frequency: vec![1; n],
+            monetary: monetary.to_vec(),
+            profit: profit.to_vec(),
+            n_categories: vec![1; n],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use custvalue::affinity::{affinity, next_category_codes};
-use custvalue::output::{self, thousands};
+use custvalue::output::{self, percent, thousands};
 use custvalue::{Error, Result, summarize};
 
+use super::table::Table;
 use super::{Ctx, InputArgs, print};
 
 const EXAMPLES: &str = "\
@@ -71,7 +72,7 @@ pub fn run(ctx: &Ctx, args: &AffinityArgs) -> Result<i32> {
             "Top {} of {} category pairs, by lift\n{}\n{}\n{}\n",
             args.top.min(aff.pairs.len()),
             thousands(aff.pairs.len() as u64),
-            aff.top_table(args.top).render(),
+            top_table(&aff, args.top).render(),
             headline,
             offers_line
         ));
@@ -85,4 +86,27 @@ pub fn run(ctx: &Ctx, args: &AffinityArgs) -> Result<i32> {
         ));
     }
     Ok(0)
+}
+
+/// The first `top` pairs for a terminal.
+fn top_table(aff: &custvalue::affinity::Affinity, top: usize) -> Table {
+    let mut t = Table::new([
+        "bought A",
+        "also bought B",
+        "customers",
+        "support",
+        "confidence",
+        "lift",
+    ]);
+    for p in aff.pairs.iter().take(top) {
+        t.row([
+            aff.categories[p.a as usize].clone(),
+            aff.categories[p.b as usize].clone(),
+            custvalue::output::thousands(p.both),
+            percent(p.support()),
+            percent(p.confidence()),
+            format!("{:.2}", p.lift()),
+        ]);
+    }
+    t
 }

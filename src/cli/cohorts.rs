@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use custvalue::cohorts::cohorts;
-use custvalue::output;
+use custvalue::output::{self, percent};
 use custvalue::{Error, Result, summarize};
 
+use super::table::Table;
 use super::{Ctx, InputArgs, print};
 
 const EXAMPLES: &str = "\
@@ -62,9 +63,7 @@ pub fn run(ctx: &Ctx, args: &CohortsArgs) -> Result<i32> {
             "Retention by cohort (share of the cohort buying in month k after the first; up to {}; \
              at most {SHOWN_COHORTS} cohorts and {SHOWN_PERIODS} months shown)\n{}\n{}\n",
             triangle.last_month,
-            triangle
-                .triangle_table(SHOWN_PERIODS, SHOWN_COHORTS)
-                .render(),
+            triangle_table(&triangle, SHOWN_PERIODS, SHOWN_COHORTS).render(),
             headline
         ));
     }
@@ -77,4 +76,32 @@ pub fn run(ctx: &Ctx, args: &CohortsArgs) -> Result<i32> {
         ));
     }
     Ok(0)
+}
+
+/// The triangle for a terminal: one line per cohort (its size, then retention per
+/// period), at most `max_periods` period columns and the last `max_cohorts` cohorts.
+fn triangle_table(triangle: &custvalue::cohorts::Cohorts, max_periods: usize, max_cohorts: usize) -> Table {
+    let periods = triangle
+        .rows
+        .iter()
+        .map(|r| r.period as usize + 1)
+        .max()
+        .unwrap_or(0)
+        .min(max_periods);
+    let mut header = vec!["cohort".to_string(), "customers".to_string()];
+    header.extend((0..periods).map(|k| format!("m{k}")));
+    let mut t = Table::new(header);
+    let groups: Vec<&[custvalue::cohorts::CohortRow]> = triangle.rows.chunk_by(|a, b| a.cohort == b.cohort).collect();
+    let skip = groups.len().saturating_sub(max_cohorts);
+    for g in &groups[skip..] {
+        let mut cells = vec![
+            g[0].cohort.clone(),
+            custvalue::output::thousands(g[0].cohort_size),
+        ];
+        cells.extend(
+            (0..periods).map(|k| g.get(k).map_or(String::new(), |r| percent(r.retention))),
+        );
+        t.row(cells);
+    }
+    t
 }

@@ -10,6 +10,7 @@ use custvalue::lifecycle::lifecycle;
 use custvalue::output;
 use custvalue::{Error, Result, deciles, rfm, summarize};
 
+use super::table::Table;
 use super::{Ctx, InputArgs, print};
 
 const EXAMPLES: &str = "\
@@ -38,7 +39,7 @@ pub struct CubeArgs {
 
     /// The customer dimension: decile, segment, stage or cohort [default: decile].
     #[arg(long, value_name = "DIMENSION")]
-    pub by: Option<String>,
+    pub by: Option<Dimension>,
 
     /// Where to write the cube (.csv, .parquet, .json, .jsonl, .arrow).
     #[arg(long, short, value_name = "FILE")]
@@ -50,10 +51,7 @@ pub struct CubeArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &CubeArgs) -> Result<i32> {
-    let by = match &args.by {
-        Some(b) => b.parse::<Dimension>().map_err(Error::Usage)?,
-        None => Dimension::Decile,
-    };
+    let by = args.by.unwrap_or(Dimension::Decile);
     let (loaded, settings) = args.input.load(ctx, &[&args.out])?;
     let tx = &loaded.transactions;
     let s = summarize(tx)?;
@@ -94,7 +92,7 @@ pub fn run(ctx: &Ctx, args: &CubeArgs) -> Result<i32> {
             by.name(),
             cube::OVER_INDEX,
             cube::UNDER_INDEX,
-            c.heat_table(HEAT_CATEGORIES).render(),
+            heat_table(&c, HEAT_CATEGORIES).render(),
             headline
         ));
     }
@@ -107,4 +105,38 @@ pub fn run(ctx: &Ctx, args: &CubeArgs) -> Result<i32> {
         ));
     }
     Ok(0)
+}
+
+/// The heat table for a terminal: groups with customers as rows, categories as
+/// columns (the `max_categories` with the largest revenue, in name order), cells the
+/// index rounded, marked `+` (over-buys, ≥ 120) or `-` (under-buys, ≤ 80); blank
+/// where the group has no line in the category or the index is undefined.
+fn heat_table(c: &custvalue::cube::Cube, max_categories: usize) -> Table {
+    let shown = c.shown_categories(max_categories);
+    let mut header = vec![c.dimension.name().to_string(), "customers".to_string()];
+    header.extend(shown.iter().map(|&k| c.categories[k].clone()));
+    let mut t = Table::new(header);
+    let mut at = 0;
+    for g in 0..c.groups.len() {
+        if c.group_customers[g] == 0 {
+            continue;
+        }
+        let mut cells = vec![String::new(); shown.len()];
+        while at < c.rows.len() && c.rows[at].group == g {
+            let row = &c.rows[at];
+            if let Ok(col) = shown.binary_search(&row.category)
+                && let Some(i) = row.index
+            {
+                cells[col] = format!("{i:.0}{}", cube::index_mark(row.index));
+            }
+            at += 1;
+        }
+        let mut line = vec![
+            c.groups[g].clone(),
+            custvalue::output::thousands(c.group_customers[g]),
+        ];
+        line.extend(cells);
+        t.row(line);
+    }
+    t
 }

@@ -6,7 +6,8 @@ use clap::Args;
 
 use custvalue::deciles::{self, DecileBy};
 use custvalue::output::{self, money_text, thousands};
-use custvalue::terminal::{Table, percent};
+use super::table::Table;
+use custvalue::output::percent;
 use custvalue::{Error, Result, summarize};
 
 use super::{Ctx, InputArgs, print};
@@ -29,7 +30,7 @@ pub struct DecilesArgs {
 
     /// Rank customers by revenue or profit [default: revenue, or [deciles] by].
     #[arg(long, value_name = "WHAT")]
-    pub by: Option<String>,
+    pub by: Option<DecileBy>,
 
     /// Where to write the money-decile table.
     #[arg(long, short, value_name = "FILE")]
@@ -46,8 +47,8 @@ pub struct DecilesArgs {
 
 pub fn run(ctx: &Ctx, args: &DecilesArgs) -> Result<i32> {
     let (loaded, settings) = args.input.load(ctx, &[&args.out, &args.purchase_out])?;
-    let by = match &args.by {
-        Some(b) => b.parse::<DecileBy>().map_err(Error::Usage)?,
+    let by = match args.by {
+        Some(b) => b,
         None => settings.decile_by()?,
     };
     let s = summarize(&loaded.transactions)?;

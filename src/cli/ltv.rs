@@ -9,7 +9,7 @@ use custvalue::ltv::{LtvSettings, value};
 use custvalue::model_summary::Period;
 use custvalue::models::{FitReport, ModelKind};
 use custvalue::output::{self, thousands};
-use custvalue::terminal::Table;
+use super::table::Table;
 use custvalue::{Error, Result};
 
 use super::{Ctx, InputArgs, print};
@@ -143,7 +143,7 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
     let calibration_end = args
         .calibration_end
         .as_deref()
-        .map(custvalue::config::parse_as_of)
+        .map(custvalue::load::parse_as_of)
         .transpose()?;
     let (loaded, _) = args.input.load(ctx, &[&args.out])?;
     let mut settings = LtvSettings {

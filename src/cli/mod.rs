@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use custvalue::config::{
-    ConfigFile, IdType, LoadObserver, LoadOptions, check_decimals, parse_as_of, parse_margin,
-    single_byte,
-};
+use custvalue::config::ConfigFile;
+
+use custvalue::load::{IdType, LoadObserver, LoadOptions, check_decimals, parse_as_of, parse_margin, single_byte};
 use custvalue::models::FitObserver;
 use custvalue::output::{self, thousands};
 use custvalue::time::TimeFormat;
@@ -31,6 +30,7 @@ mod run;
 mod segments;
 mod summary;
 mod synth;
+mod table;
 mod validate;
 
 const EXAMPLES: &str = "\

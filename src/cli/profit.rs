@@ -6,7 +6,8 @@ use clap::Args;
 
 use custvalue::output::{self, money_text, thousands};
 use custvalue::profit::profit_view;
-use custvalue::terminal::{Table, percent};
+use super::table::Table;
+use custvalue::output::percent;
 use custvalue::{Result, summarize};
 
 use super::{Ctx, InputArgs, print};

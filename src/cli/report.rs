@@ -1,15 +1,13 @@
 //! `custvalue report`: the self-contained HTML report.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use custvalue::ltv::{LtvSettings, value};
 use custvalue::models::ModelKind;
-use custvalue::output::AtomicFile;
 use custvalue::report::{self, DEFAULT_TITLE, ReportInput};
-use custvalue::{Error, Result, segment};
+use custvalue::{Result, segment};
 
 use super::{Ctx, InputArgs};
 
@@ -38,7 +36,7 @@ pub struct ReportArgs {
 
     /// Add lifetime value with this purchase model: bgnbd, paretonbd or mbgnbd.
     #[arg(long, value_name = "MODEL")]
-    pub model: Option<String>,
+    pub model: Option<ModelKind>,
 
     /// Fit the model on history up to this date (YYYY-MM-DD) and chart its predictions
     /// against the rest.
@@ -51,18 +49,11 @@ pub struct ReportArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<i32> {
-    let model = args
-        .model
-        .as_deref()
-        .map(|m| {
-            m.parse::<ModelKind>()
-                .map_err(|e| Error::Usage(e.to_string()))
-        })
-        .transpose()?;
+    let model = args.model;
     let calibration_end = args
         .calibration_end
         .as_deref()
-        .map(custvalue::config::parse_as_of)
+        .map(custvalue::load::parse_as_of)
         .transpose()?;
     report::check_output(&args.out, &args.input.options()?.inputs)?;
     let (loaded, settings) = args.input.load(ctx, &[])?;
@@ -90,11 +81,7 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<i32> {
         ltv: ltv.as_ref(),
         migration: None,
     })?;
-    let mut file = AtomicFile::create(&args.out)?;
-    file.writer()
-        .write_all(html.as_bytes())
-        .map_err(|e| Error::io(&args.out, e))?;
-    file.commit()?;
+    custvalue::output::write_bytes(&args.out, html.as_bytes())?;
     ctx.note(&format!("wrote the report to {}", args.out.display()));
     Ok(0)
 }

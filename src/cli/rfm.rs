@@ -6,7 +6,8 @@ use clap::Args;
 use polars::prelude::*;
 
 use custvalue::output::{self, money_text, thousands};
-use custvalue::terminal::{Table, percent};
+use super::table::Table;
+use custvalue::output::percent;
 use custvalue::{Result, segment};
 
 use super::{Ctx, InputArgs};

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use custvalue::output::{money_text, thousands};
-use custvalue::terminal::{Table, percent};
-use custvalue::{Result, segment};
+use super::table::Table;
+use custvalue::output::percent;
+use custvalue::Result;
+use custvalue::engine::{Engine, EngineKind, EngineSettings, Phase};
 
 use super::{Ctx, InputArgs};
 
@@ -59,7 +61,7 @@ pub struct SegmentsArgs {
 
     /// Fit a lifetime-value model (bgnbd, paretonbd, mbgnbd) and add P(alive) beside the stage.
     #[arg(long, value_name = "MODEL")]
-    pub model: Option<String>,
+    pub model: Option<custvalue::models::ModelKind>,
 
     /// Where to write the segment file (.parquet, .csv, .jsonl, .json, .arrow).
     #[arg(long, short, value_name = "FILE")]
@@ -78,7 +80,7 @@ pub struct SegmentsArgs {
 pub struct ClusterArgs {
     /// Where the per-customer aggregation runs: local or ballista [default: local].
     #[arg(long, value_name = "ENGINE")]
-    pub engine: Option<String>,
+    pub engine: Option<EngineKind>,
     /// The Ballista scheduler, df://host:port (with --engine ballista).
     #[arg(long, value_name = "URL")]
     pub scheduler: Option<String>,
@@ -90,14 +92,44 @@ pub struct ClusterArgs {
     pub cluster_timeout: Option<u64>,
 }
 
-impl ClusterArgs {
-    pub fn engine(&self) -> Result<custvalue::engine::Engine> {
-        Ok(custvalue::engine::Engine::from_settings(
-            self.engine.as_deref(),
-            self.scheduler.as_deref(),
-            self.cluster_partitions,
-        )?
-        .with_timeout(self.cluster_timeout))
+impl SegmentsArgs {
+    /// The engine of the engine flags, checked.
+    pub fn engine(&self) -> Result<Engine> {
+        let c = &self.cluster;
+        if c.engine == Some(EngineKind::Ballista) && c.scheduler.is_none() {
+            return Err(custvalue::Error::Usage(
+                "--engine ballista needs --scheduler df://host:port (the Ballista scheduler; \
+                 `custvalue cluster scheduler` starts one)"
+                    .into(),
+            ));
+        }
+        if c.engine == Some(EngineKind::Ballista)
+            && (self.stream.partitions.is_some() || self.model.is_some())
+        {
+            return Err(custvalue::Error::Usage(
+                "--engine ballista aggregates on the cluster: leave out --partitions and --model"
+                    .into(),
+            ));
+        }
+        if self.stream.partitions.is_some() && self.model.is_some() {
+            return Err(custvalue::Error::Usage(
+                "--model needs every line in memory: leave out --partitions".into(),
+            ));
+        }
+        if c.engine != Some(EngineKind::Ballista)
+            && (c.scheduler.is_some() || c.cluster_partitions.is_some())
+        {
+            return Err(custvalue::Error::Usage(
+                "--scheduler and --cluster-partitions go with --engine ballista".into(),
+            ));
+        }
+        Engine::choose(&EngineSettings {
+            kind: c.engine.unwrap_or_default(),
+            scheduler: c.scheduler.clone(),
+            cluster_partitions: c.cluster_partitions,
+            cluster_timeout: c.cluster_timeout,
+            stream: self.stream.options(),
+        })
     }
 }
 
@@ -147,55 +179,23 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(m) = args.best_min_spend {
         settings.best.min_spend = m;
     }
-    let engine = args.cluster.engine()?;
-    if !engine.is_local() && (args.stream.partitions.is_some() || args.model.is_some()) {
-        return Err(custvalue::Error::Usage(
-            "--engine ballista aggregates on the cluster: leave out --partitions and --model"
-                .into(),
-        ));
-    }
-    let (loaded, seg) = match args.stream.options() {
-        _ if !engine.is_local() => {
-            let (report, seg) = {
-                let _step = ctx.step("aggregating on the cluster");
-                custvalue::engine::segment_on_cluster(&engine, &opts, &settings)?
-            };
-            ctx.report_load(&report);
-            (None, seg)
+    let engine = args.engine()?;
+    let load_bar = std::cell::RefCell::new(engine.in_memory().then(|| ctx.load_progress(&mut opts)));
+    let scored = engine.segment(&opts, &settings, args.model.is_some(), |phase| match phase {
+        Phase::Loading => load_bar.borrow_mut().take(),
+        Phase::Scoring => Some(ctx.step("scoring customers")),
+        Phase::OutOfCore(n) => Some(ctx.step(format!("scoring out of core in {n} partitions"))),
+        Phase::Cluster => Some(ctx.step("aggregating on the cluster")),
+        Phase::Read(report) => {
+            ctx.report_load(report);
+            None
         }
-        Some(so) => {
-            if args.model.is_some() {
-                return Err(custvalue::Error::Usage(
-                    "--model needs every line in memory: leave out --partitions".into(),
-                ));
-            }
-            let streamed = {
-                let _step = ctx.step(format!(
-                    "scoring out of core in {} partitions",
-                    so.partitions
-                ));
-                custvalue::stream::segment_streaming(&opts, &settings, &so)?
-            };
-            ctx.report_load(&streamed.report);
-            (None, streamed.segmentation)
-        }
-        None => {
-            let loaded = {
-                let _bar = ctx.load_progress(&mut opts);
-                custvalue::load(&opts)?
-            };
-            ctx.report_load(&loaded.report);
-            let seg = {
-                let _step = ctx.step("scoring customers");
-                segment(&loaded.transactions, &settings)?
-            };
-            (Some(loaded), seg)
-        }
-    };
+    })?;
+    let (lines, seg) = (scored.transactions, scored.segmentation);
     // Without a model the lines are done with: they are freed (beside the tables' sums)
     // before the segment file is built.
-    let (loaded, (segment_sizes, stage_counts)) = rayon::join(
-        || loaded.filter(|_| args.model.is_some()),
+    let (lines, (segment_sizes, stage_counts)) = rayon::join(
+        || lines.filter(|_| args.model.is_some()),
         || (seg.segment_sizes(), seg.stage_counts()),
     );
     let d = seg.summary.currency_decimals;
@@ -219,18 +219,16 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
         thousands(seg.best.count() as u64),
         thousands(seg.summary.len() as u64)
     ));
-    let p_alive = match (&args.model, &loaded) {
-        (Some(model), Some(loaded)) => {
+    let p_alive = match (&args.model, &lines) {
+        (Some(model), Some(lines)) => {
             let step = ctx.step(format!("fitting {model}"));
             let settings = custvalue::ltv::LtvSettings {
-                model: model.parse().map_err(|e: custvalue::models::ModelError| {
-                    custvalue::Error::Usage(e.to_string())
-                })?,
+                model: *model,
                 gamma_gamma: false,
                 progress: step.fit_progress(),
                 ..Default::default()
             };
-            Some(custvalue::ltv::value(&loaded.transactions, &settings)?.p_alive)
+            Some(custvalue::ltv::value(lines, &settings)?.p_alive)
         }
         _ => None,
     };

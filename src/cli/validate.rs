@@ -3,9 +3,9 @@
 
 use clap::Args;
 
-use custvalue::config::BadRowPolicy;
+use custvalue::load::BadRowPolicy;
 use custvalue::output::thousands;
-use custvalue::terminal::Table;
+use super::table::Table;
 use custvalue::{Result, load};
 
 use super::{Ctx, InputArgs, print};

@@ -31,9 +31,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use polars::prelude::*;
 
 use crate::best::{self, BestCustomers};
-use crate::config::{BadRowPolicy, LoadOptions};
+use crate::load::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
-use crate::load::{CustomerIds, FileReport, LoadReport, NO_CATEGORY, RejectReason, Transactions};
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::load::{FileReport, LoadReport, RejectReason};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::Summary;
 
@@ -93,7 +94,7 @@ pub fn segment_on_cluster(
     }
     if cluster.partitions == 0 {
         return Err(Error::Usage(
-            "--cluster-partitions must be at least 1".into(),
+            "cluster partitions must be at least 1".into(),
         ));
     }
     let files = crate::load::expand_inputs(&opts.inputs)?;

@@ -10,7 +10,7 @@
 
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 
-use crate::config::{IdType, LoadOptions, Role};
+use crate::load::{IdType, LoadOptions, Role};
 use crate::error::{Error, Result};
 use crate::time::{MAX_DAY, MICROS_PER_DAY, MIN_DAY};
 

@@ -22,7 +22,8 @@ use std::path::Path;
 use askama::Template;
 
 use crate::error::{Error, Result};
-use crate::load::{LoadReport, Transactions};
+use crate::load::LoadReport;
+use crate::transactions::Transactions;
 use crate::ltv::Ltv;
 use crate::segments::{AnalysisSettings, Segmentation};
 
@@ -43,7 +44,7 @@ pub struct ReportInput<'a> {
     pub ltv: Option<&'a Ltv>,
     /// Segment migration since the previous nightly run (`custvalue run`): adds the
     /// migration matrix and the table of the largest moves.
-    pub migration: Option<&'a [crate::run::Migration]>,
+    pub migration: Option<&'a [crate::migration::Migration]>,
 }
 
 /// The default page title.

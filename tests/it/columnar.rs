@@ -7,6 +7,8 @@ use custvalue::load::{Loaded, columnar_rows};
 use custvalue::polars::prelude::*;
 use custvalue::{BadRowPolicy, LoadOptions};
 
+use predicates::prelude::PredicateBooleanExt;
+
 use crate::common::path_str;
 
 const ROWS: usize = 2_000;
@@ -209,4 +211,23 @@ fn a_row_range_on_csv_is_refused() {
     std::fs::write(&csv, "customer_id,ts,amount\nA,2024-01-01,1\n").unwrap();
     let err = custvalue::load(&opts(&csv, Some(0..1))).unwrap_err();
     assert!(err.to_string().contains("row range"), "{err}");
+}
+
+#[test]
+fn a_decimal_money_column_is_refused_from_the_schema_without_a_panic() {
+    // tests/fixtures/decimal_amounts.parquet: customer_id, ts (date32), amount
+    // DECIMAL(38,2), written by pyarrow 26 (3 rows). Refused before any data is read,
+    // naming the file, the column and its type; no panic reaches stderr.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/decimal_amounts.parquet");
+    let err = custvalue::load(&opts(&path, None)).unwrap_err().to_string();
+    assert!(err.contains("decimal_amounts.parquet"), "{err}");
+    assert!(err.contains("\"amount\" is DECIMAL(38,2)"), "{err}");
+    assert_cmd::Command::cargo_bin("custvalue")
+        .unwrap()
+        .args(["summary", "--input", path_str(&path)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("DECIMAL(38,2)"))
+        .stderr(predicates::str::contains("panicked").not());
 }

@@ -249,7 +249,7 @@ fn analyses_of_the_compacted_history_equal_those_of_the_raw_lines() {
     let tmp = tempfile::tempdir().unwrap();
     simulated_days(tmp.path());
     let mut opts = custvalue::LoadOptions::new([path_str(&tmp.path().join("*.csv")).to_string()]);
-    opts.on_bad_rows = custvalue::config::BadRowPolicy::Skip;
+    opts.on_bad_rows = custvalue::load::BadRowPolicy::Skip;
     let loaded = custvalue::load(&opts).unwrap();
     let raw = &loaded.transactions;
     let compact = custvalue::state::compact(&[raw], raw.as_of).unwrap();

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (links polars once) with a module per area.
 
+mod architecture;
 mod bad_inputs;
 mod columnar;
 mod common;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use custvalue::terminal::percent;
+use custvalue::output::percent;
 
 use crate::common::{bin, fixture, path_str, sample};
 
@@ -265,8 +265,8 @@ fn report_without_a_model_leaves_out_lifetime_value() {
 }
 
 /// A migration built by hand over the default segment table: ten (from, to) pairs.
-fn hand_migration() -> Vec<custvalue::run::Migration> {
-    use custvalue::run::{Migration, NEW, NO_SEGMENT, VANISHED};
+fn hand_migration() -> Vec<custvalue::migration::Migration> {
+    use custvalue::migration::{Migration, NEW, NO_SEGMENT, VANISHED};
     [
         // Revenue in minor units.
         (NEW, "Champions", 3, 3_000),

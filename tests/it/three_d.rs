@@ -438,7 +438,7 @@ proptest! {
                 group_revenue[g as usize] += s.monetary[c];
                 for i in tx.lines(c) {
                     let name = match tx.category[i] {
-                        custvalue::load::NO_CATEGORY => custvalue::cube::NONE_CATEGORY,
+                        custvalue::transactions::NO_CATEGORY => custvalue::cube::NONE_CATEGORY,
                         k => tx.categories[k as usize].as_str(),
                     };
                     *category_revenue.entry(name).or_default() += tx.amount[i];
@@ -451,7 +451,7 @@ proptest! {
                 let Some(g) = groups.of[c] else { continue };
                 for i in tx.lines(c).filter(|&i| tx.amount[i] > 0) {
                     let name = match tx.category[i] {
-                        custvalue::load::NO_CATEGORY => custvalue::cube::NONE_CATEGORY,
+                        custvalue::transactions::NO_CATEGORY => custvalue::cube::NONE_CATEGORY,
                         k => tx.categories[k as usize].as_str(),
                     };
                     let cell = buyers.entry((g as usize, name)).or_default();
@@ -526,7 +526,7 @@ proptest! {
         let bought: Vec<BTreeSet<u32>> = (0..s.len())
             .map(|c| {
                 tx.lines(c)
-                    .filter(|&i| s.frequency[c] > 0 && tx.amount[i] > 0 && tx.category[i] != custvalue::load::NO_CATEGORY)
+                    .filter(|&i| s.frequency[c] > 0 && tx.amount[i] > 0 && tx.category[i] != custvalue::transactions::NO_CATEGORY)
                     .map(|i| tx.category[i])
                     .collect()
             })

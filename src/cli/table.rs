@@ -71,15 +71,6 @@ impl Table {
     }
 }
 
-/// A share as a percentage with one decimal: 0.4123 → "41.2%".
-pub fn percent(share: f64) -> String {
-    if share.is_finite() {
-        format!("{:.1}%", share * 100.0)
-    } else {
-        "n/a".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +85,6 @@ mod tests {
             text,
             "segment    customers\n--------------------\nChampions      1,234\nLost               7\n"
         );
-        assert_eq!(percent(0.4123), "41.2%");
+        assert_eq!(custvalue::output::percent(0.4123), "41.2%");
     }
 }

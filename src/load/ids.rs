@@ -1,0 +1,285 @@
+use super::*;
+
+/// Groups lines by customer, keeping their order within a customer (a counting sort):
+/// line `i`, of the customer coded `customer[i]`, moves to `position[i]`, and
+/// `offsets[r]..offsets[r + 1]` are the places of the customer ranked `r`.
+///
+/// The lines are split into `parts`, counted and placed each on its own task; a part's
+/// lines of a customer come after those of the parts before it, so the result is the
+/// same for any number of parts.
+pub(super) fn group_lines(
+    mut customer: Vec<u32>,
+    rank: &[u32],
+    n_customers: usize,
+    parts: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    use rayon::prelude::*;
+    customer.par_iter_mut().for_each(|c| *c = rank[*c as usize]);
+    let part = customer.len().div_ceil(parts).max(1);
+    let mut next: Vec<Vec<usize>> = customer
+        .par_chunks(part)
+        .map(|lines| {
+            let mut count = vec![0usize; n_customers];
+            for &r in lines {
+                count[r as usize] += 1;
+            }
+            count
+        })
+        .collect();
+    // Each part's first place for each customer.
+    let mut offsets = vec![0usize; n_customers + 1];
+    let mut placed = 0;
+    for r in 0..n_customers {
+        offsets[r] = placed;
+        for count in &mut next {
+            let n = count[r];
+            count[r] = placed;
+            placed += n;
+        }
+    }
+    offsets[n_customers] = placed;
+    let mut position = vec![0usize; customer.len()];
+    position
+        .par_chunks_mut(part)
+        .zip(customer.par_chunks(part))
+        .zip(next.par_iter_mut())
+        .for_each(|((position, lines), next)| {
+            for (p, &r) in position.iter_mut().zip(lines) {
+                *p = next[r as usize];
+                next[r as usize] += 1;
+            }
+        });
+    (offsets, position)
+}
+
+/// Moves value `i` of `values` to `position[i]` in place, mapping every value by `f`:
+/// each cycle of the permutation is followed once, so no second copy of the column is
+/// made (and no fresh pages are touched).
+pub(super) fn permute<T: Copy>(values: &mut [T], position: &[usize], f: impl Fn(T) -> T) {
+    let mut placed = vec![0u64; values.len().div_ceil(64)];
+    let is_placed = |placed: &[u64], i: usize| placed[i / 64] >> (i % 64) & 1 == 1;
+    for start in 0..values.len() {
+        if is_placed(&placed, start) {
+            continue;
+        }
+        let mut carried = f(values[start]);
+        let mut from = start;
+        loop {
+            let to = position[from];
+            placed[to / 64] |= 1 << (to % 64);
+            if to == start {
+                values[start] = carried;
+                break;
+            }
+            carried = f(std::mem::replace(&mut values[to], carried));
+            from = to;
+        }
+    }
+}
+
+/// Sorts interned keys, given with their codes and the bound of the codes; returns the
+/// sorted keys and, per code, its rank.
+pub(super) fn sorted_ids<K: Send, P: Ord + Send, T>(
+    (code_bound, coded): (usize, Vec<(K, u32)>),
+    prefix: impl Fn(&K) -> P + Sync,
+    cmp: impl Fn(&K, &K) -> std::cmp::Ordering + Sync,
+    wrap: impl FnOnce(Vec<K>) -> T,
+) -> (T, Vec<u32>) {
+    use rayon::prelude::*;
+    // Sorting by a prefix held beside each key settles most comparisons without
+    // following the key to its bytes.
+    let mut entries: Vec<(P, K, u32)> = coded
+        .into_par_iter()
+        .map(|(k, c)| (prefix(&k), k, c))
+        .collect();
+    // Keys are distinct, so an unstable sort orders them the same as a stable one.
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp(&a.1, &b.1)));
+    let mut rank = vec![0u32; code_bound];
+    for (r, (_, _, code)) in entries.iter().enumerate() {
+        rank[*code as usize] = r as u32;
+    }
+    (wrap(entries.into_par_iter().map(|e| e.1).collect()), rank)
+}
+
+/// The first 16 bytes of `text`, zero-padded, as a number that orders like the bytes:
+/// texts with different prefixes compare as their prefixes do.
+pub(super) fn byte_prefix(text: &str) -> u128 {
+    let mut head = [0u8; 16];
+    let n = text.len().min(16);
+    head[..n].copy_from_slice(&text.as_bytes()[..n]);
+    u128::from_be_bytes(head)
+}
+
+/// The key of an order id: a 63-bit hash of its text (FNV-1a with a final avalanche).
+///
+/// Order keys only tell apart the orders *of one customer*, so a collision would need two
+/// of one customer's order ids to hash alike: about k²/2⁶⁴ for a customer with k orders
+/// (10⁻¹³ at k = 1,000). This spares a global table of every order id.
+pub(super) fn order_key(id: &str) -> u64 {
+    crate::parallel::mix(crate::parallel::fnv(id.as_bytes())) & !TS_ORDER_BIT
+}
+
+/// The code of `key`, giving the next code to a key not seen before (allocates only then):
+/// a table of one shard.
+pub(super) fn intern(map: &mut PlHashMap<Box<str>, u32>, key: &str) -> u32 {
+    IdTable::code_in(map, 0, 1, key)
+}
+
+/// The shard of a key with this hash, out of `shards`: the columnar loader partitions
+/// rows by it, so a partition's ids all belong to one shard of the [`IdTable`].
+pub(super) fn shard_of(hash: u64, shards: usize) -> usize {
+    ((hash >> 32) % shards as u64) as usize
+}
+
+/// The hash that chooses a customer id's shard (of the id's text, or of the integer).
+pub(super) fn shard_hash<Q: std::hash::Hash + ?Sized>(key: &Q) -> u64 {
+    PlFixedStateQuality::default().hash_one(key)
+}
+
+/// Distinct customer ids with their codes, split into shards by a hash of the id, so
+/// that the ids of a batch can be registered one shard per thread with nothing to merge.
+/// The `k`-th id of shard `s` has the code `k * shards + s`: codes tell ids apart (the
+/// final order is by the ids themselves, see [`Builder::finish`]).
+pub(super) struct IdTable<K> {
+    pub(super) shards: Vec<PlHashMap<K, u32>>,
+}
+
+impl<K: std::hash::Hash + Eq> IdTable<K> {
+    pub(super) fn new(shards: usize) -> IdTable<K> {
+        IdTable {
+            shards: (0..shards.max(1)).map(|_| PlHashMap::default()).collect(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+
+    /// The code of `key`, registering it if it is new.
+    pub(super) fn code<Q>(&mut self, key: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        let n = self.shards.len();
+        let s = shard_of(shard_hash(key), n);
+        Self::code_in(&mut self.shards[s], s, n, key)
+    }
+
+    /// The code of `key` in shard `s` of `n`, where `key` belongs (allocates only for a
+    /// new key).
+    pub(super) fn code_in<Q>(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        if let Some(&code) = shard.get(key) {
+            return code;
+        }
+        let Ok(code) = u32::try_from(shard.len() * n + s) else {
+            unreachable!("more distinct keys than 32-bit codes hold")
+        };
+        shard.insert(key.to_owned().into(), code);
+        code
+    }
+
+    /// Registers the customers of a batch's rows: `part[i]` is row `i`'s shard
+    /// ([`REJECTED`] for a rejected row) and `key(i)` its id. Each shard is filled on its
+    /// own thread; the code of every accepted row is appended to `codes`, in row order.
+    pub(super) fn register_partitioned<Q, R>(
+        &mut self,
+        part: &[u8],
+        key: impl Fn(usize) -> R + Sync,
+        codes: &mut Vec<u32>,
+    ) where
+        K: Send + std::borrow::Borrow<Q>,
+        R: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<K>,
+    {
+        use rayon::prelude::*;
+        let n = self.shards.len();
+        let per_shard: Vec<Vec<u32>> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(s, shard)| {
+                let mut codes = Vec::with_capacity(part.len() / n);
+                // Every shard looks through all rows: a vectorised byte search, not a
+                // branch per row. Shards are fewer than REJECTED, so `s` fits a byte.
+                for i in memchr::memchr_iter(s as u8, part) {
+                    codes.push(Self::code_in(shard, s, n, key(i).borrow()));
+                }
+                codes
+            })
+            .collect();
+        // Back into row order, in runs of rows side by side: each run's rows per shard
+        // are counted first, so every run knows where its codes start in each shard's
+        // list and in `codes`.
+        let runs: Vec<&[u8]> = part.chunks(CHUNK_ROWS).collect();
+        let counts: Vec<Vec<usize>> = runs
+            .par_iter()
+            .map(|run| {
+                let mut count = vec![0usize; n];
+                for &q in run.iter().filter(|&&q| q != REJECTED) {
+                    count[usize::from(q)] += 1;
+                }
+                count
+            })
+            .collect();
+        let base = codes.len();
+        let accepted: usize = counts.iter().flatten().sum();
+        codes.par_extend(rayon::iter::repeat_n(u32::MAX, accepted));
+        let mut rest = &mut codes[base..];
+        let mut from = vec![0usize; n];
+        let mut tasks = Vec::with_capacity(runs.len());
+        for (run, count) in runs.into_iter().zip(&counts) {
+            let (out, tail) = std::mem::take(&mut rest).split_at_mut(count.iter().sum());
+            rest = tail;
+            tasks.push((run, out, from.clone()));
+            for (at, c) in from.iter_mut().zip(count) {
+                *at += c;
+            }
+        }
+        tasks.into_par_iter().for_each(|(run, out, mut next)| {
+            let accepted = run.iter().filter(|&&q| q != REJECTED);
+            for (code, &q) in out.iter_mut().zip(accepted) {
+                let s = usize::from(q);
+                *code = per_shard[s][next[s]];
+                next[s] += 1;
+            }
+        });
+    }
+
+    /// Registers every id of `self` (a chunk's table) in `to`; returns, per code of
+    /// `self`, the code in `to`.
+    pub(super) fn recoded_into(self, to: &mut IdTable<K>) -> Vec<u32>
+    where
+        K: Clone + Send,
+    {
+        let (bound, coded) = self.into_coded();
+        let mut table = vec![u32::MAX; bound];
+        for (key, c) in coded {
+            table[c as usize] = to.code(&key);
+        }
+        table
+    }
+
+    /// Every id with its code, and a bound above every code.
+    pub(super) fn into_coded(self) -> (usize, Vec<(K, u32)>)
+    where
+        K: Send,
+    {
+        use rayon::prelude::*;
+        let n = self.shards.len();
+        let bound = n * self.shards.iter().map(|s| s.len()).max().unwrap_or(0);
+        let coded = self
+            .shards
+            .into_par_iter()
+            .flat_map_iter(|shard| shard.into_iter())
+            .collect();
+        (bound, coded)
+    }
+}
