@@ -52,29 +52,40 @@ pub(super) fn group_lines(
     (offsets, position)
 }
 
-/// Moves value `i` of `values` to `position[i]` in place, mapping every value by `f`:
-/// each cycle of the permutation is followed once, so no second copy of the column is
-/// made (and no fresh pages are touched).
-pub(super) fn permute<T: Copy>(values: &mut [T], position: &[usize], f: impl Fn(T) -> T) {
-    let mut placed = vec![0u64; values.len().div_ceil(64)];
-    let is_placed = |placed: &[u64], i: usize| placed[i / 64] >> (i % 64) & 1 == 1;
-    for start in 0..values.len() {
-        if is_placed(&placed, start) {
-            continue;
-        }
-        let mut carried = f(values[start]);
-        let mut from = start;
-        loop {
-            let to = position[from];
-            placed[to / 64] |= 1 << (to % 64);
-            if to == start {
-                values[start] = carried;
-                break;
+/// Moves value `i` of `values` to `position[i]`, mapping every value by `f`, into a new
+/// column. `position` is a permutation of `0..values.len()`, so the lines can be split
+/// into parts placed side by side: no two write the same place. Out of place, every
+/// write is independent of the last, so the processor keeps many in flight; following
+/// the permutation's cycles in place waits for each random read in turn.
+pub(super) fn scatter<T: Copy + Send + Sync>(
+    values: &[T],
+    position: &[usize],
+    f: impl Fn(T) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    struct Out<T>(*mut T);
+    // SAFETY: the pointer is only written through at distinct places (see below).
+    unsafe impl<T: Send> Sync for Out<T> {}
+    let n = values.len();
+    assert_eq!(position.len(), n);
+    let mut placed: Vec<T> = Vec::with_capacity(n);
+    let out = Out(placed.as_mut_ptr());
+    let part = n.div_ceil(rayon::current_num_threads() * 4).max(1 << 15);
+    values
+        .par_chunks(part)
+        .zip(position.par_chunks(part))
+        .for_each(|(values, position)| {
+            let out = &out;
+            for (&v, &to) in values.iter().zip(position) {
+                assert!(to < n);
+                // SAFETY: `to < n` is within the allocation, and `position` is a
+                // permutation, so each place is written once, by one task.
+                unsafe { out.0.add(to).write(f(v)) };
             }
-            carried = f(std::mem::replace(&mut values[to], carried));
-            from = to;
-        }
-    }
+        });
+    // SAFETY: all `n` places were written (a permutation covers every place).
+    unsafe { placed.set_len(n) };
+    placed
 }
 
 /// Sorts interned keys, given with their codes and the bound of the codes; returns the

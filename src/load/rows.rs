@@ -89,35 +89,19 @@ impl Builder {
                 cat_rank[k as usize]
             }
         };
-        // Each column is moved to its place in place, on its own task, so no column
-        // exists twice.
+        // One column at a time, each placed by every thread: a column exists twice only
+        // while it is being placed.
         let position = &position;
-        let (mut day, mut order, mut amount, mut profit, mut category) = (
-            rows.day,
-            rows.order,
-            rows.amount,
-            rows.profit,
-            rows.category,
-        );
-        rayon::join(
-            || {
-                rayon::join(
-                    || permute(&mut day, position, |d| d),
-                    || permute(&mut order, position, |o| o),
-                )
-            },
-            || {
-                rayon::join(
-                    || {
-                        rayon::join(
-                            || permute(&mut amount, position, |a| a),
-                            || permute(&mut profit, position, |p| p),
-                        )
-                    },
-                    || permute(&mut category, position, ranked_category),
-                )
-            },
-        );
+        let day = scatter(&rows.day, position, |d| d);
+        drop(rows.day);
+        let order = scatter(&rows.order, position, |o| o);
+        drop(rows.order);
+        let amount = scatter(&rows.amount, position, |a| a);
+        drop(rows.amount);
+        let profit = scatter(&rows.profit, position, |p| p);
+        drop(rows.profit);
+        let category = scatter(&rows.category, position, ranked_category);
+        drop(rows.category);
         let as_of = rows
             .as_of
             .unwrap_or_else(|| day.iter().copied().max().unwrap_or(0) + 1);
