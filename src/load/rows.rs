@@ -3,7 +3,7 @@ use super::*;
 /// Accepted rows, before grouping by customer.
 pub(super) struct Rows {
     pub(super) id_kind: Option<(IdKind, String)>,
-    pub(super) text_ids: IdTable<Box<str>>,
+    pub(super) text_ids: IdTable<IdKey>,
     pub(super) int_ids: IdTable<i64>,
     pub(super) customer: Vec<u32>,
     pub(super) day: Vec<i32>,
@@ -65,8 +65,8 @@ impl Builder {
             ),
             _ => sorted_ids(
                 rows.text_ids.into_coded(),
-                |a| byte_prefix(a),
-                |a: &Box<str>, b: &Box<str>| a.as_bytes().cmp(b.as_bytes()),
+                |a| byte_prefix(a.as_str()),
+                |a: &IdKey, b: &IdKey| a.as_str().as_bytes().cmp(b.as_str().as_bytes()),
                 // The boxed ids are freed on this thread: freeing them in parallel
                 // makes the threads queue for each other's heaps (3× slower).
                 |v| CustomerIds::Text(TextIds::from_slice(&v)),
