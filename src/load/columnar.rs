@@ -521,6 +521,8 @@ pub(super) struct LoadConfig {
     /// Hand the decoded batches' pages back before grouping (see
     /// [`release_free_memory`]); a streamed batch leaves that to the stream.
     pub(super) release_memory: bool,
+    /// Bytes of a CSV block and of a piece parsed by one task.
+    pub(super) csv_split: (usize, usize),
 }
 
 impl Default for LoadConfig {
@@ -529,6 +531,7 @@ impl Default for LoadConfig {
             strategy: Strategy::Columnar,
             batch_rows: BATCH_ROWS,
             release_memory: true,
+            csv_split: (CSV_BLOCK, CSV_PIECE),
         }
     }
 }

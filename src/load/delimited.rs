@@ -44,219 +44,397 @@ pub(super) fn open_text(path: &Path, gzip: bool, consumed: Rc<CountCell<u64>>) -
     Ok(reader)
 }
 
-pub(super) fn load_csv(
+/// Bytes of a CSV file read at a time (after decompression), then split into pieces.
+pub(super) const CSV_BLOCK: usize = 8 << 20;
+/// About how many bytes one task parses: a block is cut at the first record boundary
+/// after every multiple of this.
+pub(super) const CSV_PIECE: usize = 256 << 10;
+
+/// One piece of a block, parsed and converted: its accepted rows, its rejections in
+/// line order, how many records it held, and the failure that ended it (after those).
+struct Piece {
+    rows: Rows,
+    rejects: Vec<PendingReject>,
+    records: u64,
+    failure: Option<Error>,
+}
+
+/// The header's names and their roles.
+struct Header {
+    names: Vec<String>,
+    mapping: Mapping,
+}
+
+/// Loads a CSV file a block at a time: each block is cut at record boundaries (quotes
+/// respected) into pieces parsed and converted side by side, then merged in file order.
+/// Records keep the physical line they start on, and the first failure in file order
+/// wins: a piece's read failure is reported after the rows before it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn load_csv_in(
     path: &Path,
     gzip: bool,
     opts: &LoadOptions,
     rows: &mut Rows,
     sink: &mut RejectSink,
     progress: &Tracker,
+    (block_bytes, piece_bytes): (usize, usize),
 ) -> Result<()> {
+    use rayon::prelude::*;
     let file = path.display().to_string();
     let consumed = Rc::new(CountCell::new(0));
-    let text = open_text(path, gzip, Rc::clone(&consumed))?;
-    let lines = LineIndex::new(text, opts.delimiter, opts.quote);
-    let line_starts = lines.starts.clone();
-    let mut csv = csv::ReaderBuilder::new()
+    let mut text = open_text(path, gzip, Rc::clone(&consumed))?;
+    let text: &mut dyn BufRead = &mut *text;
+    let mut blocks = Blocks::new(opts.delimiter, opts.quote);
+    let mut header: Option<Header> = None;
+    let delimiter = (opts.delimiter as char).to_string();
+    let rows_before = sink.report.rows_read;
+    let mut read_so_far = 0u64;
+    loop {
+        let done = blocks
+            .fill(text, block_bytes)
+            .map_err(|e| Error::input(file.clone(), format!("read failed: {e}")))?;
+        let (cuts, first_lines, lines_at_cut) = blocks.cuts(piece_bytes, done);
+        let skip_header = header.is_none() && opts.has_header;
+        if header.is_none() {
+            if cuts.len() < 2 {
+                if done {
+                    return Err(Error::input(file, "file is empty (expected a header line)"));
+                }
+                continue;
+            }
+            header = Some(read_header(&file, &blocks.buf[..cuts[1]], opts, rows)?);
+        }
+        let h = header.as_ref().expect("the header is read first");
+        let bytes = &blocks.buf;
+        let pieces: Vec<Piece> = cuts
+            .par_windows(2)
+            .zip(first_lines.par_iter())
+            .enumerate()
+            .map(|(k, (w, &first_line))| {
+                let skip = usize::from(k == 0 && skip_header);
+                let piece = &bytes[w[0]..w[1]];
+                parse_piece(&file, piece, first_line, skip, opts, h, &delimiter, rows.empty_like())
+            })
+            .collect();
+        for piece in pieces {
+            for r in piece.rejects {
+                let loc = Loc {
+                    file: &file,
+                    place: "line",
+                    line: r.line,
+                };
+                sink.reject(&loc, r.reject, r.value, r.record)?;
+            }
+            sink.used_n(piece.rows.day.len() as u64);
+            rows.absorb(piece.rows);
+            read_so_far += piece.records;
+            if let Some(e) = piece.failure {
+                return Err(e);
+            }
+        }
+        progress.report(consumed.get(), rows_before + read_so_far);
+        if done {
+            return Ok(());
+        }
+        blocks.consume(cuts.last().copied().unwrap_or(0), lines_at_cut);
+    }
+}
+
+/// A csv reader of these bytes with the file's dialect, lines indexed as they pass.
+fn reader<'a>(
+    bytes: &'a [u8],
+    opts: &LoadOptions,
+) -> (csv::Reader<LineIndex<&'a [u8]>>, std::rc::Rc<std::cell::RefCell<LineStarts>>) {
+    let lines = LineIndex::new(bytes, opts.delimiter, opts.quote);
+    let starts = lines.starts.clone();
+    let csv = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .quote(opts.quote)
         .has_headers(false)
         .flexible(true)
         .from_reader(lines);
-    let read_error = |e: csv::Error| match e.kind() {
-        csv::ErrorKind::Io(io) => Error::input(file.clone(), format!("read failed: {io}")),
-        _ => Error::input(file.clone(), format!("unreadable CSV: {e}")),
-    };
+    (csv, starts)
+}
+
+/// The header of the file from the first piece (the names `column_1`, … without one).
+fn read_header(file: &str, first: &[u8], opts: &LoadOptions, rows: &mut Rows) -> Result<Header> {
+    let (mut csv, _) = reader(first, opts);
     let mut record = csv::ByteRecord::new();
-    if !csv.read_byte_record(&mut record).map_err(read_error)? {
-        return Err(Error::input(file, "file is empty (expected a header line)"));
+    if !csv
+        .read_byte_record(&mut record)
+        .map_err(|e| Error::input(file.to_string(), format!("unreadable CSV: {e}")))?
+    {
+        return Err(Error::input(file.to_string(), "file is empty (expected a header line)"));
     }
-    let (names, mut pending_first) = if opts.has_header {
+    let names: Vec<String> = if opts.has_header {
         let mut names = Vec::with_capacity(record.len());
         for (i, field) in record.iter().enumerate() {
             let name = std::str::from_utf8(field).map_err(|_| {
                 Error::input(
-                    file.clone(),
+                    file.to_string(),
                     format!("line 1, column {}: header is not UTF-8", i + 1),
                 )
             })?;
             names.push(name.trim().to_string());
         }
-        (names, false)
+        names
     } else {
-        (
-            (1..=record.len()).map(|i| format!("column_{i}")).collect(),
-            true,
-        )
+        (1..=record.len()).map(|i| format!("column_{i}")).collect()
     };
-    check_duplicate_names(&file, &names)?;
+    check_duplicate_names(file, &names)?;
     rows.check_id_kind(
         match rows.declared {
             IdType::Int => IdKind::Int,
             _ => IdKind::Text,
         },
-        &file,
+        file,
     )?;
-    let m = Mapping::resolve(&file, &names, &opts.columns)?;
-    let delimiter = (opts.delimiter as char).to_string();
-    // Records are read a batch at a time, then converted in parallel. With more than
-    // one thread, a batch is converted on the pool while the next one is read, so the
-    // serial parsing leaves no core idle; a failure of the reading waits for the batch
-    // before it, so the first failure in the file is the one reported. (With one
-    // thread, one thing at a time.)
-    let rows_before = sink.report.rows_read;
-    let mut read_so_far = 0u64;
-    // Reads the next batch into `batch`: its length, each record's line, and whether
-    // the file is done.
-    let mut read_batch = |batch: &mut Vec<csv::ByteRecord>| -> Result<(usize, Vec<u64>, bool)> {
-        let mut done = false;
-        let mut len = 0;
-        if pending_first {
-            batch.push(std::mem::take(&mut record));
-            len = 1;
-            pending_first = false;
+    let mapping = Mapping::resolve(file, &names, &opts.columns)?;
+    Ok(Header { names, mapping })
+}
+
+/// Parses and converts one piece (whole records starting on physical line
+/// `first_line`), skipping its first `skip` records (the header).
+#[allow(clippy::too_many_arguments)]
+fn parse_piece(
+    file: &str,
+    bytes: &[u8],
+    first_line: u64,
+    skip: usize,
+    opts: &LoadOptions,
+    h: &Header,
+    delimiter: &str,
+    rows: Rows,
+) -> Piece {
+    let (mut csv, starts) = reader(bytes, opts);
+    let mut piece = Piece {
+        rows,
+        rejects: Vec::new(),
+        records: 0,
+        failure: None,
+    };
+    let mut record = csv::ByteRecord::new();
+    // A record is converted once the next one is read (or the piece ends), so that the
+    // record a never-closed quote swallowed is not converted: the failure is its.
+    let mut held: Option<(csv::ByteRecord, u64)> = None;
+    let mut skipped = 0;
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) if skipped < skip => skipped += 1,
+            Ok(true) => {
+                let line = first_line - 1
+                    + starts
+                        .borrow()
+                        .line_of(record.position().map_or(0, |p| p.byte()));
+                if let Some((r, l)) = held.replace((std::mem::take(&mut record), line)) {
+                    convert_record(&mut piece, &r, l, h, delimiter);
+                    record = r;
+                }
+            }
+            Ok(false) => break,
+            Err(e) => {
+                if let Some((r, l)) = held.take() {
+                    convert_record(&mut piece, &r, l, h, delimiter);
+                }
+                piece.failure = Some(Error::input(file.to_string(), format!("unreadable CSV: {e}")));
+                return piece;
+            }
         }
-        while len < CSV_BATCH {
-            if len == batch.len() {
-                batch.push(csv::ByteRecord::new());
-            }
-            if !csv.read_byte_record(&mut batch[len]).map_err(read_error)? {
-                done = true;
-                break;
-            }
-            len += 1;
-            if len % PROGRESS_ROWS == 0 {
-                progress.report(consumed.get(), rows_before + read_so_far + len as u64);
-            }
-        }
-        if done && let Some(at) = line_starts.borrow().open_quote {
-            let line = line_starts.borrow().line_of(at);
-            return Err(Error::input(
-                file.clone(),
+    }
+    let open_quote = starts.borrow().open_quote;
+    match (held, open_quote) {
+        (_, Some(at)) => {
+            let line = first_line - 1 + starts.borrow().line_of(at);
+            piece.failure = Some(Error::input(
+                file.to_string(),
                 format!(
                     "line {line}: a quote opens a field that is never closed; everything after it would be read as one value"
                 ),
             ));
         }
-        let batch = &batch[..len];
-        let record_lines: Vec<u64> = {
-            let mut starts = line_starts.borrow_mut();
-            let lines: Vec<u64> = batch
-                .iter()
-                .map(|r| starts.line_of(r.position().map_or(0, |p| p.byte())))
-                .collect();
-            if let Some(last) = batch.last().and_then(|r| r.position()) {
-                starts.forget_before(last.byte());
-            }
-            lines
-        };
-        read_so_far += len as u64;
-        Ok((len, record_lines, done))
-    };
-    let convert_batch = |rows: &mut Rows,
-                         sink: &mut RejectSink,
-                         batch: &[csv::ByteRecord],
-                         record_lines: &[u64]|
-     -> Result<()> {
-        let convert_record = |k: usize, local: &mut Rows| -> Option<PendingReject> {
-            let record = &batch[k];
-            let line = record_lines[k];
-            let joined = || {
-                record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(&delimiter)
-            };
-            if record.len() != names.len() {
-                let reject = (
-                    "(row)".to_string(),
-                    RejectReason::WrongFieldCount,
-                    format!("{} fields, the header has {}", record.len(), names.len()),
-                    format!("{} fields", names.len()),
-                );
-                return Some(PendingReject {
-                    line,
-                    reject,
-                    value: joined(),
-                    record: joined(),
-                });
-            }
-            let cell = |i: usize| -> Cell {
-                let bytes = &record[i];
-                match std::str::from_utf8(bytes) {
-                    Ok(s) if trim(s).is_empty() => Cell::Null,
-                    Ok(s) => Cell::Text(s),
-                    Err(_) => Cell::Invalid(bytes),
-                }
-            };
-            let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
-            let (amount, unit_price) = match m.amount {
-                AmountSource::Column(i) => (cell(i), None),
-                AmountSource::Product {
-                    quantity,
-                    unit_price,
-                } => (cell(quantity), Some(cell(unit_price))),
-            };
-            let cells = RowCells {
-                customer: cell(m.customer),
-                time: cell(m.time),
-                amount,
-                unit_price,
-                order: opt_cell(m.order),
-                cost: opt_cell(m.cost),
-                category: opt_cell(m.category),
-            };
-            local.push(&cells, &m).err().map(|reject| PendingReject {
-                line,
-                value: cell_for(&cells, &m, &reject.0).shown(),
-                reject,
-                record: joined(),
-            })
-        };
-        convert(
-            rows,
-            sink,
-            &file,
-            "line",
-            batch.len(),
-            convert_record,
-            |_| {},
-        )
-    };
-    let mut batch: Vec<csv::ByteRecord> = Vec::new();
-    if rayon::current_num_threads() <= 1 {
-        loop {
-            let (len, lines, done) = read_batch(&mut batch)?;
-            convert_batch(rows, sink, &batch[..len], &lines)?;
-            if done {
-                return Ok(());
-            }
-        }
+        (Some((r, l)), None) => convert_record(&mut piece, &r, l, h, delimiter),
+        (None, None) => {}
     }
-    let (mut len, mut lines, mut done) = read_batch(&mut batch)?;
-    let mut next: Vec<csv::ByteRecord> = Vec::new();
-    loop {
-        let (mut converted, mut read) = (None, None);
-        // The conversion is a task of the current pool; this thread reads meanwhile.
-        rayon::in_place_scope(|scope| {
-            let (rows, sink, records) = (&mut *rows, &mut *sink, &batch[..len]);
-            let (convert_batch, lines, converted) = (&convert_batch, &lines, &mut converted);
-            scope.spawn(move |_| *converted = Some(convert_batch(rows, sink, records, lines)));
-            if !done {
-                read = Some(read_batch(&mut next));
-            }
+    piece
+}
+
+/// Converts one record (on physical line `line`) into the piece's rows.
+fn convert_record(piece: &mut Piece, record: &csv::ByteRecord, line: u64, h: &Header, delimiter: &str) {
+    piece.records += 1;
+    let m = &h.mapping;
+    let joined = || {
+        record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect::<Vec<_>>()
+            .join(delimiter)
+    };
+    if record.len() != h.names.len() {
+        let reject = (
+            "(row)".to_string(),
+            RejectReason::WrongFieldCount,
+            format!("{} fields, the header has {}", record.len(), h.names.len()),
+            format!("{} fields", h.names.len()),
+        );
+        piece.rejects.push(PendingReject {
+            line,
+            reject,
+            value: joined(),
+            record: joined(),
         });
-        converted.expect("the scope waits for its task")?;
-        match read {
-            None => return Ok(()),
-            Some(read) => (len, lines, done) = read?,
+        return;
+    }
+    let cell = |i: usize| -> Cell {
+        let bytes = &record[i];
+        match std::str::from_utf8(bytes) {
+            Ok(s) if trim(s).is_empty() => Cell::Null,
+            Ok(s) => Cell::Text(s),
+            Err(_) => Cell::Invalid(bytes),
         }
-        std::mem::swap(&mut batch, &mut next);
+    };
+    let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
+    let (amount, unit_price) = match m.amount {
+        AmountSource::Column(i) => (cell(i), None),
+        AmountSource::Product {
+            quantity,
+            unit_price,
+        } => (cell(quantity), Some(cell(unit_price))),
+    };
+    let cells = RowCells {
+        customer: cell(m.customer),
+        time: cell(m.time),
+        amount,
+        unit_price,
+        order: opt_cell(m.order),
+        cost: opt_cell(m.cost),
+        category: opt_cell(m.category),
+    };
+    if let Err(reject) = piece.rows.push(&cells, m) {
+        piece.rejects.push(PendingReject {
+            line,
+            value: cell_for(&cells, m, &reject.0).shown(),
+            reject,
+            record: joined(),
+        });
     }
 }
 
-/// Where physical lines start in the bytes read so far. The csv crate's own line count
+/// The text of a CSV file a block at a time, with where its records end.
+struct Blocks {
+    /// Bytes read and not yet consumed; they begin at a record boundary.
+    buf: Vec<u8>,
+    /// Physical lines before `buf`.
+    lines_before: u64,
+    delimiter: u8,
+    quote: u8,
+}
+
+impl Blocks {
+    fn new(delimiter: u8, quote: u8) -> Blocks {
+        Blocks {
+            buf: Vec::new(),
+            lines_before: 0,
+            delimiter,
+            quote,
+        }
+    }
+
+    /// Reads until `buf` holds at least `block` bytes, and at least one read more than it
+    /// holds now; true at the end of the file.
+    fn fill(&mut self, text: &mut dyn BufRead, block: usize) -> std::io::Result<bool> {
+        let target = block.max(self.buf.len() + 1);
+        while self.buf.len() < target {
+            let chunk = match text.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                return Ok(true);
+            }
+            let n = chunk.len();
+            self.buf.extend_from_slice(chunk);
+            text.consume(n);
+        }
+        Ok(false)
+    }
+
+    /// Where to cut `buf` into pieces of about `piece` bytes: offsets from 0 to the end
+    /// of the last whole record (the whole buffer at the end of the file), and the
+    /// physical line each piece starts on. A cut is made only after a line end outside
+    /// quotes that is followed by more than another line end, so each piece starts a
+    /// record exactly where the csv crate would.
+    fn cuts(&self, piece: usize, done: bool) -> (Vec<usize>, Vec<u64>, u64) {
+        let buf = &self.buf;
+        let (mut cuts, mut first_lines) = (vec![0], vec![self.lines_before + 1]);
+        let mut lines = self.lines_before;
+        let mut quoted = false;
+        let mut next_cut = piece;
+        let mut last_boundary = (0, lines);
+        let mut at = 0;
+        while let Some(k) = memchr::memchr3(self.quote, b'\n', b'\r', &buf[at..]) {
+            let p = at + k;
+            let b = buf[p];
+            at = p + 1;
+            if b == self.quote {
+                if quoted {
+                    if buf.get(p + 1) == Some(&self.quote) {
+                        at = p + 2; // an escaped quote inside a quoted field
+                    } else {
+                        quoted = false;
+                    }
+                } else if p == 0 || matches!(buf[p - 1], b'\n' | b'\r') || buf[p - 1] == self.delimiter {
+                    quoted = true;
+                }
+                continue;
+            }
+            // A line end: `\r\n` counts once, at its `\r`.
+            if b == b'\r' || p == 0 || buf[p - 1] != b'\r' {
+                lines += 1;
+            }
+            if quoted {
+                continue;
+            }
+            let end = p + 1;
+            match buf.get(end) {
+                // The `\n` of `\r\n`, or a blank line next: no cut here.
+                Some(b'\n') if b == b'\r' => continue,
+                Some(b'\n' | b'\r') => continue,
+                // The buffer ends here: the next byte is not known yet.
+                None if !done => continue,
+                _ => {}
+            }
+            last_boundary = (end, lines);
+            if end >= next_cut {
+                cuts.push(end);
+                first_lines.push(lines + 1);
+                next_cut = end + piece;
+            }
+        }
+        if done {
+            if *cuts.last().unwrap() < buf.len() {
+                cuts.push(buf.len());
+            } else {
+                first_lines.pop();
+            }
+        } else {
+            if *cuts.last().unwrap() < last_boundary.0 {
+                cuts.push(last_boundary.0);
+            } else {
+                first_lines.pop();
+            }
+        }
+        (cuts, first_lines, last_boundary.1)
+    }
+
+    /// Drops the first `n` bytes (whole records), which end on physical line `lines`.
+    fn consume(&mut self, n: usize, lines: u64) {
+        self.lines_before = lines;
+        self.buf.drain(..n);
+    }
+}
+
+/// Where physical lines start in a piece's bytes. The csv crate's own line count
 /// misses blank lines and lone-CR line ends, so records get their line from their byte
 /// offset instead.
 #[derive(Default)]
@@ -265,8 +443,6 @@ pub(super) struct LineStarts {
     /// ascending, each with whether the line is blank (the csv crate skips blank lines
     /// and starts the next record at the first of them).
     pub(super) starts: std::collections::VecDeque<(u64, bool)>,
-    /// Line starts already forgotten.
-    pub(super) forgotten: u64,
     /// Where the quoted field still open at the end of the bytes so far began.
     pub(super) open_quote: Option<u64>,
 }
@@ -278,15 +454,7 @@ impl LineStarts {
         while k >= 1 && k < self.starts.len() && self.starts[k - 1].1 {
             k += 1;
         }
-        1 + self.forgotten + k as u64
-    }
-
-    /// Drops line starts at or before `offset`: later records start after it.
-    pub(super) fn forget_before(&mut self, offset: u64) {
-        while self.starts.front().is_some_and(|&(s, _)| s <= offset) {
-            self.starts.pop_front();
-            self.forgotten += 1;
-        }
+        1 + k as u64
     }
 }
 
@@ -334,7 +502,10 @@ impl<R: std::io::Read> std::io::Read for LineIndex<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut starts = self.starts.borrow_mut();
-        for (i, &b) in buf[..n].iter().enumerate() {
+        let bytes = &buf[..n];
+        let mut i = 0;
+        while i < n {
+            let b = bytes[i];
             let at = self.offset + i as u64;
             match b {
                 b'\n' if self.after_cr => {
@@ -373,15 +544,27 @@ impl<R: std::io::Read> std::io::Read for LineIndex<R> {
                 QuoteState::QuoteInQuoted if end_of_field => QuoteState::FieldStart,
                 QuoteState::QuoteInQuoted => QuoteState::Unquoted,
             };
-            starts.open_quote = (self.state == QuoteState::Quoted).then_some(self.quote_start);
+            i += 1;
+            // Bytes that change nothing are skipped a run at a time: inside an unquoted
+            // field all but a delimiter or line end, inside a quoted one all but a quote
+            // or line end. None of them is a CR, so after a skip no CR is pending.
+            let stop = match self.state {
+                QuoteState::Unquoted => memchr::memchr3(self.delimiter, b'\n', b'\r', &bytes[i..]),
+                QuoteState::Quoted => memchr::memchr3(self.quote, b'\n', b'\r', &bytes[i..]),
+                _ => Some(0),
+            };
+            let skip = stop.unwrap_or(n - i);
+            if skip > 0 {
+                self.after_cr = false;
+                i += skip;
+            }
         }
+        starts.open_quote = (self.state == QuoteState::Quoted).then_some(self.quote_start);
         self.offset += n as u64;
         Ok(n)
     }
 }
 
-/// Records read before converting them in parallel.
-pub(super) const CSV_BATCH: usize = 1 << 17;
 /// Rows one worker converts at a time.
 pub(super) const CHUNK_ROWS: usize = 1 << 14;
 

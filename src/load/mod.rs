@@ -172,9 +172,6 @@ struct Tracker<'a> {
     file: usize,
 }
 
-/// Rows between two progress reports while a CSV file is read.
-const PROGRESS_ROWS: usize = 1 << 16;
-
 impl<'a> Tracker<'a> {
     fn new(observer: &'a LoadObserver, paths: &[PathBuf]) -> Tracker<'a> {
         let sizes: Vec<u64> = paths
@@ -311,7 +308,9 @@ fn load_file(
                 path.display()
             )));
         }
-        Format::Csv { gzip } => load_csv(path, gzip, opts, rows, sink, progress)?,
+        Format::Csv { gzip } => {
+            load_csv_in(path, gzip, opts, rows, sink, progress, config.csv_split)?
+        }
         Format::Parquet | Format::Ipc => load_columnar(path, opts, rows, sink, progress, config)?,
     }
     Ok(FileReport {

@@ -55,7 +55,9 @@ fn synth_csv(dir: &Path, rows: u64) -> PathBuf {
     path
 }
 
-/// A CSV of `rows` lines over three batches, with a bad amount every 40,000 lines.
+/// A CSV of `rows` lines with a bad amount every 40,000 lines, and lines that make
+/// cutting hard: quoted fields with delimiters, quotes and line ends inside, CRLF and
+/// lone-CR line ends, blank lines.
 fn csv_across_batches(dir: &Path, rows: usize) -> PathBuf {
     let path = dir.join("batches.csv");
     let mut text = String::from("customer_id,ts,amount,category\n");
@@ -65,73 +67,115 @@ fn csv_across_batches(dir: &Path, rows: usize) -> PathBuf {
         } else {
             format!("{}.{:02}", i % 97, i % 100)
         };
+        let category = match i % 11 {
+            3 => format!("\"k{},\n\"\"x\"\"\"", i % 7),
+            5 => format!("\"k{}\r\nq\"", i % 7),
+            _ => format!("k{}", i % 7),
+        };
+        let end = match i % 13 {
+            4 => "\r\n",
+            6 => "\r",
+            8 => "\n\n",
+            9 => "\r\n\r\n",
+            _ => "\n",
+        };
         text.push_str(&format!(
-            "c{},2024-01-{:02},{amount},k{}\n",
+            "c{},2024-01-{:02},{amount},{category}{end}",
             i % 5_000,
             1 + i % 28,
-            i % 7
         ));
     }
     std::fs::write(&path, text).unwrap();
     path
 }
 
+/// Loads `opts` with CSV blocks and pieces of these sizes on `threads` threads.
+fn load_split(opts: &LoadOptions, threads: usize, split: (usize, usize)) -> Result<Loaded> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let config = LoadConfig {
+        csv_split: split,
+        ..LoadConfig::default()
+    };
+    pool.install(|| load_with(opts, config))
+}
+
 #[test]
-fn csv_batches_read_beside_the_conversion_give_the_load_of_one_thread() {
+fn csv_cut_into_blocks_and_pieces_gives_the_load_of_one_piece() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = csv_across_batches(dir.path(), 2 * CSV_BATCH + 500);
-    let run = |threads: usize, policy: BadRowPolicy| {
+    let csv = csv_across_batches(dir.path(), 90_000);
+    let whole = (usize::MAX / 2, usize::MAX / 2);
+    let run = |threads: usize, split: (usize, usize), policy: BadRowPolicy| {
         let mut opts = LoadOptions::new([csv.to_str().unwrap()]);
         opts.on_bad_rows = policy;
         opts.max_examples = 100;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| load(&opts)).unwrap()
+        load_split(&opts, threads, split).unwrap()
     };
-    let one = run(1, BadRowPolicy::Skip);
-    assert_eq!(one.report.rows_rejected, 7);
-    for threads in [2, 3] {
-        let many = run(threads, BadRowPolicy::Skip);
-        assert_eq!(many.report, one.report, "{threads} threads");
-        let (a, b) = (
-            many.transactions.to_frame().unwrap(),
-            one.transactions.to_frame().unwrap(),
-        );
-        assert!(a.equals_missing(&b), "{threads} threads");
-        let quarantine = |threads| {
-            let path = dir.path().join(format!("q{threads}.csv"));
-            run(threads, BadRowPolicy::Quarantine(path.clone()));
-            std::fs::read_to_string(path).unwrap()
-        };
-        assert_eq!(quarantine(threads), quarantine(1), "{threads} threads");
+    let one = run(1, whole, BadRowPolicy::Skip);
+    assert_eq!(one.report.rows_read, 90_000);
+    assert_eq!(one.report.rows_rejected, 3);
+    // The bad amounts of rows 7, 40,007 and 80,007 are on these physical lines (header
+    // 1; rows end in one line end, or two for blank lines and quoted line ends).
+    let line_of = |row: usize| {
+        2 + (0..row)
+            .map(|i| 1 + usize::from(matches!(i % 13, 8 | 9)) + usize::from(matches!(i % 11, 3 | 5)))
+            .sum::<usize>() as u64
+    };
+    let lines: Vec<u64> = one.report.examples.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![line_of(7), line_of(40_007), line_of(80_007)]);
+    let quarantine = |threads, split| {
+        let path = dir.path().join("q.csv");
+        run(threads, split, BadRowPolicy::Quarantine(path.clone()));
+        std::fs::read_to_string(path).unwrap()
+    };
+    let expected_quarantine = quarantine(1, whole);
+    for threads in [1, 2, 3] {
+        for split in [(1 << 16, 1 << 10), (4096, 97), (1 << 20, 1 << 14), whole] {
+            let many = run(threads, split, BadRowPolicy::Skip);
+            assert_eq!(many.report, one.report, "{threads} threads, {split:?}");
+            let (a, b) = (
+                many.transactions.to_frame().unwrap(),
+                one.transactions.to_frame().unwrap(),
+            );
+            assert!(a.equals_missing(&b), "{threads} threads, {split:?}");
+            assert_eq!(quarantine(threads, split), expected_quarantine, "{threads}, {split:?}");
+        }
     }
 }
 
 #[test]
 fn a_csv_read_failure_after_a_bad_row_reports_the_bad_row_first() {
     // The first bad amount is on line 9 (data row 7); the file ends in a quote that
-    // never closes, found while reading a later batch.
+    // never closes, found in a later block.
     let dir = tempfile::tempdir().unwrap();
-    let csv = csv_across_batches(dir.path(), CSV_BATCH + 10);
-    let mut text = std::fs::read_to_string(&csv).unwrap();
+    let csv = dir.path().join("late.csv");
+    let mut text = String::from("customer_id,ts,amount\n");
+    for i in 0..20_000 {
+        let amount = if i == 7 { "x".to_string() } else { format!("{}", i % 90) };
+        text.push_str(&format!("c{},2024-01-{:02},{amount}\n", i % 500, 1 + i % 28));
+    }
     text.push_str("c1,2024-01-01,\"5\n");
     std::fs::write(&csv, text).unwrap();
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        let err = pool
-            .install(|| load(&LoadOptions::new([csv.to_str().unwrap()])))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line 9") && !err.contains("never closed"),
-            "{threads}: {err}"
-        );
+        for split in [(1 << 14, 1 << 10), (usize::MAX / 2, usize::MAX / 2)] {
+            let err = load_split(&LoadOptions::new([csv.to_str().unwrap()]), threads, split)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("line 9") && !err.contains("never closed"),
+                "{threads}: {err}"
+            );
+        }
     }
+    // Without the bad row, the unclosed quote is named with its line.
+    let text = std::fs::read_to_string(&csv).unwrap().replace(",x\n", ",1\n");
+    std::fs::write(&csv, text).unwrap();
+    let err = load_split(&LoadOptions::new([csv.to_str().unwrap()]), 2, (1 << 14, 1 << 10))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 20002") && err.contains("never closed"), "{err}");
 }
 
 #[test]
@@ -146,7 +190,8 @@ fn progress_covers_every_byte_and_row_of_csv_and_gzip() {
 
     let mut opts = LoadOptions::new([csv.to_str().unwrap(), gz.to_str().unwrap()]);
     let (loaded, events) = load_watched(&mut opts);
-    assert!(loaded.report.rows_read > 2 * PROGRESS_ROWS as u64);
+    // More than one block of each file, so progress is heard mid-file.
+    assert!(std::fs::metadata(&csv).unwrap().len() > CSV_BLOCK as u64);
     check_events(&events, &loaded, &[&csv, &gz]);
     // The gzip file reports its compressed bytes while it is read, not only at the end.
     let csv_size = std::fs::metadata(&csv).unwrap().len();
@@ -681,19 +726,25 @@ fn ids_registered_by_shard_get_the_codes_of_registering_them_row_by_row() {
 }
 
 #[test]
-fn permute_moves_every_value_to_its_position_once() {
-    // A random permutation (Fisher-Yates): cycles of many lengths and fixed points.
-    let n = 1_000;
+fn scatter_moves_every_value_to_its_position_once_at_any_thread_count() {
+    // A random permutation (Fisher-Yates), long enough for several parts a thread.
+    let n = 300_000;
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut position: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         position.swap(i, (xorshift(&mut x) % (i as u64 + 1)) as usize);
     }
     let values: Vec<u64> = (0..n as u64).map(|v| v * 10).collect();
-    let mut permuted = values.clone();
-    permute(&mut permuted, &position, |v| v + 1);
-    for (i, &p) in position.iter().enumerate() {
-        assert_eq!(permuted[p], values[i] + 1, "value {i}");
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let placed = pool.install(|| scatter(&values, &position, |v| v + 1));
+        assert_eq!(placed.len(), n);
+        for (i, &p) in position.iter().enumerate() {
+            assert_eq!(placed[p], values[i] + 1, "value {i}, {threads} threads");
+        }
     }
 }
 
