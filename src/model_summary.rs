@@ -223,13 +223,44 @@ pub struct SummaryHoldout {
     pub length: Vec<f64>,
 }
 
-/// Columns of text as read: a header and, per column, the cell texts with the
-/// file's line (CSV) or row (Parquet) number of each.
+/// Cells as read: a header and the text of every cell, with the file's line (CSV) or
+/// row (Parquet) number of the first row.
 struct RawTable {
     header: Vec<String>,
-    cells: Vec<Vec<String>>,
+    cells: Cells,
     place: &'static str,
     first_line: u64,
+}
+
+enum Cells {
+    /// Per column, the cell texts.
+    Owned(Vec<Vec<String>>),
+    /// The file's bytes and, row by row, each cell's byte range: no allocation per
+    /// cell for the common unquoted CSV.
+    Spans {
+        text: Vec<u8>,
+        spans: Vec<(u32, u32)>,
+        width: usize,
+    },
+}
+
+impl RawTable {
+    fn rows(&self) -> usize {
+        match &self.cells {
+            Cells::Owned(c) => c.first().map_or(0, Vec::len),
+            Cells::Spans { spans, width, .. } => spans.len() / width,
+        }
+    }
+
+    fn cell(&self, col: usize, row: usize) -> &str {
+        match &self.cells {
+            Cells::Owned(c) => &c[col][row],
+            Cells::Spans { text, spans, width } => {
+                let (a, b) = spans[row * width + col];
+                std::str::from_utf8(&text[a as usize..b as usize]).unwrap_or("\u{fffd}")
+            }
+        }
+    }
 }
 
 /// Reads a model summary (CSV with a header, or Parquet by extension), finds its
@@ -329,12 +360,12 @@ pub fn read_summary(
         place: raw.place,
         line: raw.first_line + row as u64,
         column: raw.header[col].clone(),
-        value: raw.cells[col][row].clone(),
+        value: raw.cell(col, row).to_string(),
         reason: reason.into(),
         expected: expected.into(),
     };
     let number = |col: usize, row: usize| -> Result<f64> {
-        raw.cells[col][row]
+        raw.cell(col, row)
             .trim()
             .parse::<f64>()
             .ok()
@@ -349,7 +380,7 @@ pub fn read_summary(
         Ok(v as u32)
     };
     let optional = |col: usize, row: usize| -> Result<Option<f64>> {
-        let text = raw.cells[col][row].trim();
+        let text = raw.cell(col, row).trim();
         if text.is_empty()
             || text.eq_ignore_ascii_case("nan")
             || text.eq_ignore_ascii_case("null")
@@ -359,7 +390,7 @@ pub fn read_summary(
         }
         number(col, row).map(Some)
     };
-    let n = raw.cells.first().map_or(0, Vec::len);
+    let n = raw.rows();
     if n == 0 {
         return Err(Error::input(
             file.clone(),
@@ -431,9 +462,7 @@ pub fn read_summary(
         }
     };
     let ids = match id_col {
-        Some(c) => {
-            crate::load::CustomerIds::Text(raw.cells[c].iter().map(|s| s.as_str()).collect())
-        }
+        Some(c) => crate::load::CustomerIds::Text((0..n).map(|r| raw.cell(c, r).trim()).collect()),
         None => crate::load::CustomerIds::Int((1..=n as i64).collect()),
     };
     Ok(SummaryFile {
@@ -488,58 +517,96 @@ fn read_csv_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
             "empty file: no header".to_string(),
         ));
     }
+    let width = header.len();
     let body = &bytes[header_end..];
     let quoted = memchr::memchr(b'"', body).is_some();
-    let pieces: Vec<&[u8]> = if quoted {
-        vec![body]
-    } else {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let want = (body.len() / 64).max(1 << 20);
-        while start < body.len() {
-            let end = (start + want).min(body.len());
-            let end = match memchr::memchr(b'\n', &body[end.saturating_sub(1)..]) {
-                Some(i) if end < body.len() => end - 1 + i + 1,
-                _ => body.len(),
-            };
-            out.push(&body[start..end]);
-            start = end;
-        }
-        out
-    };
-    let width = header.len();
-    let parsed: Vec<Vec<Vec<String>>> = pieces
-        .par_iter()
-        .map(|piece| {
-            let mut cols = vec![Vec::new(); width];
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(*piece);
-            let mut record = csv::StringRecord::new();
-            while reader.read_record(&mut record).map_err(unreadable)? {
-                if record.len() == 1 && record[0].trim().is_empty() {
-                    continue;
-                }
-                for (k, col) in cols.iter_mut().enumerate() {
-                    col.push(record.get(k).unwrap_or("").to_string());
-                }
-            }
-            Ok(cols)
-        })
-        .collect::<Result<_>>()?;
+    if !quoted && body.len() < u32::MAX as usize {
+        let offset = header_end;
+        let spans = unquoted_spans(body, width)
+            .into_iter()
+            .map(|(a, b)| ((a + offset) as u32, (b + offset) as u32))
+            .collect();
+        return Ok(RawTable {
+            header,
+            cells: Cells::Spans {
+                text: bytes,
+                spans,
+                width,
+            },
+            place: "line",
+            first_line: 2,
+        });
+    }
     let mut cells = vec![Vec::new(); width];
-    for piece in parsed {
-        for (k, col) in piece.into_iter().enumerate() {
-            cells[k].extend(col);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(unreadable)? {
+        for (k, col) in cells.iter_mut().enumerate() {
+            col.push(record.get(k).unwrap_or("").to_string());
         }
     }
     Ok(RawTable {
         header,
-        cells,
+        cells: Cells::Owned(cells),
         place: "line",
         first_line: 2,
     })
+}
+
+/// Byte ranges of the cells of an unquoted CSV body, `width` per line (missing
+/// cells empty, extra ones ignored), every line a row (a trailing line end ends
+/// the last row). Pieces of about a megabyte, cut at line ends, are split in
+/// parallel and joined in order.
+fn unquoted_spans(body: &[u8], width: usize) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < body.len() {
+        let want = (start + (1 << 20)).min(body.len());
+        let end = match memchr::memchr(b'\n', &body[want.saturating_sub(1)..]) {
+            Some(i) if want < body.len() => want - 1 + i + 1,
+            _ => body.len(),
+        };
+        pieces.push((start, end));
+        start = end;
+    }
+    let parts: Vec<Vec<(usize, usize)>> = pieces
+        .par_iter()
+        .map(|&(from, to)| {
+            let mut out = Vec::with_capacity((to - from) / 8);
+            let mut line_start = from;
+            while line_start < to {
+                let line_end =
+                    memchr::memchr(b'\n', &body[line_start..to]).map_or(to, |i| line_start + i);
+                let mut content_end = line_end;
+                if content_end > line_start && body[content_end - 1] == b'\r' {
+                    content_end -= 1;
+                }
+                let mut cell_start = line_start;
+                let mut k = 0;
+                for comma in memchr::memchr_iter(b',', &body[line_start..content_end]) {
+                    if k < width {
+                        out.push((cell_start, line_start + comma));
+                    }
+                    k += 1;
+                    cell_start = line_start + comma + 1;
+                }
+                if k < width {
+                    out.push((cell_start, content_end));
+                    k += 1;
+                }
+                while k < width {
+                    out.push((content_end, content_end));
+                    k += 1;
+                }
+                line_start = line_end + 1;
+            }
+            out
+        })
+        .collect();
+    parts.concat()
 }
 
 /// Parquet columns as text (numbers printed back exactly), so that checks and
@@ -575,7 +642,7 @@ fn read_parquet_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
         .collect::<Result<Vec<_>>>()?;
     Ok(RawTable {
         header,
-        cells,
+        cells: Cells::Owned(cells),
         place: "row",
         first_line: 1,
     })

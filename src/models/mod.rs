@@ -643,6 +643,9 @@ const BOUNDARY_LL: f64 = 1e-3;
 /// One search in ln θ with its Hessian (ln θ scale) when positive definite.
 struct Search {
     result: optim::GradientResult,
+    /// The Hessian in ln θ (penalty included) where the search converged.
+    curvature: Option<Vec<Vec<f64>>>,
+    /// `curvature` when it is positive definite.
     hessian: Option<Vec<Vec<f64>>>,
     start: usize,
 }
@@ -721,14 +724,15 @@ pub(super) fn fit_ml_grad(
             })
         };
         let result = optim::bfgs_with_gradient(&fg, u0, h0, &opts, &stop, &mut told)?;
-        let hessian = if result.converged && !result.stopped {
+        let curvature = if result.converged && !result.stopped {
             optim::hessian_from_gradient(&fg, &result.x, &vec![1e-4; n])
-                .filter(|h| optim::invert_spd(h).is_some())
         } else {
             None
         };
+        let hessian = curvature.clone().filter(|h| optim::invert_spd(h).is_some());
         Some(Search {
             result,
+            curvature,
             hessian,
             start,
         })
@@ -803,7 +807,38 @@ pub(super) fn fit_ml_grad(
             )));
         }
     }
-    let std_errors = standard_errors(&full, &theta);
+    // The Hessian in θ from the one in ln θ: H_θ = D⁻¹(H_u − diag(g_u))D⁻¹, D = diag(θ),
+    // less the penalty's 2c·kᵢ² on the diagonal; otherwise differences in θ afresh.
+    let std_errors = match &best.curvature {
+        Some(h_u) => {
+            let c = if penalizer == 0.0 {
+                0.0
+            } else if penalty.on_total {
+                penalizer
+            } else {
+                penalizer * full_weight
+            };
+            let h: Vec<Vec<f64>> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| {
+                            let mut v = h_u[i][j];
+                            if i == j {
+                                v -= r.gradient[i];
+                            }
+                            v /= theta[i] * theta[j];
+                            if i == j {
+                                v -= 2.0 * c * penalty.scales[i] * penalty.scales[i];
+                            }
+                            v
+                        })
+                        .collect()
+                })
+                .collect();
+            errors_from_hessian(&h)
+        }
+        None => standard_errors(&full, &theta),
+    };
     // The maximised objective includes the penalty; report the likelihood itself.
     let log_likelihood = if penalizer > 0.0 {
         full.nll
@@ -913,8 +948,17 @@ fn optim_max_abs(v: &[f64]) -> f64 {
 /// gradient; NaN where that Hessian is not positive definite.
 fn standard_errors(obj: &Objective<'_>, theta: &[f64]) -> Vec<f64> {
     let steps: Vec<f64> = theta.iter().map(|v| 1e-5 * v).collect();
-    match optim::hessian_from_gradient(obj.nll, theta, &steps).and_then(|h| optim::invert_spd(&h)) {
-        Some(cov) => (0..theta.len())
+    match optim::hessian_from_gradient(obj.nll, theta, &steps) {
+        Some(h) => errors_from_hessian(&h),
+        None => vec![f64::NAN; theta.len()],
+    }
+}
+
+/// Square roots of the diagonal of the inverse Hessian; NaN where it is not
+/// positive definite.
+fn errors_from_hessian(h: &[Vec<f64>]) -> Vec<f64> {
+    match optim::invert_spd(h) {
+        Some(cov) => (0..h.len())
             .map(|i| {
                 if cov[i][i] > 0.0 {
                     cov[i][i].sqrt()
@@ -923,7 +967,7 @@ fn standard_errors(obj: &Objective<'_>, theta: &[f64]) -> Vec<f64> {
                 }
             })
             .collect(),
-        None => vec![f64::NAN; theta.len()],
+        None => vec![f64::NAN; h.len()],
     }
 }
 

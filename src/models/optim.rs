@@ -499,10 +499,19 @@ pub fn bfgs_with_gradient(
             if let Some((fnew, gn)) = fg.value_gradient(&xn)
                 && fnew.is_finite()
                 && gn.iter().all(|v| v.is_finite())
-                && fnew <= fx + 1e-4 * step * slope
             {
-                accepted = Some((xn, fnew, gn));
-                break;
+                // Armijo; or, where the decrease it asks for is below the rounding
+                // of f (sums over a million customers, near the optimum), the
+                // approximate Wolfe test of Hager & Zhang (2005): f no higher up to
+                // rounding and the slope along d reduced in size.
+                let armijo = fnew <= fx + 1e-4 * step * slope;
+                let noise = 1e-12 * fx.abs();
+                let approximate_wolfe =
+                    fnew <= fx + noise && dot(&gn, &d).abs() <= 0.9 * slope.abs();
+                if armijo || approximate_wolfe {
+                    accepted = Some((xn, fnew, gn));
+                    break;
+                }
             }
             step *= 0.5;
         }
