@@ -397,3 +397,68 @@ fn bgbb_counts_must_be_whole_numbers() {
             );
     }
 }
+
+#[test]
+fn parquet_summaries_read_like_csv_ones() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("cdnow_summary.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let col = |k: usize| rows.iter().map(|r| r[k]).collect::<Vec<f64>>();
+    let write = |name: &str, x: Vec<f64>| {
+        let mut df = DataFrame::new(
+            rows.len(),
+            vec![
+                Column::new(
+                    "ID".into(),
+                    col(0).iter().map(|v| *v as i64).collect::<Vec<_>>(),
+                ),
+                Column::new("x".into(), x),
+                Column::new("t_x".into(), col(2)),
+                Column::new("T".into(), col(3)),
+                Column::new("zbar".into(), col(4)),
+            ],
+        )
+        .unwrap();
+        let path = dir.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        path
+    };
+    let good = write("summary.parquet", col(1));
+    let run = |path: &std::path::Path| {
+        let a = bin()
+            .args([
+                "-q",
+                "ltv",
+                "--summary",
+                path_str(path),
+                "--time-unit",
+                "W",
+                "--json",
+            ])
+            .assert()
+            .success();
+        json(&a.get_output().stdout)
+    };
+    let from_parquet = run(&good);
+    let from_csv = run(&fixture("cdnow_summary.csv"));
+    assert_eq!(from_parquet["purchase_model"], from_csv["purchase_model"]);
+    assert_eq!(from_parquet["totals"], from_csv["totals"]);
+    // A bad value is named by its row.
+    let mut x = col(1);
+    x[4] = 1.5;
+    let bad = write("bad.parquet", x);
+    bin()
+        .args(["-q", "ltv", "--summary", path_str(&bad), "--time-unit", "W"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("row 5, column 'x'").and(predicate::str::contains("\"1.5\"")),
+        );
+}
