@@ -5,7 +5,9 @@
 #   N=1000000          customers in the generated summary (generate.py, seed 1)
 #   MODELS="bgnbd"     any of bgnbd paretonbd mbgnbd
 #   REPS=5             custvalue runs per model (the median is reported)
-#   LIFETIMES_REPS=1   lifetimes runs per model (the fastest stage total is kept)
+#   LIFETIMES_REPS=1   lifetimes runs per model (the fastest stage total is kept);
+#                      0 reuses the results of an earlier run in .work
+#   OUT=arrow          custvalue's per-customer output: arrow, parquet or csv
 #   THREADS=           custvalue --threads (default: all cores)
 #   CUSTVALUE=         the binary [default: $CARGO_TARGET_DIR/release/custvalue or
 #                      target/release/custvalue]
@@ -17,6 +19,7 @@ N=${N:-1000000}
 MODELS=${MODELS:-bgnbd}
 REPS=${REPS:-5}
 LIFETIMES_REPS=${LIFETIMES_REPS:-1}
+OUT=${OUT:-arrow}
 WORK=$HERE/.work
 VENV=$HERE/.venv
 PY=$VENV/bin/python
@@ -45,7 +48,7 @@ threads=()
 DISCOUNT=$("$PY" -c 'print(1.01 ** 12 - 1)')
 status=0
 for model in $MODELS; do
-    rm -f "$WORK"/lifetimes_"$model".*.json
+    ((LIFETIMES_REPS > 0)) && rm -f "$WORK"/lifetimes_"$model".*.json
     for ((i = 0; i < LIFETIMES_REPS; i++)); do
         "$PY" -W ignore "$HERE/lifetimes_run.py" "$SUMMARY" "$model" "$WORK/lifetimes_$model.$i.json" >/dev/null
     done
@@ -56,7 +59,7 @@ for model in $MODELS; do
         start=$(date +%s%N)
         "$CUSTVALUE" -q "${threads[@]}" ltv --summary "$SUMMARY" --time-unit W --model "$model" \
             --horizon 52 --purchases-horizon 39 --discount "$DISCOUNT" \
-            --json -o "$WORK/custvalue_$model.csv" >"$WORK/custvalue_$model.json"
+            --json -o "$WORK/custvalue_$model.$OUT" >"$WORK/custvalue_$model.json"
         end=$(date +%s%N)
         times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')")
     done
