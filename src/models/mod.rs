@@ -725,7 +725,7 @@ pub(super) fn fit_ml_grad(
         };
         let result = optim::bfgs_with_gradient(&fg, u0, h0, &opts, &stop, &mut told)?;
         let curvature = if result.converged && !result.stopped {
-            optim::hessian_from_gradient(&fg, &result.x, &vec![1e-4; n])
+            optim::hessian_forward(&fg, &result.x, &result.gradient, 1e-5)
         } else {
             None
         };

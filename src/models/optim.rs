@@ -594,6 +594,32 @@ pub fn hessian_from_gradient(
     Some(out)
 }
 
+/// Hessian as forward differences of an exact gradient from its value `g0` at `x`,
+/// symmetrised: n gradient evaluations, O(h) accurate (about 1e-5 relative with
+/// h = 1e-5 in log parameters, ample for standard errors and the definiteness test).
+pub fn hessian_forward(
+    fg: &dyn ValueGradient,
+    x: &[f64],
+    g0: &[f64],
+    h: f64,
+) -> Option<Vec<Vec<f64>>> {
+    let n = x.len();
+    let mut cols = vec![vec![0.0; n]; n];
+    let mut p = x.to_vec();
+    for j in 0..n {
+        p[j] = x[j] + h;
+        let (_, g) = fg.value_gradient(&p)?;
+        p[j] = x[j];
+        for i in 0..n {
+            cols[j][i] = (g[i] - g0[i]) / h;
+        }
+    }
+    let out: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| 0.5 * (cols[j][i] + cols[i][j])).collect())
+        .collect();
+    out.iter().flatten().all(|v| v.is_finite()).then_some(out)
+}
+
 /// Central-difference Hessian of `f` at `x` with per-coordinate steps `h`.
 ///
 /// Diagonal entries use (f(x+hᵢ) − 2f(x) + f(x−hᵢ))/hᵢ², off-diagonal ones the
@@ -854,6 +880,13 @@ mod tests {
         let h = hessian_from_gradient(&fg, &[1.0, 1.0], &[1e-4, 1e-4]).expect("finite");
         for (got, want) in h.iter().flatten().zip([802.0, -400.0, -400.0, 200.0]) {
             assert!((got - want).abs() < 1e-4, "{h:?}");
+        }
+        let g0 = fg(&[1.0, 1.0]).expect("finite").1;
+        // Forward differences are first order: the error is about h times the
+        // third derivative, 1.2e-3 here.
+        let h = hessian_forward(&fg, &[1.0, 1.0], &g0, 1e-6).expect("finite");
+        for (got, want) in h.iter().flatten().zip([802.0, -400.0, -400.0, 200.0]) {
+            assert!((got - want).abs() < 1e-2, "{h:?}");
         }
         // A stop predicate ends the search early and says so.
         let r = bfgs_with_gradient(
