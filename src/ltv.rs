@@ -12,10 +12,11 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::transactions::{CustomerIds, Transactions};
 use crate::model_summary::{
-    HoldoutFigures, Period, RepeatFigures, check_calibration_end, holdout_figures, repeat_figures,
+    HoldoutFigures, Period, RepeatFigures, SummaryFile, check_calibration_end, holdout_figures,
+    repeat_figures,
 };
 use crate::models::{
-    self, Customer, FitObserver, FitReport, GammaGamma, ModelKind, PurchaseModel,
+    self, Customer, FitObserver, FitOptions, FitReport, GammaGamma, ModelKind, PurchaseModel,
     spend_frequency_correlation,
 };
 
@@ -38,6 +39,11 @@ pub struct LtvSettings {
     pub calibration_end: Option<i32>,
     /// Told how the model fits get on; none by default.
     pub progress: FitObserver,
+    /// lifetimes' L2 penalizer on the model parameters (0 = plain maximum likelihood).
+    pub penalizer: f64,
+    /// Horizon of the expected-purchases column, in periods, when it differs from the CLV
+    /// horizon (e.g. 39 weeks of purchases beside a year of CLV).
+    pub purchases_horizon: Option<u32>,
 }
 
 impl Default for LtvSettings {
@@ -51,6 +57,8 @@ impl Default for LtvSettings {
             margin: None,
             calibration_end: None,
             progress: FitObserver::default(),
+            penalizer: 0.0,
+            purchases_horizon: None,
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct SpendCheck {
 /// The calibration/holdout check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldoutCheck {
+    /// The cut-off day; 0 when the holdout came from a model summary's columns (the
+    /// settings' `calibration_end` is then `None`).
     pub calibration_end: i32,
     /// Holdout length in periods.
     pub length: f64,
@@ -132,15 +142,7 @@ fn model_error(e: models::ModelError) -> Error {
 /// assert_eq!(ltv.purchase.report().params.len(), 4); // r, alpha, a, b
 /// ```
 pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
-    if !(settings.annual_discount > -1.0 && settings.annual_discount.is_finite()) {
-        return Err(Error::Usage(format!(
-            "discount rate must be above -1, got {}",
-            settings.annual_discount
-        )));
-    }
-    if settings.horizon == 0 {
-        return Err(Error::Usage("horizon must be at least one period".into()));
-    }
+    check_settings(settings)?;
     let end = match settings.calibration_end {
         Some(end) => {
             check_calibration_end(tx, end)?;
@@ -150,29 +152,7 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
     };
     let period = settings.period;
     let figures = repeat_figures(tx, end, period);
-    let customers: Vec<Customer> = figures.iter().flatten().map(customer).collect();
-    let purchase =
-        models::fit_purchase_model_observed(settings.model, &customers, &settings.progress)
-            .map_err(model_error)?;
     let unit = 10f64.powi(tx.currency_decimals as i32);
-
-    let repeaters: Vec<(f64, f64)> = figures
-        .iter()
-        .flatten()
-        .filter_map(|f| f.m_x.map(|m| (f64::from(f.x), m / unit)))
-        .collect();
-    let spend_excluded = repeaters.iter().filter(|r| r.1 <= 0.0).count() as u64;
-    let positive: Vec<(f64, f64)> = repeaters.into_iter().filter(|r| r.1 > 0.0).collect();
-    let (xs, ms): (Vec<f64>, Vec<f64>) = positive.iter().copied().unzip();
-    let spend = if settings.gamma_gamma {
-        Some(GammaGamma::fit_observed(&xs, &ms, &settings.progress).map_err(model_error)?)
-    } else {
-        None
-    };
-    let spend_correlation = (xs.len() > 2)
-        .then(|| spend_frequency_correlation(&xs, &ms))
-        .filter(|r| r.is_finite());
-
     let margin = match settings.margin {
         Some(m) => m,
         None => {
@@ -185,73 +165,156 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
             }
         }
     };
-    let own_spend = own_spend_per_period(tx, &figures, end, period, unit);
-    let horizon = f64::from(settings.horizon);
-    // Predictions depend on (x, t_x, T) only, and many customers share them: compute each
-    // distinct pattern once (in parallel), then look it up. CLV is linear in spend × margin,
-    // so the discounted expected purchases of a pattern serve every customer with it.
-    let key = |f: &RepeatFigures| (f.x, f.t_x.to_bits(), f.t.to_bits());
-    let mut patterns: Vec<(u32, u64, u64)> = figures.iter().flatten().map(key).collect();
-    patterns.sort_unstable();
-    patterns.dedup();
-    let predictions: Vec<(f64, f64, f64)> = patterns
-        .par_iter()
-        .map(|&(x, t_x, t)| {
-            let cust = Customer {
-                x: f64::from(x),
-                t_x: f64::from_bits(t_x),
-                t: f64::from_bits(t),
-            };
-            let discounted = discounted_purchases(
-                purchase.as_ref(),
-                settings.annual_discount,
-                period.per_year(),
-                settings.horizon,
-                &cust,
-            );
-            (
-                purchase.p_alive(&cust),
-                purchase.expected_purchases(horizon, &cust),
-                discounted,
-            )
+    let own_spend = (!settings.gamma_gamma)
+        .then(|| own_spend_per_period(tx, &figures, end, period, unit))
+        .unwrap_or_default();
+    let mut ltv = fit_and_score(
+        tx.ids.clone(),
+        tx.currency_decimals,
+        figures,
+        settings,
+        margin,
+        &own_spend,
+    )?;
+    if let Some(cal) = settings.calibration_end {
+        let length = f64::from(tx.as_of - cal) / f64::from(period.days());
+        let holdout = holdout_figures(tx, &ltv.figures, cal, tx.as_of, period);
+        let lengths = vec![length; holdout.len()];
+        ltv.holdout = Some(holdout_check(&ltv, holdout, &lengths, cal, unit));
+    }
+    Ok(ltv)
+}
+
+/// Fits and predicts from a model summary read from a file (see
+/// [`crate::model_summary::read_summary`]), without transactions: the same
+/// per-customer outputs as [`value`], money in the file's units, T and t_x in
+/// `settings.period`, and the holdout check when the file has holdout columns.
+/// Without a spend model each customer's own mean spend per repeat purchase is used;
+/// the margin defaults to 1.
+pub fn value_summary(summary: &SummaryFile, settings: &LtvSettings) -> Result<Ltv> {
+    check_settings(settings)?;
+    let figures: Vec<Option<RepeatFigures>> = (0..summary.x.len())
+        .map(|i| {
+            Some(RepeatFigures {
+                x: summary.x[i],
+                t_x: summary.t_x[i],
+                t: summary.t[i],
+                m_x: summary.m_x[i],
+                first_day: 0,
+            })
         })
         .collect();
+    let own_spend: Vec<f64> = summary.m_x.iter().map(|m| m.unwrap_or(0.0)).collect();
+    let mut ltv = fit_and_score(
+        summary.ids.clone(),
+        0,
+        figures,
+        settings,
+        settings.margin.unwrap_or(1.0),
+        &own_spend,
+    )?;
+    if let Some(h) = &summary.holdout {
+        let holdout: Vec<HoldoutFigures> =
+            h.x.iter()
+                .zip(&h.m)
+                .map(|(&x, &m)| HoldoutFigures {
+                    x_holdout: x,
+                    m_holdout: m,
+                })
+                .collect();
+        ltv.holdout = Some(holdout_check(&ltv, holdout, &h.length, 0, 1.0));
+    }
+    Ok(ltv)
+}
+
+fn check_settings(settings: &LtvSettings) -> Result<()> {
+    if !(settings.annual_discount > -1.0 && settings.annual_discount.is_finite()) {
+        return Err(Error::Usage(format!(
+            "discount rate must be above -1, got {}",
+            settings.annual_discount
+        )));
+    }
+    if settings.horizon == 0 {
+        return Err(Error::Usage("horizon must be at least one period".into()));
+    }
+    if !(settings.penalizer.is_finite() && settings.penalizer >= 0.0) {
+        return Err(Error::Usage(format!(
+            "the penalizer must be a number >= 0, got {}",
+            settings.penalizer
+        )));
+    }
+    Ok(())
+}
+
+/// Fits both models to `figures` and scores every customer; `own_spend` (money units
+/// per purchase, by customer) is used when there is no spend model.
+fn fit_and_score(
+    ids: CustomerIds,
+    currency_decimals: u32,
+    figures: Vec<Option<RepeatFigures>>,
+    settings: &LtvSettings,
+    margin: f64,
+    own_spend: &[f64],
+) -> Result<Ltv> {
+    let period = settings.period;
+    let customers: Vec<Customer> = figures.iter().flatten().map(customer).collect();
+    let options = FitOptions {
+        penalizer: settings.penalizer,
+    };
+    let purchase =
+        models::fit_purchase_model_with(settings.model, &customers, &options, &settings.progress)
+            .map_err(model_error)?;
+    let unit = 10f64.powi(currency_decimals as i32);
+    let repeaters: Vec<(f64, f64)> = figures
+        .iter()
+        .flatten()
+        .filter_map(|f| f.m_x.map(|m| (f64::from(f.x), m / unit)))
+        .collect();
+    let spend_excluded = repeaters.iter().filter(|r| r.1 <= 0.0).count() as u64;
+    let (xs, ms): (Vec<f64>, Vec<f64>) = repeaters.into_iter().filter(|r| r.1 > 0.0).unzip();
+    let spend = if settings.gamma_gamma {
+        Some(GammaGamma::fit_with(&xs, &ms, &options, &settings.progress).map_err(model_error)?)
+    } else {
+        None
+    };
+    let spend_correlation = (xs.len() > 2)
+        .then(|| spend_frequency_correlation(&xs, &ms))
+        .filter(|r| r.is_finite());
+    let scores = score(purchase.as_ref(), &customers, settings, period.per_year());
+    // Scores are in the order of the customers with figures; map them back by rank.
+    let mut rank = Vec::with_capacity(figures.len());
+    let mut next = 0usize;
+    for f in &figures {
+        rank.push(f.map(|_| {
+            next += 1;
+            next - 1
+        }));
+    }
     let per_customer: Vec<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)> = figures
         .par_iter()
+        .zip(rank.par_iter())
         .enumerate()
-        .map(|(c, f)| match f {
-            None => (None, None, None, None),
-            Some(f) => {
+        .map(|(c, (f, k))| match (f, k) {
+            (Some(f), Some(k)) => {
                 let spend_per = match &spend {
                     Some(gg) => gg.expected_spend(f64::from(f.x), f.m_x.map_or(0.0, |m| m / unit)),
                     None => own_spend[c],
                 };
-                let k = patterns.binary_search(&key(f)).unwrap_or(0);
-                let (alive, expected, discounted) = predictions[k];
+                let s = scores[*k];
                 (
-                    Some(alive),
-                    Some(expected),
+                    Some(s.p_alive),
+                    Some(s.expected_purchases),
                     Some(spend_per),
-                    Some(discounted * spend_per * margin),
+                    Some(s.discounted_purchases * spend_per * margin),
                 )
             }
+            _ => (None, None, None, None),
         })
         .collect();
-    let holdout = settings.calibration_end.map(|cal| {
-        holdout_check(
-            tx,
-            &figures,
-            purchase.as_ref(),
-            spend.as_ref(),
-            cal,
-            period,
-            unit,
-        )
-    });
     Ok(Ltv {
-        ids: tx.ids.clone(),
+        ids,
         settings: settings.clone(),
-        currency_decimals: tx.currency_decimals,
+        currency_decimals,
         figures,
         purchase,
         spend,
@@ -262,7 +325,7 @@ pub fn value(tx: &Transactions, settings: &LtvSettings) -> Result<Ltv> {
         expected_purchases: per_customer.iter().map(|p| p.1).collect(),
         expected_spend: per_customer.iter().map(|p| p.2).collect(),
         clv: per_customer.iter().map(|p| p.3).collect(),
-        holdout,
+        holdout: None,
     })
 }
 
@@ -289,6 +352,72 @@ pub fn discounted_purchases(
     total
 }
 
+/// One customer's predictions over the horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub p_alive: f64,
+    pub expected_purchases: f64,
+    /// Expected purchases discounted as in [`discounted_purchases`]; CLV is this times
+    /// spend per purchase times margin.
+    pub discounted_purchases: f64,
+}
+
+/// Scores every customer for `settings.horizon` periods at `settings.annual_discount`
+/// (expected purchases over `settings.purchases_horizon` when given).
+///
+/// A customer's expectation is P(alive) times the expectation of an active customer,
+/// which depends on (x, T) only: that part (and its discounted sum over the horizon,
+/// the costly ₂F₁ work) is computed once per distinct (x, T), in parallel, and P(alive)
+/// per customer in parallel. Every value is computed independently of the others, so
+/// the result is the same at any thread count, and equals [`discounted_purchases`] and
+/// [`PurchaseModel::expected_purchases`] customer by customer (see the tests).
+pub fn score(
+    model: &(dyn PurchaseModel + Send + Sync),
+    customers: &[Customer],
+    settings: &LtvSettings,
+    periods_per_year: f64,
+) -> Vec<Score> {
+    let key = |c: &Customer| (c.x.to_bits(), c.t.to_bits());
+    let mut groups: Vec<(u64, u64)> = customers.par_iter().map(key).collect();
+    groups.par_sort_unstable();
+    groups.dedup();
+    let horizon = settings.horizon;
+    let step = horizon.div_ceil(52).max(1);
+    let ln_growth = settings.annual_discount.ln_1p() / periods_per_year;
+    let per_group: Vec<(f64, f64)> = groups
+        .par_iter()
+        .map(|&(x, t)| {
+            let (x, t) = (f64::from_bits(x), f64::from_bits(t));
+            let (mut total, mut before, mut k) = (0.0, 0.0, 0u32);
+            while k < horizon {
+                k = (k + step).min(horizon);
+                let now = model.expected_purchases_if_alive(f64::from(k), x, t);
+                total += (now - before) * (-ln_growth * f64::from(k)).exp();
+                before = now;
+            }
+            let purchases = match settings.purchases_horizon {
+                Some(h) if h != horizon => model.expected_purchases_if_alive(f64::from(h), x, t),
+                _ => before,
+            };
+            (purchases, total)
+        })
+        .collect();
+    customers
+        .par_iter()
+        .map(|c| {
+            let g = groups
+                .binary_search(&key(c))
+                .map_or((f64::NAN, f64::NAN), |i| per_group[i]);
+            let p_alive = model.p_alive(c);
+            Score {
+                p_alive,
+                expected_purchases: p_alive * g.0,
+                discounted_purchases: p_alive * g.1,
+            }
+        })
+        .collect()
+}
+
 fn customer(f: &RepeatFigures) -> Customer {
     Customer {
         x: f64::from(f.x),
@@ -311,22 +440,47 @@ fn own_spend_per_period(
         .collect()
 }
 
+/// Predicted against actual purchases in the holdout, `lengths[c]` periods long for
+/// customer c; predictions grouped by (x, T, length) as in [`score`].
 fn holdout_check(
-    tx: &Transactions,
-    figures: &[Option<RepeatFigures>],
-    purchase: &(dyn PurchaseModel + Send + Sync),
-    spend: Option<&GammaGamma>,
+    ltv: &Ltv,
+    holdout: Vec<HoldoutFigures>,
+    lengths: &[f64],
     cal_end: i32,
-    period: Period,
     unit: f64,
 ) -> HoldoutCheck {
-    let length = f64::from(tx.as_of - cal_end) / f64::from(period.days());
-    let holdout = holdout_figures(tx, figures, cal_end, tx.as_of, period);
+    let figures = &ltv.figures;
+    let purchase = ltv.purchase.as_ref();
+    let spend = ltv.spend.as_ref();
+    let length = lengths.iter().sum::<f64>() / lengths.len().max(1) as f64;
+    let key = |f: &RepeatFigures, c: usize| (f.x, f.t.to_bits(), lengths[c].to_bits());
+    let mut groups: Vec<(u32, u64, u64)> = figures
+        .iter()
+        .enumerate()
+        .filter_map(|(c, f)| f.as_ref().map(|f| key(f, c)))
+        .collect();
+    groups.par_sort_unstable();
+    groups.dedup();
+    let alive_part: Vec<f64> = groups
+        .par_iter()
+        .map(|&(x, t, len)| {
+            purchase.expected_purchases_if_alive(
+                f64::from_bits(len),
+                f64::from(x),
+                f64::from_bits(t),
+            )
+        })
+        .collect();
     let predicted: Vec<Option<f64>> = figures
         .par_iter()
-        .map(|f| {
-            f.as_ref()
-                .map(|f| purchase.expected_purchases(length, &customer(f)))
+        .enumerate()
+        .map(|(c, f)| {
+            f.as_ref().map(|f| {
+                let g = groups
+                    .binary_search(&key(f, c))
+                    .map_or(f64::NAN, |i| alive_part[i]);
+                purchase.p_alive(&customer(f)) * g
+            })
         })
         .collect();
     let mut sums = vec![(0u64, 0.0f64, 0u64); 8];
@@ -459,5 +613,69 @@ impl Ltv {
     /// Sum of CLV over customers.
     pub fn total_clv(&self) -> f64 {
         self.clv.iter().flatten().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{BgNbd, MbgNbd, ParetoNbd};
+
+    /// Customers sharing (x, T) with different t_x, and a few of their own.
+    fn customers() -> Vec<Customer> {
+        (0..3000)
+            .map(|i| {
+                let x = f64::from(i % 7);
+                let t = 20.0 + f64::from(i % 13);
+                let t_x = if x > 0.0 {
+                    t * f64::from(1 + i % 97) / 98.0
+                } else {
+                    0.0
+                };
+                Customer { x, t_x, t }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grouped_scores_equal_the_per_customer_formulas_at_any_thread_count() {
+        let models: Vec<Box<dyn PurchaseModel + Send + Sync>> = vec![
+            Box::new(BgNbd::with_params(0.243, 4.414, 0.793, 2.426).unwrap()),
+            Box::new(ParetoNbd::with_params(0.553, 10.578, 0.606, 11.669).unwrap()),
+            Box::new(MbgNbd::with_params(0.525, 6.183, 0.891, 1.614).unwrap()),
+        ];
+        let data = customers();
+        let settings = LtvSettings {
+            horizon: 52,
+            purchases_horizon: Some(39),
+            annual_discount: 0.1,
+            ..Default::default()
+        };
+        for m in &models {
+            let pool = |n| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap()
+            };
+            let one = pool(1).install(|| score(m.as_ref(), &data, &settings, 52.0));
+            let two = pool(2).install(|| score(m.as_ref(), &data, &settings, 52.0));
+            assert_eq!(one, two, "{}", m.name());
+            for (c, s) in data.iter().zip(&one) {
+                // The plain sequential reference: each customer on his own.
+                let alive = m.p_alive(c);
+                let expected = m.expected_purchases(39.0, c);
+                let discounted = discounted_purchases(m.as_ref(), 0.1, 52.0, 52, c);
+                assert_eq!(s.p_alive, alive);
+                assert!(
+                    (s.expected_purchases - expected).abs() <= 1e-13 * expected.max(1e-3),
+                    "{c:?}"
+                );
+                assert!(
+                    (s.discounted_purchases - discounted).abs() <= 1e-13 * discounted.max(1e-3),
+                    "{c:?}"
+                );
+            }
+        }
     }
 }

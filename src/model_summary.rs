@@ -182,3 +182,468 @@ pub fn check_calibration_end(tx: &Transactions, end: i32) -> Result<()> {
     }
     Ok(())
 }
+
+/// Column names of a model summary file; `None` recognises the usual names, lifetimes'
+/// (`frequency`, `recency`, `T`, `monetary_value`, and the `_cal` / `_holdout` columns of
+/// its calibration/holdout summary) and the papers' (`x`, `t_x`, `T`, `zbar` or `m_x`,
+/// `x_holdout`, `m_holdout`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SummaryColumns {
+    pub id: Option<String>,
+    pub x: Option<String>,
+    pub t_x: Option<String>,
+    pub t: Option<String>,
+    pub spend: Option<String>,
+    pub x_holdout: Option<String>,
+    pub spend_holdout: Option<String>,
+    /// Holdout length per customer, in T's unit (lifetimes' `duration_holdout`).
+    pub holdout_length: Option<String>,
+}
+
+/// A model summary read from a file: one customer per row, in file order.
+#[derive(Debug, Clone)]
+pub struct SummaryFile {
+    pub ids: crate::transactions::CustomerIds,
+    pub x: Vec<u32>,
+    pub t_x: Vec<f64>,
+    pub t: Vec<f64>,
+    /// Mean spend per repeat purchase, money units; None when x = 0 or no spend column.
+    pub m_x: Vec<Option<f64>>,
+    pub holdout: Option<SummaryHoldout>,
+    /// The names of the columns used, for messages: (x, t_x, T, spend).
+    pub columns_used: [String; 4],
+}
+
+/// The holdout columns of a model summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryHoldout {
+    pub x: Vec<u32>,
+    pub m: Vec<Option<f64>>,
+    /// Holdout length per customer, in T's unit.
+    pub length: Vec<f64>,
+}
+
+/// Cells as read: a header and the text of every cell, with the file's line (CSV) or
+/// row (Parquet) number of the first row.
+struct RawTable {
+    header: Vec<String>,
+    cells: Cells,
+    place: &'static str,
+    first_line: u64,
+}
+
+enum Cells {
+    /// Per column, the cell texts.
+    Owned(Vec<Vec<String>>),
+    /// The file's bytes and, row by row, each cell's byte range: no allocation per
+    /// cell for the common unquoted CSV.
+    Spans {
+        text: Vec<u8>,
+        spans: Vec<(u32, u32)>,
+        width: usize,
+    },
+}
+
+impl RawTable {
+    fn rows(&self) -> usize {
+        match &self.cells {
+            Cells::Owned(c) => c.first().map_or(0, Vec::len),
+            Cells::Spans { spans, width, .. } => spans.len() / width,
+        }
+    }
+
+    fn cell(&self, col: usize, row: usize) -> &str {
+        match &self.cells {
+            Cells::Owned(c) => &c[col][row],
+            Cells::Spans { text, spans, width } => {
+                let (a, b) = spans[row * width + col];
+                std::str::from_utf8(&text[a as usize..b as usize]).unwrap_or("\u{fffd}")
+            }
+        }
+    }
+}
+
+/// Reads a model summary (CSV with a header, or Parquet by extension), finds its
+/// columns and checks every value; errors name the file, line, column and value.
+/// `holdout_length` fills the holdout length when the file has no such column.
+pub fn read_summary(
+    path: &std::path::Path,
+    names: &SummaryColumns,
+    holdout_length: Option<f64>,
+) -> Result<SummaryFile> {
+    let file = path.display().to_string();
+    let is_parquet = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+    let raw = if is_parquet {
+        read_parquet_cells(path, &file)?
+    } else {
+        read_csv_cells(path, &file)?
+    };
+    let find = |given: &Option<String>,
+                usual: &[&str],
+                role: &'static str,
+                required: bool|
+     -> Result<Option<usize>> {
+        if let Some(name) = given {
+            return match raw.header.iter().position(|h| h == name) {
+                Some(i) => Ok(Some(i)),
+                None => Err(missing(&file, name, role, &raw.header)),
+            };
+        }
+        match usual
+            .iter()
+            .find_map(|u| raw.header.iter().position(|h| h == u))
+        {
+            Some(i) => Ok(Some(i)),
+            None if required => Err(missing(&file, &usual.join("' or '"), role, &raw.header)),
+            None => Ok(None),
+        }
+    };
+    let x_col = find(
+        &names.x,
+        &["frequency_cal", "frequency", "x"],
+        "repeat purchases (x)",
+        true,
+    )?
+    .unwrap_or(0);
+    let tx_col = find(
+        &names.t_x,
+        &["recency_cal", "recency", "t_x"],
+        "recency (t_x)",
+        true,
+    )?
+    .unwrap_or(0);
+    let t_col = find(&names.t, &["T_cal", "T"], "age (T)", true)?.unwrap_or(0);
+    let spend_col = find(
+        &names.spend,
+        &["monetary_value_cal", "monetary_value", "zbar", "m_x"],
+        "mean spend",
+        false,
+    )?;
+    let id_col = find(
+        &names.id,
+        &[
+            "customer_id",
+            "CustomerID",
+            "customer",
+            "ID",
+            "id",
+            "Id",
+            "cust",
+        ],
+        "customer id",
+        false,
+    )?;
+    let xh_col = find(
+        &names.x_holdout,
+        &["frequency_holdout", "x_holdout", "x_star"],
+        "holdout purchases",
+        false,
+    )?;
+    let mh_col = find(
+        &names.spend_holdout,
+        &["monetary_value_holdout", "m_holdout"],
+        "holdout spend",
+        false,
+    )?;
+    let len_col = find(
+        &names.holdout_length,
+        &["duration_holdout", "t_star"],
+        "holdout length",
+        false,
+    )?;
+
+    let bad = |col: usize, row: usize, reason: &str, expected: &str| Error::BadRow {
+        file: file.clone(),
+        place: raw.place,
+        line: raw.first_line + row as u64,
+        column: raw.header[col].clone(),
+        value: raw.cell(col, row).to_string(),
+        reason: reason.into(),
+        expected: expected.into(),
+    };
+    let number = |col: usize, row: usize| -> Result<f64> {
+        raw.cell(col, row)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| bad(col, row, "not a number", "a finite number"))
+    };
+    let count = |col: usize, row: usize| -> Result<u32> {
+        let v = number(col, row)?;
+        if v < 0.0 || v.fract() != 0.0 || v > f64::from(u32::MAX) {
+            return Err(bad(col, row, "not a count", "a whole number >= 0"));
+        }
+        Ok(v as u32)
+    };
+    let optional = |col: usize, row: usize| -> Result<Option<f64>> {
+        let text = raw.cell(col, row).trim();
+        if text.is_empty()
+            || text.eq_ignore_ascii_case("nan")
+            || text.eq_ignore_ascii_case("null")
+            || text == "NA"
+        {
+            return Ok(None);
+        }
+        number(col, row).map(Some)
+    };
+    let n = raw.rows();
+    if n == 0 {
+        return Err(Error::input(
+            file.clone(),
+            "the summary has no rows".to_string(),
+        ));
+    }
+    let rows: Vec<usize> = (0..n).collect();
+    let parsed: Vec<(u32, f64, f64, Option<f64>)> = rows
+        .par_iter()
+        .map(|&row| {
+            let x = count(x_col, row)?;
+            let t_x = number(tx_col, row)?;
+            let t = number(t_col, row)?;
+            if t_x < 0.0 {
+                return Err(bad(tx_col, row, "negative recency", "t_x >= 0"));
+            }
+            if x == 0 && t_x != 0.0 {
+                return Err(bad(
+                    tx_col,
+                    row,
+                    "recency without repeat purchases",
+                    "t_x = 0 when x = 0",
+                ));
+            }
+            if t < t_x {
+                return Err(bad(t_col, row, "age below recency", "T >= t_x"));
+            }
+            let m = match spend_col {
+                Some(c) if x > 0 => optional(c, row)?,
+                _ => None,
+            };
+            Ok((x, t_x, t, m))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let holdout = match xh_col {
+        None => None,
+        Some(xh) => {
+            let lengths: Vec<f64> = match (len_col, holdout_length) {
+                (Some(c), _) => rows.iter().map(|&r| number(c, r)).collect::<Result<_>>()?,
+                (None, Some(l)) => vec![l; n],
+                (None, None) => {
+                    return Err(Error::Usage(format!(
+                        "{file}: holdout column '{}' needs the holdout length: a column duration_holdout (or --holdout-length-col) or --holdout-length",
+                        raw.header[xh]
+                    )));
+                }
+            };
+            if let Some(r) = lengths.iter().position(|l| !(*l > 0.0)) {
+                return Err(bad(
+                    len_col.unwrap_or(xh),
+                    r,
+                    "holdout length not positive",
+                    "a length > 0",
+                ));
+            }
+            let x: Vec<u32> = rows.iter().map(|&r| count(xh, r)).collect::<Result<_>>()?;
+            let m: Vec<Option<f64>> = match mh_col {
+                Some(c) => rows
+                    .iter()
+                    .map(|&r| if x[r] > 0 { optional(c, r) } else { Ok(None) })
+                    .collect::<Result<_>>()?,
+                None => vec![None; n],
+            };
+            Some(SummaryHoldout {
+                x,
+                m,
+                length: lengths,
+            })
+        }
+    };
+    let ids = match id_col {
+        Some(c) => crate::transactions::CustomerIds::Text((0..n).map(|r| raw.cell(c, r).trim()).collect()),
+        None => crate::transactions::CustomerIds::Int((1..=n as i64).collect()),
+    };
+    Ok(SummaryFile {
+        ids,
+        x: parsed.iter().map(|p| p.0).collect(),
+        t_x: parsed.iter().map(|p| p.1).collect(),
+        t: parsed.iter().map(|p| p.2).collect(),
+        m_x: parsed.iter().map(|p| p.3).collect(),
+        holdout,
+        columns_used: [
+            raw.header[x_col].clone(),
+            raw.header[tx_col].clone(),
+            raw.header[t_col].clone(),
+            spend_col.map_or(String::new(), |c| raw.header[c].clone()),
+        ],
+    })
+}
+
+fn missing(file: &str, column: &str, role: &'static str, header: &[String]) -> Error {
+    Error::MissingColumn {
+        file: file.to_string(),
+        column: column.to_string(),
+        role,
+        available: header
+            .iter()
+            .map(|h| format!("'{h}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        hint: " (name it with the summary column flags, e.g. --frequency-col)".into(),
+    }
+}
+
+/// CSV cells as text. Files without quotes are split at line ends into chunks parsed
+/// in parallel (a summary of a million customers is tens of megabytes); with quotes a
+/// field may hold a line end, so they are read in one pass.
+fn read_csv_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let unreadable = |e: csv::Error| Error::input(file.to_string(), format!("unreadable CSV: {e}"));
+    let header_end = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
+    let header: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&bytes[..header_end])
+        .records()
+        .next()
+        .transpose()
+        .map_err(unreadable)?
+        .map(|r| r.iter().map(|h| h.trim().to_string()).collect())
+        .unwrap_or_default();
+    if header.is_empty() {
+        return Err(Error::input(
+            file.to_string(),
+            "empty file: no header".to_string(),
+        ));
+    }
+    let width = header.len();
+    let body = &bytes[header_end..];
+    let quoted = memchr::memchr(b'"', body).is_some();
+    if !quoted && body.len() < u32::MAX as usize {
+        let offset = header_end;
+        let spans = unquoted_spans(body, width)
+            .into_iter()
+            .map(|(a, b)| ((a + offset) as u32, (b + offset) as u32))
+            .collect();
+        return Ok(RawTable {
+            header,
+            cells: Cells::Spans {
+                text: bytes,
+                spans,
+                width,
+            },
+            place: "line",
+            first_line: 2,
+        });
+    }
+    let mut cells = vec![Vec::new(); width];
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(unreadable)? {
+        for (k, col) in cells.iter_mut().enumerate() {
+            col.push(record.get(k).unwrap_or("").to_string());
+        }
+    }
+    Ok(RawTable {
+        header,
+        cells: Cells::Owned(cells),
+        place: "line",
+        first_line: 2,
+    })
+}
+
+/// Byte ranges of the cells of an unquoted CSV body, `width` per line (missing
+/// cells empty, extra ones ignored), every line a row (a trailing line end ends
+/// the last row). Pieces of about a megabyte, cut at line ends, are split in
+/// parallel and joined in order.
+fn unquoted_spans(body: &[u8], width: usize) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < body.len() {
+        let want = (start + (1 << 20)).min(body.len());
+        let end = match memchr::memchr(b'\n', &body[want.saturating_sub(1)..]) {
+            Some(i) if want < body.len() => want - 1 + i + 1,
+            _ => body.len(),
+        };
+        pieces.push((start, end));
+        start = end;
+    }
+    let parts: Vec<Vec<(usize, usize)>> = pieces
+        .par_iter()
+        .map(|&(from, to)| {
+            let mut out = Vec::with_capacity((to - from) / 8);
+            let mut line_start = from;
+            while line_start < to {
+                let line_end =
+                    memchr::memchr(b'\n', &body[line_start..to]).map_or(to, |i| line_start + i);
+                let mut content_end = line_end;
+                if content_end > line_start && body[content_end - 1] == b'\r' {
+                    content_end -= 1;
+                }
+                let mut cell_start = line_start;
+                let mut k = 0;
+                for comma in memchr::memchr_iter(b',', &body[line_start..content_end]) {
+                    if k < width {
+                        out.push((cell_start, line_start + comma));
+                    }
+                    k += 1;
+                    cell_start = line_start + comma + 1;
+                }
+                if k < width {
+                    out.push((cell_start, content_end));
+                    k += 1;
+                }
+                while k < width {
+                    out.push((content_end, content_end));
+                    k += 1;
+                }
+                line_start = line_end + 1;
+            }
+            out
+        })
+        .collect();
+    parts.concat()
+}
+
+/// Parquet columns as text (numbers printed back exactly), so that checks and
+/// messages work the same for both formats.
+fn read_parquet_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
+    use polars::prelude::*;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let df = ParquetReader::new(f)
+        .finish()
+        .map_err(|e| Error::input(file.to_string(), format!("unreadable Parquet: {e}")))?;
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cells = df
+        .columns()
+        .par_iter()
+        .map(|c| {
+            let s = c.as_materialized_series();
+            let text = s.cast(&DataType::String).map_err(|e| {
+                Error::input(file.to_string(), format!("column '{}': {e}", s.name()))
+            })?;
+            let text = text
+                .str()
+                .map_err(|e| Error::input(file.to_string(), e.to_string()))?;
+            let text = text.rechunk();
+            let array = text.downcast_as_array();
+            Ok((0..array.len())
+                .map(|i| array.get(i).unwrap_or("").to_string())
+                .collect::<Vec<String>>())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RawTable {
+        header,
+        cells: Cells::Owned(cells),
+        place: "row",
+        first_line: 1,
+    })
+}

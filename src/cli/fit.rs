@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use custvalue::models::{self, BgBb, Customer, GammaGamma, ModelKind, Pattern};
+use custvalue::models::{self, BgBb, Customer, FitOptions, GammaGamma, ModelKind, Pattern};
 use custvalue::{Error, Result};
 
+use super::ltv::{fit_json, num};
 use super::{Ctx, fit_table, print};
 
 const EXAMPLES: &str = "\
@@ -36,6 +37,14 @@ pub struct FitArgs {
     /// Column with each customer's mean spend per repeat purchase (fits Gamma-Gamma).
     #[arg(long, value_name = "NAME")]
     pub spend_col: Option<String>,
+
+    /// lifetimes' L2 penalizer on the model parameters (0 = none).
+    #[arg(long, value_name = "C", default_value_t = 0.0)]
+    pub penalizer: f64,
+
+    /// Print the fits as JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The CSV as columns of numbers, named by the header; errors name file, line and column.
@@ -96,19 +105,42 @@ pub fn run(ctx: &Ctx, args: &FitArgs) -> Result<i32> {
             &args.summary,
             &["frequency", "recency", "periods", "weights"],
         )?;
+        let names = ["frequency", "recency", "periods"];
+        let count = |k: usize, i: usize| -> Result<u32> {
+            let v = c[k][i];
+            if v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+                Ok(v as u32)
+            } else {
+                Err(Error::BadRow {
+                    file: args.summary.display().to_string(),
+                    place: "line",
+                    line: i as u64 + 2,
+                    column: names[k].to_string(),
+                    value: v.to_string(),
+                    reason: "not a count".into(),
+                    expected: "a whole number >= 0".into(),
+                })
+            }
+        };
         let patterns: Vec<Pattern> = (0..c[0].len())
-            .map(|i| Pattern {
-                x: c[0][i] as u32,
-                t_x: c[1][i] as u32,
-                n: c[2][i] as u32,
-                weight: c[3][i],
+            .map(|i| {
+                Ok(Pattern {
+                    x: count(0, i)?,
+                    t_x: count(1, i)?,
+                    n: count(2, i)?,
+                    weight: c[3][i],
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let fit = {
             let step = ctx.step(format!("fitting {}", args.summary.display()));
             BgBb::fit_observed(&patterns, &step.fit_progress()).map_err(model_error)?
         };
-        print(&fit_table(fit.report()));
+        if args.json {
+            print_json(&serde_json::json!({ "purchase_model": fit_json(fit.report(), 0.0) }))?;
+        } else {
+            print(&fit_table(fit.report()));
+        }
         return Ok(0);
     }
     let kind: ModelKind = args
@@ -127,9 +159,12 @@ pub fn run(ctx: &Ctx, args: &FitArgs) -> Result<i32> {
             t: c[2][i],
         })
         .collect();
+    let options = FitOptions {
+        penalizer: args.penalizer,
+    };
     let fit = {
         let step = ctx.step(format!("fitting {}", args.summary.display()));
-        models::fit_purchase_model_observed(kind, &customers, &step.fit_progress())
+        models::fit_purchase_model_with(kind, &customers, &options, &step.fit_progress())
             .map_err(model_error)?
     };
     let mut text = fit_table(fit.report());
@@ -140,8 +175,15 @@ pub fn run(ctx: &Ctx, args: &FitArgs) -> Result<i32> {
             .unzip();
         let gg = {
             let step = ctx.step(format!("fitting {}", args.summary.display()));
-            GammaGamma::fit_observed(&x, &m, &step.fit_progress()).map_err(model_error)?
+            GammaGamma::fit_with(&x, &m, &options, &step.fit_progress()).map_err(model_error)?
         };
+        if args.json {
+            return print_json(&serde_json::json!({
+                "purchase_model": fit_json(fit.report(), args.penalizer),
+                "spend_model": fit_json(gg.report(), args.penalizer),
+                "spend_frequency_correlation": num(models::spend_frequency_correlation(&x, &m)),
+            }));
+        }
         text.push('\n');
         text.push_str(&fit_table(gg.report()));
         text.push_str(&format!(
@@ -150,6 +192,19 @@ pub fn run(ctx: &Ctx, args: &FitArgs) -> Result<i32> {
             x.len()
         ));
     }
+    if args.json {
+        return print_json(&serde_json::json!({
+            "purchase_model": fit_json(fit.report(), args.penalizer),
+        }));
+    }
+    print(&text);
+    Ok(0)
+}
+
+fn print_json(value: &serde_json::Value) -> Result<i32> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Data(format!("JSON output: {e}")))?;
+    text.push('\n');
     print(&text);
     Ok(0)
 }

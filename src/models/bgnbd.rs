@@ -10,7 +10,8 @@
 //! On the CDNOW calibration data the paper reports r = 0.243, α = 4.414,
 //! a = 0.793, b = 2.426 with log-likelihood −9582.4; the tests reproduce them.
 
-use super::special::{ln_abs_hyp2f1, ln_beta, ln_gamma, log_add_exp, tanh_sinh_nodes};
+use super::likelihood::{Prepared, Row, par_sum, softplus_and_logistic};
+use super::special::{digamma, ln_abs_hyp2f1, ln_beta, ln_gamma, log_add_exp, tanh_sinh_nodes};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
 const NAME: &str = "BG/NBD";
@@ -43,27 +44,23 @@ impl BgNbd {
         data: &[Customer],
         progress: &super::FitObserver,
     ) -> Result<Self, ModelError> {
-        super::validate_for_fit(data)?;
-        let (mean_x, mean_t) = super::data_scale(data);
-        // α has units of time, so starts are scaled by the observed purchase
-        // rate to make them independent of weeks vs days.
-        let unit = mean_t / mean_x;
-        let starts = vec![
-            vec![1.0, unit, 1.0, 1.0],
-            vec![0.5, 0.5 * unit, 0.5, 2.0],
-            vec![2.0, 2.0 * unit, 2.0, 5.0],
-            vec![0.25, 0.25 * unit, 1.5, 0.5],
-        ];
-        let distinct = super::distinct_weighted(data);
-        let nll =
-            |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
-        let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
+        Self::fit_with(data, &super::FitOptions::default(), progress)
+    }
+
+    /// [`fit_observed`](Self::fit_observed) with [`super::FitOptions`] (a penalty).
+    /// At the no-dropout boundary the model is the NBD: a = 0, b = +inf,
+    /// P(alive) = 1, and the report says so.
+    pub fn fit_with(
+        data: &[Customer],
+        options: &super::FitOptions,
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
+        let (report, [r, alpha, a, b]) = fit_family(NAME, data, options, progress, false)?;
         Ok(BgNbd {
-            r: v[0],
-            alpha: v[1],
-            a: v[2],
-            b: v[3],
+            r,
+            alpha,
+            a,
+            b,
             report,
         })
     }
@@ -100,6 +97,178 @@ pub(super) fn ln_lik(r: f64, alpha: f64, a: f64, b: f64, c: &Customer) -> f64 {
     // A₄ = a/(b+x−1) · (α+t_x)^−(r+x)
     let ln_a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + c.t_x).ln();
     ln_a1 + ln_a2 + log_add_exp(ln_a3, ln_a4)
+}
+
+/// Negative log-likelihood of eq. (6) summed over `data`, and its exact gradient
+/// in (r, α, a, b); with `modified`, the same for MBG/NBD (see `mbgnbd`).
+///
+/// Both likelihoods have the form
+/// ln L = c(x) + r ln α − (r+x) ln(α+T) + δ · ln(1 + eᴰ),
+/// D = ln a − ln(b+k) − (r+x)(ln(α+t_x) − ln(α+T)),
+/// where for BG/NBD c(x) = ln Γ(r+x) − ln Γ(r) + ln B(a, b+x) − ln B(a, b), k = x−1 and
+/// δ = [x > 0] (eq. 6 with A₁A₂ = e^{c(x)} α^r); for MBG/NBD b+x becomes b+x+1 in c,
+/// k = x and δ = 1. c(x), its derivatives (digammas) and ln(b+k) are computed once
+/// per distinct x; each record costs two logarithms and one exponential.
+pub(super) fn nll_gradient(p: &[f64], data: &Prepared, modified: bool) -> Option<(f64, Vec<f64>)> {
+    let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+    let shift = if modified { 1.0 } else { 0.0 };
+    let (psi_r, psi_b, psi_ab) = (digamma(r), digamma(b), digamma(a + b));
+    let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
+    // Per distinct x: c, ∂c/∂r, ∂c/∂a, ∂c/∂b, ln(b+k), 1/(b+k).
+    let mut c_sum = [0.0; 4];
+    let per_x: Vec<(f64, f64)> = data
+        .xs
+        .iter()
+        .zip(&data.x_weights)
+        .map(|(&x, &w)| {
+            let bx = b + x + shift;
+            let abx = a + b + x + shift;
+            let psi_abx = digamma(abx);
+            c_sum[0] += w * (ln_gamma(r + x) - lg_r + ln_gamma(bx) - ln_gamma(abx) - lg_b + lg_ab);
+            c_sum[1] += w * (digamma(r + x) - psi_r);
+            c_sum[2] += w * (psi_ab - psi_abx);
+            c_sum[3] += w * (digamma(bx) - psi_abx - psi_b + psi_ab);
+            let k = b + x - 1.0 + shift;
+            if k > 0.0 {
+                (k.ln(), 1.0 / k)
+            } else {
+                (f64::NAN, f64::NAN)
+            }
+        })
+        .collect();
+    let ln_a = a.ln();
+    let ln_alpha = alpha.ln();
+    // Per record: value, ∂/∂r, ∂/∂α, Σσ (for ∂/∂a), Σσ/(b+k) (for ∂/∂b).
+    let sums = par_sum(&data.rows, |row: &Row, acc: &mut [f64; 5]| {
+        let rx = r + row.x;
+        let ln_t = (alpha + row.t).ln();
+        let inv_t = 1.0 / (alpha + row.t);
+        let mut v = -rx * ln_t;
+        let mut gr = -ln_t;
+        let mut galpha = -rx * inv_t;
+        if modified || row.x > 0.0 {
+            let (ln_k, inv_k) = per_x[row.xi as usize];
+            let ln_tx = (alpha + row.t_x).ln();
+            let gap = ln_tx - ln_t;
+            let (softplus, sigma) = softplus_and_logistic(ln_a - ln_k - rx * gap);
+            v += softplus;
+            gr -= sigma * gap;
+            galpha -= sigma * rx * (1.0 / (alpha + row.t_x) - inv_t);
+            acc[3] += row.w * sigma;
+            acc[4] += row.w * sigma * inv_k;
+        }
+        acc[0] += row.w * v;
+        acc[1] += row.w * gr;
+        acc[2] += row.w * galpha;
+    });
+    let n = data.total_weight;
+    let ll = c_sum[0] + n * r * ln_alpha + sums[0];
+    let grad = [
+        c_sum[1] + n * ln_alpha + sums[1],
+        n * r / alpha + sums[2],
+        c_sum[2] + sums[3] / a,
+        c_sum[3] - sums[4],
+    ];
+    (ll.is_finite() && grad.iter().all(|g| g.is_finite()))
+        .then(|| (-ll, grad.iter().map(|g| -g).collect()))
+}
+
+/// Starting points in the data's time unit: α has units of time, so starts are
+/// scaled by the observed purchase rate to make them independent of weeks vs days.
+pub(super) fn starts(data: &[Customer]) -> Vec<Vec<f64>> {
+    let (mean_x, mean_t) = super::data_scale(data);
+    let unit = mean_t / mean_x;
+    vec![
+        vec![1.0, unit, 1.0, 1.0],
+        vec![0.5, 0.5 * unit, 0.5, 2.0],
+        vec![2.0, 2.0 * unit, 2.0, 5.0],
+        vec![0.25, 0.25 * unit, 1.5, 0.5],
+    ]
+}
+
+/// No dropout: the mean dropout probability a/(a+b) per purchase is below one in
+/// a million, so the data cannot tell the model from the NBD.
+pub(super) fn dropout_vanishes(theta: &[f64]) -> bool {
+    theta[2] / (theta[2] + theta[3]) < 1e-6
+}
+
+/// Fits the BG/NBD likelihood (or MBG/NBD with `modified`); at the no-dropout
+/// boundary fits the NBD instead. Returns the report and (r, α, a, b), a = 0 and
+/// b = +inf on the boundary.
+pub(super) fn fit_family(
+    name: &'static str,
+    data: &[Customer],
+    options: &super::FitOptions,
+    progress: &super::FitObserver,
+    modified: bool,
+) -> Result<(FitReport, [f64; 4]), ModelError> {
+    super::validate_for_fit(data)?;
+    let full = Prepared::new(data);
+    let full_nll = |p: &[f64]| nll_gradient(p, &full, modified);
+    let sample = (data.len() > 2 * super::SUBSAMPLE).then(|| {
+        let part = super::likelihood::subsample(data, super::SUBSAMPLE);
+        Prepared::new(&part)
+    });
+    let sub_nll = |p: &[f64]| nll_gradient(p, sample.as_ref().expect("subsample"), modified);
+    let fit = super::fit_ml_grad(
+        name,
+        &PARAMS,
+        &starts(data),
+        super::Objective {
+            nll: &full_nll,
+            weight: full.total_weight,
+        },
+        sample.as_ref().map(|s| super::Objective {
+            nll: &sub_nll,
+            weight: s.total_weight,
+        }),
+        options,
+        super::Penalty {
+            scales: &[1.0, 1.0 / super::max_age(data), 1.0, 1.0],
+            on_total: false,
+        },
+        &dropout_vanishes,
+        progress,
+    )?;
+    if fit.doubtful(|t| t[2] / (t[2] + t[3]) < 1e-3) {
+        let nbd = super::fit_nbd(name, data, &full, options, progress)?;
+        if fit.reduces_to(nbd.0.log_likelihood) {
+            return Ok(nbd_at_boundary(name, nbd));
+        }
+    }
+    let v: Vec<f64> = fit.report.params.iter().map(|(_, v)| *v).collect();
+    Ok((fit.report, [v[0], v[1], v[2], v[3]]))
+}
+
+/// The NBD fit as the no-dropout boundary of BG/NBD or MBG/NBD: a = 0, b = +inf.
+fn nbd_at_boundary(name: &str, nbd: (FitReport, [f64; 2])) -> (FitReport, [f64; 4]) {
+    let mut report = nbd.0;
+    report.boundary = Some(format!(
+        "no dropout in these data: {name} reduces to the NBD; P(alive) = 1"
+    ));
+    (report, [nbd.1[0], nbd.1[1], 0.0, f64::INFINITY])
+}
+
+/// Eq. (8) of the paper, P(X(t) = n) for a new customer (see
+/// [`PurchaseModel::probability_of_purchases`]); MBG/NBD reuses it with b + 1.
+pub(super) fn probability_of_purchases(r: f64, alpha: f64, a: f64, b: f64, n: u32, t: f64) -> f64 {
+    if !(t >= 0.0 && t.is_finite()) {
+        return f64::NAN;
+    }
+    let nbd = |k: u32| super::ln_nbd_probability(r, alpha, k, t).exp();
+    if a == 0.0 {
+        return nbd(n);
+    }
+    let nf = f64::from(n);
+    let ln_norm = ln_beta(a, b);
+    let still = (ln_beta(a, b + nf) - ln_norm).exp() * nbd(n);
+    if n == 0 {
+        return still;
+    }
+    // P(NBD(t) >= n) = 1 − Σ_{j<n} NBD(j; t), clamped at 0 against rounding.
+    let below: f64 = (0..n).map(nbd).sum();
+    let at_least = (1.0 - below).max(0.0);
+    still + (ln_beta(a + 1.0, b + nf - 1.0) - ln_norm).exp() * at_least
 }
 
 /// E[(1/p)(1 − e^{−λpt})] for λ ~ Gamma(r, α), p ~ Beta(a, b): expected
@@ -186,8 +355,7 @@ impl PurchaseModel for BgNbd {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
         }
-        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
-        self.p_alive(c) * alive_expectation(r + c.x, alpha + c.t, a, b + c.x, t)
+        self.p_alive(c) * self.expected_purchases_if_alive(t, c.x, c.t)
     }
 
     /// Note 021: 1 / (1 + δ_{x>0} a/(b+x−1) ((α+T)/(α+t_x))^{r+x});
@@ -196,7 +364,7 @@ impl PurchaseModel for BgNbd {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
         }
-        if c.x == 0.0 {
+        if c.x == 0.0 || self.a == 0.0 {
             return 1.0;
         }
         let x = c.x;
@@ -205,9 +373,28 @@ impl PurchaseModel for BgNbd {
         1.0 / (1.0 + ln_odds.exp())
     }
 
-    /// Eq. (7).
+    /// Eq. (7); r t/α for the NBD at the no-dropout boundary.
     fn expected_purchases_new(&self, t: f64) -> f64 {
+        if self.a == 0.0 {
+            return t * self.r / self.alpha;
+        }
         alive_expectation(self.r, self.alpha, self.a, self.b, t)
+    }
+
+    /// The bracket of eq. (10); t(r+x)/(α+T) for the NBD at the no-dropout boundary.
+    fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        if a == 0.0 {
+            return t * (r + x) / (alpha + age);
+        }
+        alive_expectation(r + x, alpha + age, a, b + x, t)
+    }
+
+    /// Eq. (8): B(a, b+n)/B(a, b) · NBD(n; t) + δ_{n>0} B(a+1, b+n−1)/B(a, b) · P(NBD(t) >= n),
+    /// NBD(n; t) the Gamma-Poisson probability of n purchases in t; the NBD alone at the
+    /// no-dropout boundary.
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        probability_of_purchases(self.r, self.alpha, self.a, self.b, n, t)
     }
 
     fn log_likelihood(&self, data: &[Customer]) -> Result<f64, ModelError> {
@@ -252,6 +439,38 @@ mod tests {
             "{rep:?}"
         );
         eprintln!("BG/NBD fit {elapsed:?}: {rep:?}");
+    }
+
+    #[test]
+    fn exact_gradient_matches_finite_differences_and_the_likelihood() {
+        let data = cdnow_customers();
+        let prepared = Prepared::new(&data);
+        for modified in [false, true] {
+            let fg = |p: &[f64]| nll_gradient(p, &prepared, modified);
+            for p in [
+                [0.243, 4.414, 0.793, 2.426],
+                [2.0, 0.5, 0.05, 30.0],
+                [0.1, 40.0, 3.0, 0.3],
+            ] {
+                let err = super::super::gradient_error(&fg, &p);
+                assert!(err < 1e-6, "{modified} {p:?}: {err}");
+                let plain: f64 = data
+                    .iter()
+                    .map(|c| {
+                        if modified {
+                            super::super::mbgnbd::ln_lik(p[0], p[1], p[2], p[3], c)
+                        } else {
+                            ln_lik(p[0], p[1], p[2], p[3], c)
+                        }
+                    })
+                    .sum();
+                let fast = -fg(&p).expect("finite").0;
+                assert!(
+                    (fast - plain).abs() < 1e-10 * plain.abs(),
+                    "{fast} vs {plain}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! x·m_x, which differs by the constant Σ ln x, gives a different number with
 //! the same maximiser (see the tests).
 
-use super::special::ln_gamma;
+use super::likelihood::par_sum;
+use super::special::{digamma, ln_gamma};
 use super::{FitReport, ModelError};
 
 const NAME: &str = "Gamma-Gamma";
@@ -31,7 +32,122 @@ pub struct GammaGamma {
     pub q: f64,
     /// Rate of the Gamma distribution of the scale ν, in money units.
     pub gamma: f64,
+    /// At the constant-spend boundary (q and γ infinite) the common scale ν = q/γ;
+    /// NaN otherwise.
+    nu: f64,
     report: FitReport,
+}
+
+/// Spend records prepared for repeated evaluation: the per-record (x, m) with the
+/// index of x among the distinct x values, and the sums that do not depend on the
+/// parameters.
+struct Spenders {
+    rows: Vec<(f64, f64)>,
+    xs: Vec<f64>,
+    x_weights: Vec<f64>,
+    /// Σ x ln m, Σ ln m, Σ x, Σ x m.
+    sum_x_ln_m: f64,
+    sum_ln_m: f64,
+    sum_x: f64,
+    sum_x_m: f64,
+}
+
+impl Spenders {
+    fn new(data: &[(f64, f64)]) -> Spenders {
+        let mut xs: Vec<f64> = data.iter().map(|r| r.0).collect();
+        xs.sort_unstable_by(f64::total_cmp);
+        xs.dedup();
+        let mut x_weights = vec![0.0; xs.len()];
+        for &(x, _) in data {
+            let i = xs.partition_point(|v| *v < x);
+            x_weights[i] += 1.0;
+        }
+        let sums = par_sum(data, |&(x, m): &(f64, f64), acc: &mut [f64; 4]| {
+            let ln_m = m.ln();
+            acc[0] += x * ln_m;
+            acc[1] += ln_m;
+            acc[2] += x;
+            acc[3] += x * m;
+        });
+        Spenders {
+            rows: data.to_vec(),
+            xs,
+            x_weights,
+            sum_x_ln_m: sums[0],
+            sum_ln_m: sums[1],
+            sum_x: sums[2],
+            sum_x_m: sums[3],
+        }
+    }
+
+    fn weight(&self) -> f64 {
+        self.rows.len() as f64
+    }
+}
+
+/// Negative log-likelihood of the mean-spend density (module docs) summed over
+/// the spenders, and its exact gradient in (p, q, γ):
+/// ∂/∂p = Σ x[ψ(px+q) − ψ(px) + ln x + ln m − ln(γ+xm)],
+/// ∂/∂q = Σ [ψ(px+q) − ψ(q) + ln γ − ln(γ+xm)],
+/// ∂/∂γ = Σ [q/γ − (px+q)/(γ+xm)].
+/// Terms in x alone are computed once per distinct x, those in m alone once per
+/// fit; a record costs one logarithm.
+fn nll_gradient(v: &[f64], data: &Spenders) -> Option<(f64, Vec<f64>)> {
+    let (p, q, gamma) = (v[0], v[1], v[2]);
+    let (lg_q, psi_q, ln_gamma_) = (ln_gamma(q), digamma(q), gamma.ln());
+    let mut c = [0.0; 3];
+    for (&x, &w) in data.xs.iter().zip(&data.x_weights) {
+        let px = p * x;
+        let psi_pxq = digamma(px + q);
+        c[0] += w * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_gamma_ + px * x.ln());
+        c[1] += w * x * (psi_pxq - digamma(px) + x.ln());
+        c[2] += w * (psi_pxq - psi_q + ln_gamma_);
+    }
+    // Σ x L, Σ L, Σ x/(γ+xm), Σ 1/(γ+xm) with L = ln(γ + xm).
+    let sums = par_sum(&data.rows, |&(x, m): &(f64, f64), acc: &mut [f64; 4]| {
+        let s = gamma + x * m;
+        let l = s.ln();
+        let inv = 1.0 / s;
+        acc[0] += x * l;
+        acc[1] += l;
+        acc[2] += x * inv;
+        acc[3] += inv;
+    });
+    let ll = c[0] + p * data.sum_x_ln_m - data.sum_ln_m - (p * sums[0] + q * sums[1]);
+    let g = [
+        c[1] + data.sum_x_ln_m - sums[0],
+        c[2] - sums[1],
+        data.weight() * q / gamma - (p * sums[2] + q * sums[3]),
+    ];
+    (ll.is_finite() && g.iter().all(|v| v.is_finite()))
+        .then(|| (-ll, g.iter().map(|v| -v).collect()))
+}
+
+/// The constant-spend boundary (q → ∞ with q/γ = ν fixed: every customer has the
+/// same scale ν), where m_x ~ Gamma(px, νx): negative log-likelihood and gradient
+/// in (p, ν). Needs no per-record work at all.
+fn constant_nll_gradient(v: &[f64], data: &Spenders) -> Option<(f64, Vec<f64>)> {
+    let (p, nu) = (v[0], v[1]);
+    let mut c = [0.0; 2];
+    for (&x, &w) in data.xs.iter().zip(&data.x_weights) {
+        c[0] += w * (p * x * x.ln() - ln_gamma(p * x));
+        c[1] += w * x * (x.ln() - digamma(p * x));
+    }
+    let ln_nu = nu.ln();
+    let ll =
+        c[0] + p * ln_nu * data.sum_x + p * data.sum_x_ln_m - data.sum_ln_m - nu * data.sum_x_m;
+    let g = [
+        c[1] + ln_nu * data.sum_x + data.sum_x_ln_m,
+        p * data.sum_x / nu - data.sum_x_m,
+    ];
+    (ll.is_finite() && g.iter().all(|v| v.is_finite()))
+        .then(|| (-ll, g.iter().map(|v| -v).collect()))
+}
+
+/// Spend heterogeneity vanishes when the coefficient of variation of ν, 1/√q,
+/// is below one in a thousand.
+fn heterogeneity_vanishes(theta: &[f64]) -> bool {
+    theta[1] > 1e6
 }
 
 /// Pairs (x, m_x) with x > 0, after validation; x = 0 rows carry no spend
@@ -81,6 +197,19 @@ impl GammaGamma {
         m_x: &[f64],
         progress: &super::FitObserver,
     ) -> Result<Self, ModelError> {
+        Self::fit_with(x, m_x, &super::FitOptions::default(), progress)
+    }
+
+    /// [`fit_observed`](Self::fit_observed) with [`super::FitOptions`]. When the data
+    /// show no spend heterogeneity (q → ∞) the model reduces to constant spend: every
+    /// customer's expected spend is the population mean p/ν, q and γ are +inf, and the
+    /// report says so.
+    pub fn fit_with(
+        x: &[f64],
+        m_x: &[f64],
+        options: &super::FitOptions,
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         let data = spenders(x, m_x)?;
         if data.is_empty() {
             return Err(ModelError::Empty);
@@ -98,13 +227,85 @@ impl GammaGamma {
             vec![2.0, 5.0, 2.0 * mean_m],
             vec![10.0, 1.5, 0.05 * mean_m],
         ];
-        let nll = |v: &[f64]| -super::sum_ll(&data, |&(x, m)| ln_density(v[0], v[1], v[2], x, m));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
-        let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
+        let full = Spenders::new(&data);
+        let sample = (data.len() > 2 * super::SUBSAMPLE)
+            .then(|| Spenders::new(&super::likelihood::subsample(&data, super::SUBSAMPLE)));
+        let full_nll = |v: &[f64]| nll_gradient(v, &full);
+        let sub_nll = |v: &[f64]| nll_gradient(v, sample.as_ref().expect("subsample"));
+        let fit = super::fit_ml_grad(
+            NAME,
+            &PARAMS,
+            &starts,
+            super::Objective {
+                nll: &full_nll,
+                weight: full.weight(),
+            },
+            sample.as_ref().map(|s| super::Objective {
+                nll: &sub_nll,
+                weight: s.weight(),
+            }),
+            options,
+            super::Penalty {
+                scales: &[1.0; 3],
+                on_total: false,
+            },
+            &heterogeneity_vanishes,
+            progress,
+        )?;
+        let interior = |fit: super::GradFit| {
+            let v: Vec<f64> = fit.report.params.iter().map(|(_, v)| *v).collect();
+            GammaGamma {
+                p: v[0],
+                q: v[1],
+                gamma: v[2],
+                nu: f64::NAN,
+                report: fit.report,
+            }
+        };
+        if !fit.doubtful(|t| t[1] > 1e3) {
+            return Ok(interior(fit));
+        }
+        let nll = |v: &[f64]| constant_nll_gradient(v, &full);
+        let constant = super::fit_ml_grad(
+            NAME,
+            &["p", "nu"],
+            &[
+                vec![1.0, 1.0 / mean_m],
+                vec![5.0, 5.0 / mean_m],
+                vec![0.5, 0.5 / mean_m],
+            ],
+            super::Objective {
+                nll: &nll,
+                weight: full.weight(),
+            },
+            None,
+            options,
+            super::Penalty {
+                scales: &[1.0; 2],
+                on_total: false,
+            },
+            &|_| false,
+            progress,
+        )?;
+        if constant.at_boundary {
+            return Err(ModelError::NotIdentified(format!(
+                "{NAME}: even with constant spend the shape p runs off"
+            )));
+        }
+        if !fit.reduces_to(constant.report.log_likelihood) {
+            return Ok(interior(fit));
+        }
+        let mut report = constant.report;
+        report.boundary = Some(
+            "no spend heterogeneity in these data: Gamma-Gamma reduces to constant spend \
+             (every customer's expected spend is the population mean)"
+                .into(),
+        );
         Ok(GammaGamma {
-            p: v[0],
-            q: v[1],
-            gamma: v[2],
+            p: report.params[0].1,
+            q: f64::INFINITY,
+            gamma: f64::INFINITY,
+            nu: report.params[1].1,
             report,
         })
     }
@@ -118,6 +319,7 @@ impl GammaGamma {
             p,
             q,
             gamma,
+            nu: f64::NAN,
             report: super::unfitted_report(NAME, &PARAMS, &v),
         })
     }
@@ -149,6 +351,9 @@ impl GammaGamma {
     /// Population mean spend per transaction, E(Z) = pγ/(q−1); `+inf` when
     /// q <= 1, where the mean does not exist.
     pub fn population_mean_spend(&self) -> f64 {
+        if self.q.is_infinite() {
+            return self.p / self.nu;
+        }
         if self.q <= 1.0 {
             f64::INFINITY
         } else {
@@ -167,7 +372,7 @@ impl GammaGamma {
         if !(x.is_finite() && x >= 0.0 && m_x.is_finite()) {
             return f64::NAN;
         }
-        if x == 0.0 {
+        if x == 0.0 || self.q.is_infinite() {
             return self.population_mean_spend();
         }
         let denom = self.p * x + self.q - 1.0;
@@ -242,6 +447,37 @@ mod tests {
             "{rep:?}"
         );
         eprintln!("Gamma-Gamma fit: {rep:?}");
+    }
+
+    #[test]
+    fn exact_gradient_matches_finite_differences_and_the_likelihood() {
+        let (x, m) = cdnow_spend();
+        let pairs = spenders(&x, &m).expect("valid");
+        let data = Spenders::new(&pairs);
+        let fg = |v: &[f64]| nll_gradient(v, &data);
+        for v in [[6.25, 3.74, 15.44], [1.0, 20.0, 300.0], [0.3, 1.2, 2.0]] {
+            assert!(super::super::gradient_error(&fg, &v) < 1e-6, "{v:?}");
+            let plain: f64 = pairs
+                .iter()
+                .map(|&(x, m)| ln_density(v[0], v[1], v[2], x, m))
+                .sum();
+            let fast = -fg(&v).expect("finite").0;
+            assert!(
+                (fast - plain).abs() < 1e-10 * plain.abs(),
+                "{fast} vs {plain}"
+            );
+        }
+        let fg = |v: &[f64]| constant_nll_gradient(v, &data);
+        assert!(super::super::gradient_error(&fg, &[2.0, 0.05]) < 1e-6);
+        // The constant-spend density is the limit of the mixture: q → ∞ with q/γ = ν.
+        let (p, nu) = (2.0, 0.05);
+        let limit = -constant_nll_gradient(&[p, nu], &data).expect("finite").0;
+        let q = 1e9;
+        let near = -nll_gradient(&[p, q, q / nu], &data).expect("finite").0;
+        assert!(
+            (limit - near).abs() < 1e-5 * limit.abs(),
+            "{limit} vs {near}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! expectations in terms of Beta functions and ₂F₁. (The paper's equation
 //! numbers could not be checked here; the comments name the expressions.)
 
-use super::bgnbd::alive_expectation;
+use super::bgnbd::{alive_expectation, probability_of_purchases};
 use super::special::{ln_beta, ln_gamma, log_add_exp};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
@@ -46,25 +46,24 @@ impl MbgNbd {
         data: &[Customer],
         progress: &super::FitObserver,
     ) -> Result<Self, ModelError> {
-        super::validate_for_fit(data)?;
-        let (mean_x, mean_t) = super::data_scale(data);
-        let unit = mean_t / mean_x;
-        let starts = vec![
-            vec![1.0, unit, 1.0, 1.0],
-            vec![0.5, 0.5 * unit, 0.5, 2.0],
-            vec![2.0, 2.0 * unit, 2.0, 5.0],
-            vec![0.25, 0.25 * unit, 1.5, 0.5],
-        ];
-        let distinct = super::distinct_weighted(data);
-        let nll =
-            |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
-        let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
+        Self::fit_with(data, &super::FitOptions::default(), progress)
+    }
+
+    /// [`fit_observed`](Self::fit_observed) with [`super::FitOptions`] (a penalty).
+    /// At the no-dropout boundary the model is the NBD: a = 0, b = +inf,
+    /// P(alive) = 1, and the report says so.
+    pub fn fit_with(
+        data: &[Customer],
+        options: &super::FitOptions,
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
+        let (report, [r, alpha, a, b]) =
+            super::bgnbd::fit_family(NAME, data, options, progress, true)?;
         Ok(MbgNbd {
-            r: v[0],
-            alpha: v[1],
-            a: v[2],
-            b: v[3],
+            r,
+            alpha,
+            a,
+            b,
             report,
         })
     }
@@ -113,20 +112,16 @@ impl PurchaseModel for MbgNbd {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
         }
-        self.p_alive(c)
-            * alive_expectation(
-                self.r + c.x,
-                self.alpha + c.t,
-                self.a,
-                self.b + c.x + 1.0,
-                t,
-            )
+        self.p_alive(c) * self.expected_purchases_if_alive(t, c.x, c.t)
     }
 
     /// 1 / (1 + a/(b+x) · ((α+T)/(α+t_x))^{r+x}), for every x including 0.
     fn p_alive(&self, c: &Customer) -> f64 {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
+        }
+        if self.a == 0.0 {
+            return 1.0;
         }
         let x = c.x;
         let ln_odds = self.a.ln() - (self.b + x).ln()
@@ -139,7 +134,31 @@ impl PurchaseModel for MbgNbd {
     /// then behaves like a BG/NBD customer with p ~ Beta(a, b+1).
     fn expected_purchases_new(&self, t: f64) -> f64 {
         let (a, b) = (self.a, self.b);
+        if a == 0.0 {
+            return t * self.r / self.alpha;
+        }
         b / (a + b) * alive_expectation(self.r, self.alpha, a, b + 1.0, t)
+    }
+
+    /// The alive customer's expectation: λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x+1);
+    /// t(r+x)/(α+T) for the NBD at the no-dropout boundary.
+    fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+        if self.a == 0.0 {
+            return t * (self.r + x) / (self.alpha + age);
+        }
+        alive_expectation(self.r + x, self.alpha + age, self.a, self.b + x + 1.0, t)
+    }
+
+    /// A new customer drops out at time 0 with probability p and otherwise behaves
+    /// as a BG/NBD customer, so mixing over p ~ Beta(a, b):
+    /// P(X(t) = n) = δ_{n0} a/(a+b) + b/(a+b) · P_BG/NBD(X(t) = n | r, α, a, b+1).
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        let (a, b) = (self.a, self.b);
+        if a == 0.0 {
+            return probability_of_purchases(self.r, self.alpha, 0.0, b, n, t);
+        }
+        let dead_at_start = if n == 0 { a / (a + b) } else { 0.0 };
+        dead_at_start + b / (a + b) * probability_of_purchases(self.r, self.alpha, a, b + 1.0, n, t)
     }
 
     fn log_likelihood(&self, data: &[Customer]) -> Result<f64, ModelError> {
@@ -167,6 +186,21 @@ mod tests {
     use super::super::special::{hyp2f1, ln_gamma};
     use super::super::test_data::cdnow_customers;
     use super::*;
+
+    #[test]
+    fn reproduces_the_published_cdnow_estimates() {
+        // lifetimes' documentation fits MBG/NBD to the same CDNOW calibration
+        // summary and prints r 0.525, α 6.183, a 0.891, b 1.614.
+        let m = MbgNbd::fit(&cdnow_customers()).expect("fit");
+        let rep = m.report();
+        assert!(rep.converged && rep.boundary.is_none(), "{rep:?}");
+        let round = |v: f64| (v * 1000.0).round() / 1000.0;
+        assert_eq!(
+            (round(m.r), round(m.alpha), round(m.a), round(m.b)),
+            (0.525, 6.183, 0.891, 1.614),
+            "{rep:?}"
+        );
+    }
 
     #[test]
     fn fits_cdnow_at_least_as_well_as_bgnbd() {

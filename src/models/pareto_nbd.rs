@@ -18,7 +18,8 @@
 //! (s.e. ≈ 6.2), so its third decimal needs t_x and T as exact day counts; the
 //! summary's two-decimal weeks give 11.668 (see the test).
 
-use super::special::{ln_gamma, ln_hyp2f1, log_add_exp, log_sub_exp, tanh_sinh_nodes};
+use super::likelihood::{Prepared, Row, par_sum, softplus_and_logistic};
+use super::special::{digamma, ln_gamma, ln_hyp2f1, log_add_exp, log_sub_exp, tanh_sinh_nodes};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
 const NAME: &str = "Pareto/NBD";
@@ -52,6 +53,17 @@ impl ParetoNbd {
         data: &[Customer],
         progress: &super::FitObserver,
     ) -> Result<Self, ModelError> {
+        Self::fit_with(data, &super::FitOptions::default(), progress)
+    }
+
+    /// [`fit_observed`](Self::fit_observed) with [`super::FitOptions`] (a penalty).
+    /// When the data show no dropout (s/β → 0) the model is the NBD: s = 0,
+    /// P(alive) = 1, and the report says so.
+    pub fn fit_with(
+        data: &[Customer],
+        options: &super::FitOptions,
+        progress: &super::FitObserver,
+    ) -> Result<Self, ModelError> {
         super::validate_for_fit(data)?;
         let (mean_x, mean_t) = super::data_scale(data);
         // α and β carry the time unit; scale their starts by the observed
@@ -63,17 +75,64 @@ impl ParetoNbd {
             vec![2.0, 2.0 * unit, 2.0, 2.0 * mean_t],
             vec![0.25, 0.25 * unit, 1.5, 0.25 * mean_t],
         ];
-        let distinct = super::distinct_weighted(data);
-        let nll =
-            |p: &[f64]| -super::sum_ll(&distinct, |(c, w)| w * ln_lik(p[0], p[1], p[2], p[3], c));
-        let report = super::fit_ml(NAME, &PARAMS, &starts, nll, progress)?;
-        let v: Vec<f64> = report.params.iter().map(|(_, v)| *v).collect();
+        let full = Prepared::new(data);
+        let sample = (data.len() > 2 * super::SUBSAMPLE)
+            .then(|| Prepared::new(&super::likelihood::subsample(data, super::SUBSAMPLE)));
+        let full_nll = |p: &[f64]| nll_gradient(p, &full);
+        let sub_nll = |p: &[f64]| nll_gradient(p, sample.as_ref().expect("subsample"));
+        // No dropout: fewer than one customer in a million would die within the
+        // mean observation window.
+        let dropout_vanishes = |theta: &[f64]| theta[2] / theta[3] * mean_t < 1e-6;
+        let fit = super::fit_ml_grad(
+            NAME,
+            &PARAMS,
+            &starts,
+            super::Objective {
+                nll: &full_nll,
+                weight: full.total_weight,
+            },
+            sample.as_ref().map(|s| super::Objective {
+                nll: &sub_nll,
+                weight: s.total_weight,
+            }),
+            options,
+            // lifetimes divides its Pareto/NBD likelihood by the mean weight (1),
+            // not the total, so its penalty weighs on the whole sum.
+            super::Penalty {
+                scales: &[
+                    1.0,
+                    1.0 / super::max_age(data),
+                    1.0,
+                    1.0 / super::max_age(data),
+                ],
+                on_total: true,
+            },
+            &dropout_vanishes,
+            progress,
+        )?;
+        if fit.doubtful(|t| t[2] / t[3] * mean_t < 1e-3) {
+            let (mut report, [r, alpha]) = super::fit_nbd(NAME, data, &full, options, progress)?;
+            if fit.reduces_to(report.log_likelihood) {
+                report.boundary = Some(format!(
+                    "no dropout in these data: {NAME} reduces to the NBD; P(alive) = 1"
+                ));
+                // s = 0: nobody dies; β then plays no part in any prediction.
+                return Ok(ParetoNbd {
+                    r,
+                    alpha,
+                    s: 0.0,
+                    beta: 1.0,
+                    report,
+                });
+            }
+        }
+        let v: Vec<f64> = fit.report.params.iter().map(|(_, v)| *v).collect();
         Ok(ParetoNbd {
             r: v[0],
             alpha: v[1],
             s: v[2],
             beta: v[3],
-            report,
+            report: fit.report,
         })
     }
 
@@ -160,6 +219,186 @@ pub(super) fn ln_lik(r: f64, alpha: f64, s: f64, beta: f64, c: &Customer) -> f64
     ln_gamma(r + c.x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln() + log_add_exp(alive, died)
 }
 
+/// ln F(τ) and its gradient in (r, α, s, β), where A₀ = F(t_x) − F(T) and
+/// F(τ) = ₂F₁(a, b; a+1; z)/(B+τ)^a with a = r+s+x and, for α >= β, b = s+1,
+/// B = α, z = (α−β)/(α+τ); for α < β, b = r+x, B = β, z = (β−α)/(β+τ).
+///
+/// With c = a+1 the series simplifies, (a)ₙ/(a+1)ₙ = a/(a+n), to
+/// ₂F₁ = Σₙ a/(a+n) · uₙ, uₙ = (b)ₙ zⁿ/n!, whose derivatives follow term by term:
+/// ∂/∂a = Σ n/(a+n)² uₙ, ∂/∂b = Σ a/(a+n) uₙ Σ_{k<n} 1/(b+k), ∂/∂z = Σ a/(a+n) uₙ n/z.
+/// `None` when the series would be long (z near 1) or overflow; the caller
+/// integrates instead.
+fn ln_f_gradient(
+    r: f64,
+    alpha: f64,
+    s: f64,
+    beta: f64,
+    x: f64,
+    tau: f64,
+) -> Option<(f64, [f64; 4])> {
+    let a = r + s + x;
+    let (b, big, diff) = if alpha >= beta {
+        (s + 1.0, alpha, alpha - beta)
+    } else {
+        (r + x, beta, beta - alpha)
+    };
+    let bt = big + tau;
+    let z = diff / bt;
+    let expected_terms = (b * z + 40.0) / (1.0 - z);
+    if expected_terms > 2000.0 || b * -(-z).ln_1p() > 600.0 {
+        return None;
+    }
+    let (mut sum, mut d_a, mut d_b, mut d_z) = (1.0, 0.0, 0.0, 0.0);
+    let (mut u, mut harmonic) = (1.0_f64, 0.0_f64);
+    let mut n = 0.0;
+    loop {
+        // u_{n+1} = u_n (b+n) z/(n+1); H_{n+1} = H_n + 1/(b+n).
+        u *= (b + n) * z / (n + 1.0);
+        harmonic += 1.0 / (b + n);
+        n += 1.0;
+        let w = a / (a + n);
+        let term = w * u;
+        sum += term;
+        d_a += n / ((a + n) * (a + n)) * u;
+        d_b += term * harmonic;
+        d_z += term * n;
+        if term <= 1e-17 * sum && n > b * z / (1.0 - z) || n > 4.0 * expected_terms {
+            break;
+        }
+    }
+    // d_z above is Σ term·n; ∂/∂z is that over z (0 when z = 0: only n = 0 counts).
+    let d_z = if z > 0.0 { d_z / z } else { 0.0 };
+    let ln_bt = bt.ln();
+    let ln_f = sum.ln() - a * ln_bt;
+    // ∂ ln F = (S_a ∂a + S_b ∂b + S_z ∂z)/S − ∂a ln(B+τ) − a ∂ln(B+τ).
+    let (sa, sb, sz) = (d_a / sum, d_b / sum, d_z / sum);
+    let common = sa - ln_bt; // ∂a/∂r = ∂a/∂s = 1
+    let g = if alpha >= beta {
+        // b = s+1; z = (α−β)/(α+τ): ∂z/∂α = (β+τ)/(α+τ)², ∂z/∂β = −1/(α+τ).
+        [
+            common,
+            sz * (beta + tau) / (bt * bt) - a / bt,
+            common + sb,
+            -sz / bt,
+        ]
+    } else {
+        // b = r+x; z = (β−α)/(β+τ): ∂z/∂α = −1/(β+τ), ∂z/∂β = (α+τ)/(β+τ)².
+        [
+            common + sb,
+            -sz / bt,
+            common,
+            sz * (alpha + tau) / (bt * bt) - a / bt,
+        ]
+    };
+    Some((ln_f, g))
+}
+
+/// ln A₀ and its gradient in (r, α, s, β), from the series of [`ln_f_gradient`]
+/// where it is short, otherwise from the integral of [`ln_a0_quadrature`]
+/// differentiated under the integral sign.
+fn ln_a0_gradient(
+    r: f64,
+    alpha: f64,
+    s: f64,
+    beta: f64,
+    x: f64,
+    t_x: f64,
+    t: f64,
+) -> (f64, [f64; 4]) {
+    if t_x >= t {
+        return (f64::NEG_INFINITY, [0.0; 4]);
+    }
+    if let (Some((l1, g1)), Some((l2, g2))) = (
+        ln_f_gradient(r, alpha, s, beta, x, t_x),
+        ln_f_gradient(r, alpha, s, beta, x, t),
+    ) && l2 < l1
+    {
+        // ∂ ln(F₁ − F₂) = (∂ln F₁ − ρ ∂ln F₂)/(1 − ρ), ρ = F₂/F₁.
+        let rho = (l2 - l1).exp();
+        let mut g = [0.0; 4];
+        for k in 0..4 {
+            g[k] = (g1[k] - rho * g2[k]) / (1.0 - rho);
+        }
+        return (log_sub_exp(l1, l2), g);
+    }
+    // A₀ = (r+s+x) ∫_{t_x}^{T} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ: weights of the integrand
+    // at the nodes give ∂ ln ∫ as averages of the integrand's log-derivatives.
+    let ln_f = |tau: f64| -(r + x) * (alpha + tau).ln() - (s + 1.0) * (beta + tau).ln();
+    let peak = ln_f(t_x);
+    let (mut sum, mut g) = (0.0, [0.0; 4]);
+    for (u, _, w) in tanh_sinh_nodes(t - t_x, 1.0 / 64.0) {
+        let tau = t_x + u;
+        let v = w * (ln_f(tau) - peak).exp();
+        sum += v;
+        g[0] -= v * (alpha + tau).ln();
+        g[1] -= v * (r + x) / (alpha + tau);
+        g[2] -= v * (beta + tau).ln();
+        g[3] -= v * (s + 1.0) / (beta + tau);
+    }
+    let rsx = r + s + x;
+    let g = [
+        g[0] / sum + 1.0 / rsx,
+        g[1] / sum,
+        g[2] / sum + 1.0 / rsx,
+        g[3] / sum,
+    ];
+    (rsx.ln() + peak + sum.ln(), g)
+}
+
+/// Negative log-likelihood (note 008) summed over `data` and its exact gradient
+/// in (r, α, s, β): ln L = ln Γ(r+x) − ln Γ(r) + r ln α + s ln β + ln(e^{alive} + e^{died}),
+/// alive = −(r+x) ln(α+T) − s ln(β+T), died = ln s − ln(r+s+x) + ln A₀.
+/// The Γ terms are computed once per distinct x.
+pub(super) fn nll_gradient(p: &[f64], data: &Prepared) -> Option<(f64, Vec<f64>)> {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let (lg_r, psi_r) = (ln_gamma(r), digamma(r));
+    let mut c = [0.0; 2];
+    for (&x, &w) in data.xs.iter().zip(&data.x_weights) {
+        c[0] += w * (ln_gamma(r + x) - lg_r);
+        c[1] += w * (digamma(r + x) - psi_r);
+    }
+    let sums = par_sum(&data.rows, |row: &Row, acc: &mut [f64; 5]| {
+        let x = row.x;
+        let (ln_at, ln_bt) = ((alpha + row.t).ln(), (beta + row.t).ln());
+        let alive = -(r + x) * ln_at - s * ln_bt;
+        let g_alive = [
+            -ln_at,
+            -(r + x) / (alpha + row.t),
+            -ln_bt,
+            -s / (beta + row.t),
+        ];
+        let (ln_a0, g_a0) = ln_a0_gradient(r, alpha, s, beta, x, row.t_x, row.t);
+        let rsx = r + s + x;
+        let died = s.ln() - rsx.ln() + ln_a0;
+        let g_died = [
+            g_a0[0] - 1.0 / rsx,
+            g_a0[1],
+            g_a0[2] + 1.0 / s - 1.0 / rsx,
+            g_a0[3],
+        ];
+        let (softplus, p_died) = softplus_and_logistic(died - alive);
+        acc[0] += row.w * (alive + softplus);
+        for k in 0..4 {
+            let gk = if died == f64::NEG_INFINITY {
+                g_alive[k]
+            } else {
+                (1.0 - p_died) * g_alive[k] + p_died * g_died[k]
+            };
+            acc[k + 1] += row.w * gk;
+        }
+    });
+    let n = data.total_weight;
+    let ll = c[0] + n * (r * alpha.ln() + s * beta.ln()) + sums[0];
+    let g = [
+        c[1] + n * alpha.ln() + sums[1],
+        n * r / alpha + sums[2],
+        n * beta.ln() + sums[3],
+        n * s / beta + sums[4],
+    ];
+    (ll.is_finite() && g.iter().all(|v| v.is_finite()))
+        .then(|| (-ll, g.iter().map(|v| -v).collect()))
+}
+
 /// [1 − (b/(b+t))^{k}] / k, with its limit ln(1 + t/b) at k = 0; the form in
 /// which s−1 enters both expectations, evaluated without cancellation.
 fn one_minus_power_over(k: f64, b: f64, t: f64) -> f64 {
@@ -182,9 +421,7 @@ impl PurchaseModel for ParetoNbd {
         if super::validate_customer(c).is_err() || !(t >= 0.0 && t.is_finite()) {
             return f64::NAN;
         }
-        let bt = self.beta + c.t;
-        let rate_part = (self.r + c.x) * bt / (self.alpha + c.t);
-        self.p_alive(c) * rate_part * one_minus_power_over(self.s - 1.0, bt, t)
+        self.p_alive(c) * self.expected_purchases_if_alive(t, c.x, c.t)
     }
 
     /// SMC's P(alive): the share of the likelihood due to "still alive at T",
@@ -192,6 +429,9 @@ impl PurchaseModel for ParetoNbd {
     fn p_alive(&self, c: &Customer) -> f64 {
         if super::validate_customer(c).is_err() {
             return f64::NAN;
+        }
+        if self.s == 0.0 {
+            return 1.0;
         }
         let (alive, died) = self.ln_terms(c);
         1.0 / (1.0 + (died - alive).exp())
@@ -203,6 +443,40 @@ impl PurchaseModel for ParetoNbd {
             return f64::NAN;
         }
         self.r * self.beta / self.alpha * one_minus_power_over(self.s - 1.0, self.beta, t)
+    }
+
+    /// (r+x)(β+T)/((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^{s−1}], SMC's expectation
+    /// for a customer alive at T; t(r+x)/(α+T) when s = 0 (no dropout).
+    fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+        if !(t >= 0.0 && t.is_finite()) {
+            return f64::NAN;
+        }
+        let bt = self.beta + age;
+        let rate_part = (self.r + x) * bt / (self.alpha + age);
+        rate_part * one_minus_power_over(self.s - 1.0, bt, t)
+    }
+
+    /// A new customer's lifetime τ has density sβ^s/(β+τ)^{s+1} after mixing
+    /// μ ~ Gamma(s, β), and λ ~ Gamma(r, α) independently, so
+    /// P(X(t) = n) = (β/(β+t))^s NBD(n; t) + ∫₀ᵗ sβ^s/(β+τ)^{s+1} NBD(n; τ) dτ,
+    /// NBD(n; τ) the Gamma-Poisson probability of n purchases in τ; the integral by
+    /// tanh-sinh quadrature.
+    fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        if !(t >= 0.0 && t.is_finite()) {
+            return f64::NAN;
+        }
+        let (r, alpha, s, beta) = (self.r, self.alpha, self.s, self.beta);
+        let nbd = |tau: f64| super::ln_nbd_probability(r, alpha, n, tau).exp();
+        let survive = (-s * (t / beta).ln_1p()).exp();
+        if s == 0.0 || t == 0.0 {
+            return survive * nbd(t);
+        }
+        let mut died = 0.0;
+        for (tau, _, w) in tanh_sinh_nodes(t, 1.0 / 64.0) {
+            let density = (s.ln() + s * beta.ln() - (s + 1.0) * (beta + tau).ln()).exp();
+            died += w * density * nbd(tau);
+        }
+        survive * nbd(t) + died
     }
 
     fn log_likelihood(&self, data: &[Customer]) -> Result<f64, ModelError> {
@@ -242,6 +516,48 @@ mod tests {
                 t: days(c.t),
             })
             .collect()
+    }
+
+    #[test]
+    fn exact_gradient_matches_finite_differences_and_the_likelihood() {
+        let data = cdnow_customers();
+        let prepared = Prepared::new(&data);
+        let fg = |p: &[f64]| nll_gradient(p, &prepared);
+        // Both branches of A₀ (α >= β and α < β), near and away from the optimum.
+        for p in [
+            [0.553, 10.578, 0.606, 11.669],
+            [0.553, 12.0, 0.606, 9.0],
+            [1.7, 3.0, 0.2, 40.0],
+        ] {
+            let err = super::super::gradient_error(&fg, &p);
+            assert!(err < 1e-6, "{p:?}: {err}");
+            // The value is the likelihood the rest of the module computes.
+            let plain: f64 = data.iter().map(|c| ln_lik(p[0], p[1], p[2], p[3], c)).sum();
+            let fast = -fg(&p).expect("finite").0;
+            assert!(
+                (fast - plain).abs() < 1e-9 * plain.abs(),
+                "{fast} vs {plain}"
+            );
+        }
+        // Where the series is too long the integral answers, with the same gradient.
+        let far = [
+            Customer {
+                x: 3.0,
+                t_x: 2.0,
+                t: 5000.0,
+            },
+            Customer {
+                x: 0.0,
+                t_x: 0.0,
+                t: 4000.0,
+            },
+        ];
+        let prepared = Prepared::new(&far);
+        let fg = |p: &[f64]| nll_gradient(p, &prepared);
+        let p = [0.8, 0.01, 0.5, 50.0];
+        assert!(super::super::gradient_error(&fg, &p) < 1e-6);
+        let plain: f64 = far.iter().map(|c| ln_lik(p[0], p[1], p[2], p[3], c)).sum();
+        assert!((-fg(&p).expect("finite").0 - plain).abs() < 1e-9 * plain.abs());
     }
 
     #[test]

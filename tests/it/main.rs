@@ -9,6 +9,7 @@ mod distributed;
 mod foundation;
 mod incremental;
 mod ltv;
+mod ltv_summary;
 mod nightly;
 mod progress;
 mod reliability;
