@@ -27,6 +27,32 @@ pub enum Period {
 }
 
 impl Period {
+    /// A horizon as "52w", "365d", "1y" or a bare number of periods, in periods of
+    /// this length (rounded).
+    pub fn horizon(self, text: &str) -> Result<u32> {
+        let bad = || {
+            Error::Usage(format!(
+                "horizon {text:?}: write a number of periods, or 365d, 52w, 1y"
+            ))
+        };
+        let t = text.trim();
+        let (number, unit_days) = match t.char_indices().last() {
+            Some((i, 'd')) => (&t[..i], Some(1.0)),
+            Some((i, 'w')) => (&t[..i], Some(7.0)),
+            Some((i, 'y')) => (&t[..i], Some(365.0)),
+            _ => (t, None),
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        let periods = match unit_days {
+            Some(days) => n * days / f64::from(self.days()),
+            None => n,
+        };
+        if !(periods >= 1.0 && periods < 1e6) {
+            return Err(bad());
+        }
+        Ok(periods.round() as u32)
+    }
+
     pub fn days(self) -> i32 {
         match self {
             Period::Day => 1,
@@ -646,4 +672,22 @@ fn read_parquet_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
         place: "row",
         first_line: 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn horizons_in_days_weeks_years_or_periods() {
+        assert_eq!(Period::Week.horizon("52w").unwrap(), 52);
+        assert_eq!(Period::Week.horizon("1y").unwrap(), 52); // 365/7 = 52.1
+        assert_eq!(Period::Day.horizon("1y").unwrap(), 365);
+        assert_eq!(Period::Week.horizon(" 39 ").unwrap(), 39);
+        assert_eq!(Period::Day.horizon("2w").unwrap(), 14);
+        for bad in ["0", "3d", "w", "-1y", "1e7", "x"] {
+            let err = Period::Week.horizon(bad).unwrap_err().to_string();
+            assert!(err.contains("horizon"), "{bad}: {err}");
+        }
+    }
 }

@@ -129,31 +129,6 @@ pub struct LtvArgs {
     pub out: Option<PathBuf>,
 }
 
-/// "52w", "365d", "1y" or a bare number of periods → periods of the model.
-fn parse_horizon(text: &str, period: Period) -> Result<u32> {
-    let bad = || {
-        Error::Usage(format!(
-            "horizon {text:?}: write a number of periods, or 365d, 52w, 1y"
-        ))
-    };
-    let t = text.trim();
-    let (number, unit_days) = match t.char_indices().last() {
-        Some((i, 'd')) => (&t[..i], Some(1.0)),
-        Some((i, 'w')) => (&t[..i], Some(7.0)),
-        Some((i, 'y')) => (&t[..i], Some(365.0)),
-        _ => (t, None),
-    };
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let periods = match unit_days {
-        Some(days) => n * days / f64::from(period.days()),
-        None => n,
-    };
-    if !(periods >= 1.0 && periods < 1e6) {
-        return Err(bad());
-    }
-    Ok(periods.round() as u32)
-}
-
 pub(crate) fn fit_table(r: &FitReport) -> String {
     let mut t = Table::new(["parameter", "estimate", "std. error"]);
     for (i, (name, v)) in r.params.iter().enumerate() {
@@ -297,7 +272,7 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         gamma_gamma,
         period,
         horizon: match &args.horizon {
-            Some(h) => parse_horizon(h, period)?,
+            Some(h) => period.horizon(h)?,
             None => match period {
                 Period::Day => 365,
                 Period::Week => 52,
@@ -311,7 +286,7 @@ pub fn run(ctx: &Ctx, args: &LtvArgs) -> Result<i32> {
         purchases_horizon: args
             .purchases_horizon
             .as_deref()
-            .map(|h| parse_horizon(h, period))
+            .map(|h| period.horizon(h))
             .transpose()?,
     };
     let (ltv, source) = match &args.summary {
