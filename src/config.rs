@@ -195,6 +195,9 @@ pub struct RunSettings {
     pub cluster_partitions: Option<usize>,
     /// Give a cluster job up after this many seconds.
     pub cluster_timeout: Option<u64>,
+    /// The in-memory engine's limit ("2GiB", "800MB"); over it the lines are scored out
+    /// of core. Default: three quarters of the machine's memory.
+    pub memory_limit: Option<String>,
 }
 
 /// The format of the nightly run's segment file.
@@ -219,8 +222,8 @@ impl SegmentsFormat {
 }
 
 impl RunSettings {
-    /// The engine of the `[run]` table's settings, checked.
-    pub fn engine(&self) -> Result<crate::engine::Engine> {
+    /// The engine of the `[run]` table's settings for these inputs, checked, and why.
+    pub fn engine(&self, inputs: &[String]) -> Result<crate::engine::Plan> {
         let stream = self.partitions.map(|partitions| {
             let d = crate::stream::StreamOptions::default();
             crate::stream::StreamOptions {
@@ -229,13 +232,27 @@ impl RunSettings {
                 spill_dir: self.spill_dir.clone(),
             }
         });
-        crate::engine::Engine::choose(&crate::engine::EngineSettings {
-            kind: self.engine.unwrap_or_default(),
-            scheduler: self.scheduler.clone(),
-            cluster_partitions: self.cluster_partitions,
-            cluster_timeout: self.cluster_timeout,
-            stream,
+        let memory_limit = self
+            .memory_limit
+            .as_deref()
+            .map(crate::engine::parse_size)
+            .transpose()
+            .map_err(|e| Error::Usage(format!("[run] {e}")))?;
+        crate::engine::Engine::plan(
+            &crate::engine::EngineSettings {
+                kind: self.engine.unwrap_or_default(),
+                scheduler: self.scheduler.clone(),
+                cluster_partitions: self.cluster_partitions,
+                cluster_timeout: self.cluster_timeout,
+                stream,
+                memory_limit,
+                spill_dir: self.spill_dir.clone(),
+            },
+            inputs,
+        )
+        .map_err(|e| match e {
+            Error::Usage(m) => Error::Usage(format!("[run] {m}")),
+            other => other,
         })
-        .map_err(|e| Error::Usage(format!("[run] {e}")))
     }
 }

@@ -56,6 +56,24 @@ pub struct EngineSettings {
     pub cluster_timeout: Option<u64>,
     /// Score out of core with these partitions.
     pub stream: Option<StreamOptions>,
+    /// Bytes the in-memory engine may take; above it the lines are scored out of core
+    /// (unless `stream` says how). `None`: three quarters of the machine's memory.
+    pub memory_limit: Option<u64>,
+    /// Where partitions chosen by the memory limit are spilled (`None`: the system's
+    /// temporary directory).
+    pub spill_dir: Option<std::path::PathBuf>,
+}
+
+/// Bytes the in-memory engine takes per line, about: the line columns, the decoded
+/// batches, ids, the summary and the outputs (measured 64-70 at 10M lines, up to 120
+/// with long ids; the larger figure is assumed).
+pub const BYTES_PER_LINE: u64 = 120;
+
+/// The engine chosen for an input, and why, in a sentence for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub engine: Engine,
+    pub why: String,
 }
 
 /// Where the aggregation runs.
@@ -156,6 +174,63 @@ impl Engine {
         }
     }
 
+    /// Chooses the engine as [`Engine::choose`] does, and for the local engine without
+    /// partitions, in memory or out of core by what the input would take in memory
+    /// against the memory limit (the partitions chosen so that each fits well within it).
+    pub fn plan(s: &EngineSettings, inputs: &[String]) -> Result<Plan> {
+        let engine = Engine::choose(s)?;
+        if engine != Engine::InMemory {
+            let why = match &engine {
+                Engine::OutOfCore(so) => format!("scoring out of core in {} partitions", so.partitions),
+                _ => "aggregating on the cluster".to_string(),
+            };
+            return Ok(Plan { engine, why });
+        }
+        let limit = match s.memory_limit {
+            Some(limit) => limit,
+            None => match machine_memory() {
+                Some(total) => total / 4 * 3,
+                None => {
+                    return Ok(Plan {
+                        engine,
+                        why: "in memory (the machine's memory is not known)".into(),
+                    });
+                }
+            },
+        };
+        let lines = crate::load::estimate_lines(inputs)?;
+        let need = lines.saturating_mul(BYTES_PER_LINE);
+        let about = format!(
+            "about {} lines, about {} in memory",
+            crate::output::thousands(lines),
+            bytes_text(need)
+        );
+        if need <= limit {
+            return Ok(Plan {
+                engine,
+                why: format!("in memory: {about}, within the memory limit of {}", bytes_text(limit)),
+            });
+        }
+        // Two partitions are in memory at once (one scored while the next is read); each
+        // is kept to an eighth of the limit.
+        let partitions = need
+            .div_ceil((limit / 8).max(1))
+            .next_power_of_two()
+            .clamp(8, 4096) as usize;
+        let so = StreamOptions {
+            partitions,
+            spill_dir: s.spill_dir.clone(),
+            ..StreamOptions::default()
+        };
+        Ok(Plan {
+            engine: Engine::OutOfCore(so),
+            why: format!(
+                "out of core in {partitions} partitions: {about}, over the memory limit of {}",
+                bytes_text(limit)
+            ),
+        })
+    }
+
     /// Whether the engine holds every line in memory (only then can the lines be kept
     /// for a report or a model).
     pub fn in_memory(&self) -> bool {
@@ -254,6 +329,63 @@ impl Engine {
     }
 }
 
+/// The memory this process may use: the machine's (MemTotal of /proc/meminfo), or its
+/// control group's limit when that is lower.
+pub fn machine_memory() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (total, cgroup) {
+        (Some(t), Some(c)) => Some(t.min(c)),
+        (t, c) => t.or(c),
+    }
+}
+
+/// Parses a memory size: `2GiB`, `800MB`, `1.5G`, `512MiB`, `64k`, or bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => 0,
+    };
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    let bytes = n * scale as f64;
+    if scale == 0 || !(bytes >= 1.0 && bytes < 1e18) {
+        return Err(Error::Usage(format!(
+            "memory limit {text:?}: write a size like 2GiB, 800MB or 1.5G"
+        )));
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes for a person: "1.9 GiB", "640 MiB".
+fn bytes_text(bytes: u64) -> String {
+    if bytes >= 1 << 30 {
+        format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+    } else {
+        format!("{} MiB", bytes.div_ceil(1 << 20))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +448,67 @@ mod tests {
                     .contains("--features distributed")
             );
         }
+    }
+
+    #[test]
+    fn sizes_parse_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("800MB").unwrap(), 800_000_000);
+        assert_eq!(parse_size("1.5G").unwrap(), 1_500_000_000);
+        assert_eq!(parse_size(" 512 mib ").unwrap(), 512 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        for bad in ["", "GiB", "2 GB per", "-1G", "0", "2XB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_plan_goes_out_of_core_only_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tx.csv");
+        // 1,001 lines: a header of 31 bytes, then lines of 27.
+        let mut text = String::from("customer_id,ts,amount,category\n");
+        for i in 0..1_000 {
+            text.push_str(&format!("c{:05},2024-01-{:02},{:>6},x\n", i, 1 + i % 28, i % 997));
+        }
+        assert_eq!(text.len(), 31 + 1_000 * 27);
+        std::fs::write(&path, &text).unwrap();
+        let inputs = [path.to_str().unwrap().to_string()];
+        let lines = crate::load::estimate_lines(&inputs).unwrap();
+        assert!((990..=1_010).contains(&lines), "{lines}");
+        let plan = |limit: u64| {
+            Engine::plan(
+                &EngineSettings {
+                    memory_limit: Some(limit),
+                    ..Default::default()
+                },
+                &inputs,
+            )
+            .unwrap()
+        };
+        let roomy = plan(1 << 30);
+        assert_eq!(roomy.engine, Engine::InMemory);
+        assert!(roomy.why.starts_with("in memory: about 1,0"), "{}", roomy.why);
+        // 1,001 lines × 120 bytes = 120 kB, an eighth of 64 kB a partition: 16.
+        let tight = plan(64_000);
+        match &tight.engine {
+            Engine::OutOfCore(so) => assert_eq!(so.partitions, 16),
+            other => panic!("{other:?}"),
+        }
+        assert!(tight.why.contains("over the memory limit"), "{}", tight.why);
+        // Partitions given by the user are kept, whatever the limit.
+        let given = Engine::plan(
+            &EngineSettings {
+                memory_limit: Some(1),
+                stream: Some(StreamOptions {
+                    partitions: 3,
+                    ..StreamOptions::default()
+                }),
+                ..Default::default()
+            },
+            &inputs,
+        )
+        .unwrap();
+        assert!(matches!(given.engine, Engine::OutOfCore(ref so) if so.partitions == 3));
     }
 }

@@ -40,6 +40,8 @@ pub struct RunOutcome {
     pub moved: Option<u64>,
     /// Incremental runs: how the inputs were taken.
     pub ingest: Option<IngestSummary>,
+    /// Where the aggregation ran, and why.
+    pub engine: String,
 }
 
 /// What an incremental run did with its inputs.
@@ -80,13 +82,20 @@ pub fn run_job(
 
     let incremental = settings.incremental.unwrap_or(false);
     let analysis: AnalysisSettings = cfg.analysis();
-    let engine = settings.engine()?;
-    if !engine.in_memory() && incremental {
-        return Err(Error::Usage(
-            "[run] incremental goes with neither partitions nor engine = \"ballista\": choose one"
-                .into(),
-        ));
+    let plan = settings.engine(&opts.inputs)?;
+    if incremental && (settings.partitions.is_some() || !plan.engine.in_memory()) {
+        if settings.partitions.is_some() || settings.engine.is_some_and(|e| e != crate::engine::EngineKind::Local) {
+            return Err(Error::Usage(
+                "[run] incremental goes with neither partitions nor engine = \"ballista\": choose one"
+                    .into(),
+            ));
+        }
+        return Err(Error::Usage(format!(
+            "[run] incremental keeps every line in memory, but {}: raise memory_limit",
+            plan.why
+        )));
     }
+    let engine = plan.engine.clone();
     // Only the report and the incremental state need the lines once scored; others are
     // freed before the outputs are built (they are most of the run's memory).
     let keep_lines = settings.report.unwrap_or(true) || incremental;
@@ -178,6 +187,11 @@ pub fn run_job(
             skipped: ing.skipped,
             changed: ing.changed,
         }),
+        engine: if incremental {
+            "in memory, on top of the previous run's state".to_string()
+        } else {
+            plan.why
+        },
     })
 }
 

@@ -65,6 +65,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<i32> {
         let _bar = ctx.load_progress(&mut opts);
         custvalue::run::run_job(&config, &cfg, &opts, args.full)?
     };
+    ctx.note(&format!("scored {}", outcome.engine));
     if let Some(ing) = &outcome.ingest {
         for path in &ing.changed {
             ctx.note(&format!(

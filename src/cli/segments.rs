@@ -8,7 +8,7 @@ use custvalue::output::{money_text, thousands};
 use super::table::Table;
 use custvalue::output::percent;
 use custvalue::Result;
-use custvalue::engine::{Engine, EngineKind, EngineSettings, Phase};
+use custvalue::engine::{Engine, EngineKind, EngineSettings, Phase, Plan};
 
 use super::{Ctx, InputArgs};
 
@@ -93,8 +93,8 @@ pub struct ClusterArgs {
 }
 
 impl SegmentsArgs {
-    /// The engine of the engine flags, checked.
-    pub fn engine(&self) -> Result<Engine> {
+    /// The engine of the engine flags for these inputs, checked, and why.
+    pub fn engine(&self, inputs: &[String]) -> Result<Plan> {
         let c = &self.cluster;
         if c.engine == Some(EngineKind::Ballista) && c.scheduler.is_none() {
             return Err(custvalue::Error::Usage(
@@ -123,13 +123,24 @@ impl SegmentsArgs {
                 "--scheduler and --cluster-partitions go with --engine ballista".into(),
             ));
         }
-        Engine::choose(&EngineSettings {
+        let settings = EngineSettings {
             kind: c.engine.unwrap_or_default(),
             scheduler: c.scheduler.clone(),
             cluster_partitions: c.cluster_partitions,
             cluster_timeout: c.cluster_timeout,
             stream: self.stream.options(),
-        })
+            memory_limit: self.stream.memory_limit,
+            spill_dir: self.stream.spill_dir.clone(),
+        };
+        if self.model.is_some() {
+            // A model needs every line in memory: no judging by size.
+            let engine = Engine::choose(&settings)?;
+            return Ok(Plan {
+                engine,
+                why: "in memory (--model needs every line)".into(),
+            });
+        }
+        Engine::plan(&settings, inputs)
     }
 }
 
@@ -146,8 +157,13 @@ pub struct StreamArgs {
     #[arg(long, value_name = "N", requires = "partitions")]
     pub batch_rows: Option<u64>,
     /// Directory for the spilled partitions [default: the system temporary directory].
-    #[arg(long, value_name = "DIR", requires = "partitions")]
+    #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Memory the in-memory engine may take (2GiB, 800MB, 1.5G): over it, judged from
+    /// the inputs' size, the lines are scored out of core with partitions chosen to fit
+    /// [default: three quarters of the machine's memory, or [run] memory_limit].
+    #[arg(long, value_name = "SIZE", value_parser = custvalue::engine::parse_size)]
+    pub memory_limit: Option<u64>,
 }
 
 impl StreamArgs {
@@ -179,7 +195,9 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     if let Some(m) = args.best_min_spend {
         settings.best.min_spend = m;
     }
-    let engine = args.engine()?;
+    let plan = args.engine(&opts.inputs)?;
+    ctx.note(&format!("scoring {}", plan.why));
+    let engine = plan.engine;
     let load_bar = std::cell::RefCell::new(engine.in_memory().then(|| ctx.load_progress(&mut opts)));
     let scored = engine.segment(&opts, &settings, args.model.is_some(), |phase| match phase {
         Phase::Loading => load_bar.borrow_mut().take(),

@@ -110,7 +110,7 @@ fn streaming_equals_in_memory_byte_for_byte() {
             // The same report: counts, reasons, the rejected examples, the as-of date.
             let report = |e: &str| {
                 e.lines()
-                    .filter(|l| !l.starts_with("wrote "))
+                    .filter(|l| !l.starts_with("wrote ") && !l.starts_with("scoring "))
                     .map(|l| l.replace("q-stream.csv", "q-mem.csv"))
                     .collect::<Vec<_>>()
             };
@@ -273,4 +273,31 @@ fn streaming_gives_the_same_file_at_any_thread_count() {
             );
         }
     }
+}
+
+#[test]
+fn a_memory_limit_below_the_input_scores_out_of_core_with_the_same_bytes() {
+    // The split sample (30,009 lines, estimated at 29,989 from the files' sizes) takes
+    // about 3.6 MB in memory at 120 bytes a line: under a
+    // 1 MB limit they are scored out of core, with partitions chosen to fit (an eighth
+    // of the limit each: 32), and the file equals the in-memory one byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = split_sample(dir.path());
+    let (memory, limited) = (dir.path().join("memory.csv"), dir.path().join("limited.csv"));
+    let said = segments(&inputs, &memory, &["--on-bad-rows", "skip"]);
+    assert!(said.contains("scoring in memory: about 29,989 lines"), "{said}");
+    assert!(said.contains("within the memory limit of"), "{said}");
+    let said = segments(&inputs, &limited, &["--on-bad-rows", "skip", "--memory-limit", "1MB"]);
+    assert!(
+        said.contains("scoring out of core in 32 partitions: about 29,989 lines")
+            && said.contains("over the memory limit of 1 MiB"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&limited).unwrap(), std::fs::read(&memory).unwrap());
+    // A size that is not one is refused before anything is read.
+    bin()
+        .args(["segments", "--input", &inputs[0], "--memory-limit", "lots"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("write a size like 2GiB"));
 }
