@@ -89,6 +89,7 @@ pub(super) fn load_csv_in(
     let delimiter = (opts.delimiter as char).to_string();
     let rows_before = sink.report.rows_read;
     let mut read_so_far = 0u64;
+    let mut pending: Vec<Piece> = Vec::new();
     loop {
         let done = blocks
             .fill(text, block_bytes)
@@ -106,38 +107,61 @@ pub(super) fn load_csv_in(
         }
         let h = header.as_ref().expect("the header is read first");
         let bytes = &blocks.buf;
-        let pieces: Vec<Piece> = cuts
-            .par_windows(2)
-            .zip(first_lines.par_iter())
-            .enumerate()
-            .map(|(k, (w, &first_line))| {
-                let skip = usize::from(k == 0 && skip_header);
-                let piece = &bytes[w[0]..w[1]];
-                parse_piece(&file, piece, first_line, skip, opts, h, &delimiter, rows.empty_like())
-            })
-            .collect();
-        for piece in pieces {
-            for r in piece.rejects {
-                let loc = Loc {
-                    file: &file,
-                    place: "line",
-                    line: r.line,
-                };
-                sink.reject(&loc, r.reject, r.value, r.record)?;
-            }
-            sink.used_n(piece.rows.day.len() as u64);
-            rows.absorb(piece.rows);
-            read_so_far += piece.records;
-            if let Some(e) = piece.failure {
-                return Err(e);
-            }
-        }
-        progress.report(consumed.get(), rows_before + read_so_far);
+        let template = rows.empty_like();
+        // This block's pieces are parsed while the last block's are merged (the merge is
+        // serial: ids recoded into the file's table, in file order).
+        let (parsed, merged) = rayon::join(
+            || {
+                cuts.par_windows(2)
+                    .zip(first_lines.par_iter())
+                    .enumerate()
+                    .map(|(k, (w, &first_line))| {
+                        let skip = usize::from(k == 0 && skip_header);
+                        let piece = &bytes[w[0]..w[1]];
+                        parse_piece(&file, piece, first_line, skip, opts, h, &delimiter, template.empty_like())
+                    })
+                    .collect::<Vec<Piece>>()
+            },
+            || merge_pieces(&file, rows, sink, std::mem::take(&mut pending)),
+        );
+        merged?;
+        // Progress counts records once parsed: they are read, if not yet merged.
+        read_so_far += parsed.iter().map(|p| p.records).sum::<u64>();
+        pending = parsed;
         if done {
+            merge_pieces(&file, rows, sink, std::mem::take(&mut pending))?;
+            progress.report(consumed.get(), rows_before + read_so_far);
             return Ok(());
         }
+        progress.report(consumed.get(), rows_before + read_so_far);
         blocks.consume(cuts.last().copied().unwrap_or(0), lines_at_cut);
     }
+}
+
+/// Hands the pieces' rejections to the policy and appends their rows, in file order;
+/// a piece's failure ends the file after its rows.
+fn merge_pieces(
+    file: &str,
+    rows: &mut Rows,
+    sink: &mut RejectSink,
+    pieces: Vec<Piece>,
+) -> Result<()> {
+    for piece in pieces {
+        for r in piece.rejects {
+            let loc = Loc {
+                file,
+                place: "line",
+                line: r.line,
+            };
+            sink.reject(&loc, r.reject, r.value, r.record)?;
+        }
+        sink.used_n(piece.rows.day.len() as u64);
+        rows.absorb(piece.rows);
+        if let Some(e) = piece.failure {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// A csv reader of these bytes with the file's dialect, lines indexed as they pass.
