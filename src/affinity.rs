@@ -25,8 +25,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::summary::Summary;
+use crate::transactions::{NO_CATEGORY, Transactions};
 
 /// Up to this many categories, pair counts go into a dense array.
 const DENSE_MAX_CATEGORIES: usize = 512;
@@ -359,27 +359,28 @@ pub fn next_category_codes(tx: &Transactions, s: &Summary, pairs: &[Pair]) -> Ve
     for (rank, p) in pairs.iter().enumerate() {
         by_a[p.a as usize].push((rank as u32, p.b));
     }
-    let parts: Vec<Vec<Option<u32>>> = crate::parallel::customer_chunks(tx.n_customers().min(s.len()))
-        .into_par_iter()
-        .map(|range| {
-            let mut bought = Bought::new(tx.categories.len());
-            range
-                .map(|c| {
-                    bought.fill(tx, s, c);
-                    bought
-                        .categories()
-                        .iter()
-                        .filter_map(|&a| {
-                            by_a.get(a as usize)?
-                                .iter()
-                                .find(|&&(_, b)| !bought.contains(b))
-                        })
-                        .min()
-                        .map(|&(_, b)| b)
-                })
-                .collect()
-        })
-        .collect();
+    let parts: Vec<Vec<Option<u32>>> =
+        crate::parallel::customer_chunks(tx.n_customers().min(s.len()))
+            .into_par_iter()
+            .map(|range| {
+                let mut bought = Bought::new(tx.categories.len());
+                range
+                    .map(|c| {
+                        bought.fill(tx, s, c);
+                        bought
+                            .categories()
+                            .iter()
+                            .filter_map(|&a| {
+                                by_a.get(a as usize)?
+                                    .iter()
+                                    .find(|&&(_, b)| !bought.contains(b))
+                            })
+                            .min()
+                            .map(|&(_, b)| b)
+                    })
+                    .collect()
+            })
+            .collect();
     parts.concat()
 }
 

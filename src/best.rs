@@ -8,9 +8,9 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::money;
 use crate::summary::count_distinct;
+use crate::transactions::{NO_CATEGORY, Transactions};
 
 /// Thresholds of the rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -22,10 +22,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::transactions::Transactions;
 use crate::money;
-use crate::summary::Summary;
 use crate::output::percent;
+use crate::summary::Summary;
+use crate::transactions::Transactions;
 
 /// The month of a day number as year × 12 + (month − 1): consecutive months are
 /// consecutive integers.

@@ -30,11 +30,11 @@ use rayon::prelude::*;
 use crate::cohorts::{cohort_months, month_label};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Lifecycle, Stage};
-use crate::transactions::{NO_CATEGORY, Transactions};
 use crate::money;
 use crate::rfm::{RfmScores, SegmentRules};
 use crate::segments::Segmentation;
 use crate::summary::Summary;
+use crate::transactions::{NO_CATEGORY, Transactions};
 
 /// The category of lines without one.
 pub const NONE_CATEGORY: &str = "(none)";

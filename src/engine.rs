@@ -154,9 +154,7 @@ impl Engine {
                 }
                 let partitions = s.cluster_partitions.unwrap_or(DEFAULT_CLUSTER_PARTITIONS);
                 if partitions == 0 {
-                    return Err(Error::Usage(
-                        "cluster partitions must be at least 1".into(),
-                    ));
+                    return Err(Error::Usage("cluster partitions must be at least 1".into()));
                 }
                 if !cfg!(feature = "distributed") {
                     return Err(Error::Usage(
@@ -181,7 +179,9 @@ impl Engine {
         let engine = Engine::choose(s)?;
         if engine != Engine::InMemory {
             let why = match &engine {
-                Engine::OutOfCore(so) => format!("scoring out of core in {} partitions", so.partitions),
+                Engine::OutOfCore(so) => {
+                    format!("scoring out of core in {} partitions", so.partitions)
+                }
                 _ => "aggregating on the cluster".to_string(),
             };
             return Ok(Plan { engine, why });
@@ -208,7 +208,10 @@ impl Engine {
         if need <= limit {
             return Ok(Plan {
                 engine,
-                why: format!("in memory: {about}, within the memory limit of {}", bytes_text(limit)),
+                why: format!(
+                    "in memory: {about}, within the memory limit of {}",
+                    bytes_text(limit)
+                ),
             });
         }
         // Two partitions are in memory at once (one scored while the next is read); each
@@ -401,7 +404,10 @@ mod tests {
 
     #[test]
     fn in_memory_is_the_default_and_cluster_settings_need_ballista() {
-        assert_eq!(Engine::choose(&EngineSettings::default()).unwrap(), Engine::InMemory);
+        assert_eq!(
+            Engine::choose(&EngineSettings::default()).unwrap(),
+            Engine::InMemory
+        );
         assert_eq!(choose("local", None, None).unwrap(), Engine::InMemory);
         let so = StreamOptions::default();
         assert_eq!(
@@ -469,7 +475,12 @@ mod tests {
         // 1,001 lines: a header of 31 bytes, then lines of 27.
         let mut text = String::from("customer_id,ts,amount,category\n");
         for i in 0..1_000 {
-            text.push_str(&format!("c{:05},2024-01-{:02},{:>6},x\n", i, 1 + i % 28, i % 997));
+            text.push_str(&format!(
+                "c{:05},2024-01-{:02},{:>6},x\n",
+                i,
+                1 + i % 28,
+                i % 997
+            ));
         }
         assert_eq!(text.len(), 31 + 1_000 * 27);
         std::fs::write(&path, &text).unwrap();
@@ -488,7 +499,11 @@ mod tests {
         };
         let roomy = plan(1 << 30);
         assert_eq!(roomy.engine, Engine::InMemory);
-        assert!(roomy.why.starts_with("in memory: about 1,0"), "{}", roomy.why);
+        assert!(
+            roomy.why.starts_with("in memory: about 1,0"),
+            "{}",
+            roomy.why
+        );
         // 1,001 lines × 120 bytes = 120 kB, an eighth of 64 kB a partition: 16.
         let tight = plan(64_000);
         match &tight.engine {

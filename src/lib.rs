@@ -48,13 +48,13 @@ pub mod synth;
 pub mod time;
 pub mod transactions;
 
-pub use load::{BadRowPolicy, ColumnNames, IdType, LoadOptions};
 pub use error::{Error, Result};
+pub use load::{BadRowPolicy, ColumnNames, IdType, LoadOptions};
 pub use load::{LoadReport, Loaded, load};
-pub use transactions::{CustomerIds, TextIds, Transactions};
 pub use polars;
 pub use segments::{AnalysisSettings, Segmentation, segment};
 pub use summary::{Summary, summarize};
+pub use transactions::{CustomerIds, TextIds, Transactions};
 
 /// Test data: the next number of a xorshift sequence, the same on every machine.
 #[cfg(test)]

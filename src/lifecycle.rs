@@ -9,8 +9,8 @@
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::transactions::Transactions;
 use crate::summary::Summary;
+use crate::transactions::Transactions;
 
 /// Thresholds in days; a stage matches when the value is ≤ its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -10,7 +10,6 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::transactions::{CustomerIds, Transactions};
 use crate::model_summary::{
     HoldoutFigures, Period, RepeatFigures, SummaryFile, check_calibration_end, holdout_figures,
     repeat_figures,
@@ -19,6 +18,7 @@ use crate::models::{
     self, Customer, FitObserver, FitOptions, FitReport, GammaGamma, ModelKind, PurchaseModel,
     spend_frequency_correlation,
 };
+use crate::transactions::{CustomerIds, Transactions};
 
 /// How to value customers.
 #[derive(Debug, Clone, PartialEq)]

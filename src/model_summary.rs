@@ -488,7 +488,9 @@ pub fn read_summary(
         }
     };
     let ids = match id_col {
-        Some(c) => crate::transactions::CustomerIds::Text((0..n).map(|r| raw.cell(c, r).trim()).collect()),
+        Some(c) => {
+            crate::transactions::CustomerIds::Text((0..n).map(|r| raw.cell(c, r).trim()).collect())
+        }
         None => crate::transactions::CustomerIds::Int((1..=n as i64).collect()),
     };
     Ok(SummaryFile {

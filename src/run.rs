@@ -14,19 +14,19 @@ use polars::prelude::*;
 
 use crate::config::ConfigFile;
 
-use crate::load::LoadOptions;
 use crate::deciles;
 use crate::error::{Error, Result};
+use crate::load::LoadOptions;
 
-use crate::load::LoadReport;
-use crate::output::{self, OutputFormat};
-use crate::profit::profit_view;
 use crate::engine::Phase;
-use crate::segments::{AnalysisSettings, Segmentation, segment};
+use crate::load::LoadReport;
 use crate::migration::{
     Migration, Previous, migration, migration_frame, moved_customers, previous_from_frame,
     read_csv_segments,
 };
+use crate::output::{self, OutputFormat};
+use crate::profit::profit_view;
+use crate::segments::{AnalysisSettings, Segmentation, segment};
 use crate::state::checksum;
 
 /// What a run wrote.
@@ -84,7 +84,11 @@ pub fn run_job(
     let analysis: AnalysisSettings = cfg.analysis();
     let plan = settings.engine(&opts.inputs)?;
     if incremental && (settings.partitions.is_some() || !plan.engine.in_memory()) {
-        if settings.partitions.is_some() || settings.engine.is_some_and(|e| e != crate::engine::EngineKind::Local) {
+        if settings.partitions.is_some()
+            || settings
+                .engine
+                .is_some_and(|e| e != crate::engine::EngineKind::Local)
+        {
             return Err(Error::Usage(
                 "[run] incremental goes with neither partitions nor engine = \"ballista\": choose one"
                     .into(),
@@ -106,7 +110,13 @@ pub fn run_job(
         loaded_at.set(Some(started.elapsed()));
         let seg = segment(&history.transactions, &analysis)?;
         let n_lines = Some(history.transactions.n_lines());
-        (history.report, seg, Some(history.transactions), n_lines, Some(ing))
+        (
+            history.report,
+            seg,
+            Some(history.transactions),
+            n_lines,
+            Some(ing),
+        )
     } else {
         let scored = engine.segment(opts, &analysis, keep_lines, |phase| {
             if !matches!(phase, Phase::Loading | Phase::Read(_)) && loaded_at.get().is_none() {

@@ -13,10 +13,10 @@ use crate::best::{BestCustomers, BestRule, best_customers};
 use crate::deciles::{self, DecileBy};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Lifecycle, LifecycleRules, lifecycle};
-use crate::transactions::Transactions;
 use crate::output::{ColumnTask, column_task as task};
 use crate::rfm::{self, RfmScores, SegmentRules};
 use crate::summary::{Summary, summarize};
+use crate::transactions::Transactions;
 
 /// `[rfm]` settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -376,8 +376,8 @@ impl Segmentation {
     /// Customer `c`'s line of the CSV segment file, columns as in
     /// [`to_frame_with_p_alive`](Self::to_frame_with_p_alive); nulls are empty fields.
     fn push_csv_row(&self, c: usize, p_alive: Option<Option<f64>>, out: &mut String) {
-        use crate::transactions::CustomerIds;
         use crate::output::{push_csv_field, push_float, push_int, push_money};
+        use crate::transactions::CustomerIds;
         let s = &self.summary;
         let d = s.currency_decimals;
         let int = |out: &mut String, v: Option<i64>| {

@@ -24,11 +24,11 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::load::LoadOptions;
 use crate::error::{Error, Result};
-use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::load::LoadOptions;
 use crate::load::{FileReport, LoadReport, Loaded, RejectReason};
 use crate::output;
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
 
 /// The compacted lines file in a run directory.
 pub const STATE_LINES: &str = "state.parquet";
@@ -647,7 +647,9 @@ pub fn ingest(previous: Option<&Path>, opts: &LoadOptions) -> Result<(Loaded, In
     let this_run = new.as_ref().map(|n| n.report.clone());
     let (history, sums) = match (state, new) {
         (None, None) => {
-            return Err(Error::Usage("no input given: name the input files (--input FILE, or [input] files)".into()));
+            return Err(Error::Usage(
+                "no input given: name the input files (--input FILE, or [input] files)".into(),
+            ));
         }
         (None, Some(new)) => {
             let as_of = new.transactions.as_of;

@@ -23,13 +23,13 @@ use polars::prelude::PlHashMap;
 
 use crate::affinity;
 use crate::best::{BestCustomers, best_customers};
-use crate::load::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
 use crate::lifecycle::lifecycle;
-use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
+use crate::load::{BadRowPolicy, LoadOptions};
 use crate::load::{FileReport, LoadReport, load_batch};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::{Summary, summarize};
+use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
 
 /// How to stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -379,8 +379,11 @@ impl Scatter {
         if let Some(tx) = pending {
             self.scatter(&tx)?;
         }
-        let mut report =
-            report.ok_or_else(|| Error::Usage("no input given: name the input files (--input FILE, or [input] files)".into()))?;
+        let mut report = report.ok_or_else(|| {
+            Error::Usage(
+                "no input given: name the input files (--input FILE, or [input] files)".into(),
+            )
+        })?;
         if report.rows_used == 0 {
             return Err(crate::load::no_usable_rows(
                 &inputs,

@@ -11,8 +11,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
 use crate::money;
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
 
 /// One row per customer, in customer-id order. Money in minor units.
 #[derive(Debug, Clone, PartialEq)]

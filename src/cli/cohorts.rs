@@ -80,7 +80,11 @@ pub fn run(ctx: &Ctx, args: &CohortsArgs) -> Result<i32> {
 
 /// The triangle for a terminal: one line per cohort (its size, then retention per
 /// period), at most `max_periods` period columns and the last `max_cohorts` cohorts.
-fn triangle_table(triangle: &custvalue::cohorts::Cohorts, max_periods: usize, max_cohorts: usize) -> Table {
+fn triangle_table(
+    triangle: &custvalue::cohorts::Cohorts,
+    max_periods: usize,
+    max_cohorts: usize,
+) -> Table {
     let periods = triangle
         .rows
         .iter()
@@ -91,16 +95,18 @@ fn triangle_table(triangle: &custvalue::cohorts::Cohorts, max_periods: usize, ma
     let mut header = vec!["cohort".to_string(), "customers".to_string()];
     header.extend((0..periods).map(|k| format!("m{k}")));
     let mut t = Table::new(header);
-    let groups: Vec<&[custvalue::cohorts::CohortRow]> = triangle.rows.chunk_by(|a, b| a.cohort == b.cohort).collect();
+    let groups: Vec<&[custvalue::cohorts::CohortRow]> = triangle
+        .rows
+        .chunk_by(|a, b| a.cohort == b.cohort)
+        .collect();
     let skip = groups.len().saturating_sub(max_cohorts);
     for g in &groups[skip..] {
         let mut cells = vec![
             g[0].cohort.clone(),
             custvalue::output::thousands(g[0].cohort_size),
         ];
-        cells.extend(
-            (0..periods).map(|k| g.get(k).map_or(String::new(), |r| percent(r.retention))),
-        );
+        cells
+            .extend((0..periods).map(|k| g.get(k).map_or(String::new(), |r| percent(r.retention))));
         t.row(cells);
     }
     t

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use custvalue::deciles::{self, DecileBy};
-use custvalue::output::{self, money_text, thousands};
 use super::table::Table;
+use custvalue::deciles::{self, DecileBy};
 use custvalue::output::percent;
+use custvalue::output::{self, money_text, thousands};
 use custvalue::{Error, Result, summarize};
 
 use super::{Ctx, InputArgs, print};

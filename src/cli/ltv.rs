@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::table::Table;
 use custvalue::ltv::{Ltv, LtvSettings, value, value_summary};
 use custvalue::model_summary::{Period, SummaryColumns, read_summary};
 use custvalue::models::{FitReport, ModelKind};
 use custvalue::output::{self, thousands};
-use super::table::Table;
 use custvalue::{Error, Result};
 
 use super::{Ctx, InputArgs, print};

@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 
 use custvalue::config::ConfigFile;
 
-use custvalue::load::{IdType, LoadObserver, LoadOptions, check_decimals, parse_as_of, parse_margin, single_byte};
+use custvalue::load::{
+    IdType, LoadObserver, LoadOptions, check_decimals, parse_as_of, parse_margin, single_byte,
+};
 use custvalue::models::FitObserver;
 use custvalue::output::{self, thousands};
 use custvalue::time::TimeFormat;

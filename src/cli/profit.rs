@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use custvalue::output::{self, money_text, thousands};
-use custvalue::profit::profit_view;
 use super::table::Table;
 use custvalue::output::percent;
+use custvalue::output::{self, money_text, thousands};
+use custvalue::profit::profit_view;
 use custvalue::{Result, summarize};
 
 use super::{Ctx, InputArgs, print};

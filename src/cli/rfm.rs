@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use polars::prelude::*;
 
-use custvalue::output::{self, money_text, thousands};
 use super::table::Table;
 use custvalue::output::percent;
+use custvalue::output::{self, money_text, thousands};
 use custvalue::{Result, segment};
 
 use super::{Ctx, InputArgs};

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use custvalue::output::{money_text, thousands};
 use super::table::Table;
-use custvalue::output::percent;
 use custvalue::Result;
 use custvalue::engine::{Engine, EngineKind, EngineSettings, Phase, Plan};
+use custvalue::output::percent;
+use custvalue::output::{money_text, thousands};
 
 use super::{Ctx, InputArgs};
 
@@ -198,17 +198,23 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     let plan = args.engine(&opts.inputs)?;
     ctx.note(&format!("scoring {}", plan.why));
     let engine = plan.engine;
-    let load_bar = std::cell::RefCell::new(engine.in_memory().then(|| ctx.load_progress(&mut opts)));
-    let scored = engine.segment(&opts, &settings, args.model.is_some(), |phase| match phase {
-        Phase::Loading => load_bar.borrow_mut().take(),
-        Phase::Scoring => Some(ctx.step("scoring customers")),
-        Phase::OutOfCore(n) => Some(ctx.step(format!("scoring out of core in {n} partitions"))),
-        Phase::Cluster => Some(ctx.step("aggregating on the cluster")),
-        Phase::Read(report) => {
-            ctx.report_load(report);
-            None
-        }
-    })?;
+    let load_bar =
+        std::cell::RefCell::new(engine.in_memory().then(|| ctx.load_progress(&mut opts)));
+    let scored = engine.segment(
+        &opts,
+        &settings,
+        args.model.is_some(),
+        |phase| match phase {
+            Phase::Loading => load_bar.borrow_mut().take(),
+            Phase::Scoring => Some(ctx.step("scoring customers")),
+            Phase::OutOfCore(n) => Some(ctx.step(format!("scoring out of core in {n} partitions"))),
+            Phase::Cluster => Some(ctx.step("aggregating on the cluster")),
+            Phase::Read(report) => {
+                ctx.report_load(report);
+                None
+            }
+        },
+    )?;
     let (lines, seg) = (scored.transactions, scored.segmentation);
     // Without a model the lines are done with: they are freed (beside the tables' sums)
     // before the segment file is built.

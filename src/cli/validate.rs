@@ -3,9 +3,9 @@
 
 use clap::Args;
 
+use super::table::Table;
 use custvalue::load::BadRowPolicy;
 use custvalue::output::thousands;
-use super::table::Table;
 use custvalue::{Result, load};
 
 use super::{Ctx, InputArgs, print};

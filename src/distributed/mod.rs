@@ -31,12 +31,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use polars::prelude::*;
 
 use crate::best::{self, BestCustomers};
-use crate::load::{BadRowPolicy, LoadOptions};
 use crate::error::{Error, Result};
-use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
+use crate::load::{BadRowPolicy, LoadOptions};
 use crate::load::{FileReport, LoadReport, RejectReason};
 use crate::segments::{AnalysisSettings, Segmentation};
 use crate::summary::Summary;
+use crate::transactions::{CustomerIds, NO_CATEGORY, Transactions};
 
 pub use plan::IdKind;
 
@@ -93,9 +93,7 @@ pub fn segment_on_cluster(
         ));
     }
     if cluster.partitions == 0 {
-        return Err(Error::Usage(
-            "cluster partitions must be at least 1".into(),
-        ));
+        return Err(Error::Usage("cluster partitions must be at least 1".into()));
     }
     let files = crate::load::expand_inputs(&opts.inputs)?;
     for f in &files {

@@ -10,8 +10,8 @@
 
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 
-use crate::load::{IdType, LoadOptions, Role};
 use crate::error::{Error, Result};
+use crate::load::{IdType, LoadOptions, Role};
 use crate::time::{MAX_DAY, MICROS_PER_DAY, MIN_DAY};
 
 /// The table name the inputs are registered under.

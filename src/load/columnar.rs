@@ -178,7 +178,11 @@ fn quiet_panics<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 
 /// Refuses, before any data is read, a used column of a type this build cannot decode
 /// (polars would panic on it): DECIMAL.
-pub(super) fn check_column_types(file: &str, schema: &ArrowSchema, wanted: &[String]) -> Result<()> {
+pub(super) fn check_column_types(
+    file: &str,
+    schema: &ArrowSchema,
+    wanted: &[String],
+) -> Result<()> {
     use polars::datatypes::ArrowDataType as A;
     for name in wanted {
         let Some(field) = schema.get(name.as_str()) else {

@@ -15,7 +15,11 @@ impl<R: Read> Read for Counted<R> {
 }
 
 /// Opens a text file (gzip or not) for reading; `consumed` counts the file's bytes read.
-pub(super) fn open_text(path: &Path, gzip: bool, consumed: Rc<CountCell<u64>>) -> Result<Box<dyn BufRead>> {
+pub(super) fn open_text(
+    path: &Path,
+    gzip: bool,
+    consumed: Rc<CountCell<u64>>,
+) -> Result<Box<dyn BufRead>> {
     let file = Counted {
         inner: File::open(path).map_err(|e| Error::io(path, e))?,
         count: consumed,
@@ -118,7 +122,16 @@ pub(super) fn load_csv_in(
                     .map(|(k, (w, &first_line))| {
                         let skip = usize::from(k == 0 && skip_header);
                         let piece = &bytes[w[0]..w[1]];
-                        parse_piece(&file, piece, first_line, skip, opts, h, &delimiter, template.empty_like())
+                        parse_piece(
+                            &file,
+                            piece,
+                            first_line,
+                            skip,
+                            opts,
+                            h,
+                            &delimiter,
+                            template.empty_like(),
+                        )
                     })
                     .collect::<Vec<Piece>>()
             },
@@ -168,7 +181,10 @@ fn merge_pieces(
 fn reader<'a>(
     bytes: &'a [u8],
     opts: &LoadOptions,
-) -> (csv::Reader<LineIndex<&'a [u8]>>, std::rc::Rc<std::cell::RefCell<LineStarts>>) {
+) -> (
+    csv::Reader<LineIndex<&'a [u8]>>,
+    std::rc::Rc<std::cell::RefCell<LineStarts>>,
+) {
     let lines = LineIndex::new(bytes, opts.delimiter, opts.quote);
     let starts = lines.starts.clone();
     let csv = csv::ReaderBuilder::new()
@@ -188,7 +204,10 @@ fn read_header(file: &str, first: &[u8], opts: &LoadOptions, rows: &mut Rows) ->
         .read_byte_record(&mut record)
         .map_err(|e| Error::input(file.to_string(), format!("unreadable CSV: {e}")))?
     {
-        return Err(Error::input(file.to_string(), "file is empty (expected a header line)"));
+        return Err(Error::input(
+            file.to_string(),
+            "file is empty (expected a header line)",
+        ));
     }
     let names: Vec<String> = if opts.has_header {
         let mut names = Vec::with_capacity(record.len());
@@ -260,7 +279,10 @@ fn parse_piece(
                 if let Some((r, l)) = held.take() {
                     convert_record(&mut piece, &r, l, h, delimiter);
                 }
-                piece.failure = Some(Error::input(file.to_string(), format!("unreadable CSV: {e}")));
+                piece.failure = Some(Error::input(
+                    file.to_string(),
+                    format!("unreadable CSV: {e}"),
+                ));
                 return piece;
             }
         }
@@ -283,7 +305,13 @@ fn parse_piece(
 }
 
 /// Converts one record (on physical line `line`) into the piece's rows.
-fn convert_record(piece: &mut Piece, record: &csv::ByteRecord, line: u64, h: &Header, delimiter: &str) {
+fn convert_record(
+    piece: &mut Piece,
+    record: &csv::ByteRecord,
+    line: u64,
+    h: &Header,
+    delimiter: &str,
+) {
     piece.records += 1;
     let m = &h.mapping;
     let joined = || {
@@ -407,7 +435,10 @@ impl Blocks {
                     } else {
                         quoted = false;
                     }
-                } else if p == 0 || matches!(buf[p - 1], b'\n' | b'\r') || buf[p - 1] == self.delimiter {
+                } else if p == 0
+                    || matches!(buf[p - 1], b'\n' | b'\r')
+                    || buf[p - 1] == self.delimiter
+                {
                     quoted = true;
                 }
                 continue;

@@ -25,15 +25,14 @@ use std::rc::Rc;
 
 use polars::prelude::*;
 
-pub use options::{
-    BadRowPolicy, ColumnNames, IdType, LoadObserver, LoadOptions, LoadProgress, Role,
-    check_decimals, parse_as_of, parse_margin, single_byte,
-};
 use crate::error::{Error, Result};
 use crate::money::{self, Decimal, DecimalError};
 use crate::output::AtomicFile;
 use crate::time::{LineTime, TimeError, TimeFormat};
-
+pub use options::{
+    BadRowPolicy, ColumnNames, IdType, LoadObserver, LoadOptions, LoadProgress, Role,
+    check_decimals, parse_as_of, parse_margin, single_byte,
+};
 
 mod columnar;
 mod delimited;
@@ -45,6 +44,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
+pub use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
 use columnar::*;
 pub use columnar::{columnar_rows, is_parquet};
 use delimited::*;
@@ -52,7 +52,6 @@ use ids::*;
 use mapping::*;
 pub use report::*;
 use rows::*;
-pub use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
 
 /// Loaded transactions and the report of how they were read.
 #[derive(Debug, Clone)]
@@ -227,7 +226,9 @@ pub(crate) fn no_usable_rows(paths: &[PathBuf], read: u64, rejected: u64) -> Err
 /// Expands globs and checks that every input is a readable file.
 pub(crate) fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
     if inputs.is_empty() {
-        return Err(Error::Usage("no input given: name the input files (--input FILE, or [input] files)".into()));
+        return Err(Error::Usage(
+            "no input given: name the input files (--input FILE, or [input] files)".into(),
+        ));
     }
     let mut out = Vec::new();
     for input in inputs {
@@ -331,7 +332,9 @@ pub fn estimate_lines(inputs: &[String]) -> Result<u64> {
         lines += match detect_format(&path)? {
             Format::Parquet | Format::Ipc => columnar_rows(&path)?,
             Format::Csv { gzip } => {
-                let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+                let size = std::fs::metadata(&path)
+                    .map_err(|e| Error::io(&path, e))?
+                    .len();
                 let text_size = if gzip { size.saturating_mul(5) } else { size };
                 let mut head = Vec::new();
                 let consumed = Rc::new(CountCell::new(0));

@@ -291,7 +291,6 @@ pub fn parse_margin(text: &str) -> Result<Ratio> {
     Ratio::parse(text).map_err(|e| Error::Usage(format!("margin {text:?}: {e}")))
 }
 
-
 pub fn check_decimals(d: u32) -> Result<u32> {
     if d > 6 {
         return Err(Error::Usage(format!(

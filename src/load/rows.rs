@@ -40,8 +40,14 @@ impl Builder {
             rows: Rows::new(
                 match opts.customer_id_type {
                     IdType::Auto => None,
-                    IdType::Text => Some((IdKind::Text, "--customer-id-type or [input] customer_id_type".into())),
-                    IdType::Int => Some((IdKind::Int, "--customer-id-type or [input] customer_id_type".into())),
+                    IdType::Text => Some((
+                        IdKind::Text,
+                        "--customer-id-type or [input] customer_id_type".into(),
+                    )),
+                    IdType::Int => Some((
+                        IdKind::Int,
+                        "--customer-id-type or [input] customer_id_type".into(),
+                    )),
                 },
                 opts.customer_id_type,
                 opts.currency_decimals,
@@ -143,7 +149,9 @@ pub(super) struct RowValues<'a> {
 }
 
 /// The category of a cell (`None` when empty), or `Err` for bytes that are not UTF-8.
-pub(super) fn category_key(cell: Cell<'_>) -> std::result::Result<Option<std::borrow::Cow<'_, str>>, ()> {
+pub(super) fn category_key(
+    cell: Cell<'_>,
+) -> std::result::Result<Option<std::borrow::Cow<'_, str>>, ()> {
     use std::borrow::Cow;
     match cell {
         c if c.is_null() => Ok(None),
@@ -271,7 +279,11 @@ impl Rows {
     }
 
     /// Validates one row and appends it, or says why not.
-    pub(super) fn push(&mut self, cells: &RowCells, m: &Mapping) -> std::result::Result<(), Reject> {
+    pub(super) fn push(
+        &mut self,
+        cells: &RowCells,
+        m: &Mapping,
+    ) -> std::result::Result<(), Reject> {
         let v = self.values(cells, m)?;
         let category = match v.category {
             None => NO_CATEGORY,
@@ -442,7 +454,11 @@ impl Rows {
         self.text_ids.code(id)
     }
 
-    pub(super) fn parse_time(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
+    pub(super) fn parse_time(
+        &self,
+        cell: Cell,
+        col: &str,
+    ) -> std::result::Result<LineTime, Reject> {
         let time = self.parse_time_unchecked(cell, col)?;
         if !(crate::time::MIN_DAY..=crate::time::MAX_DAY).contains(&time.day) {
             return Err((
@@ -455,7 +471,11 @@ impl Rows {
         Ok(time)
     }
 
-    pub(super) fn parse_time_unchecked(&self, cell: Cell, col: &str) -> std::result::Result<LineTime, Reject> {
+    pub(super) fn parse_time_unchecked(
+        &self,
+        cell: Cell,
+        col: &str,
+    ) -> std::result::Result<LineTime, Reject> {
         let expected = || self.time_format.describe();
         let reject =
             |reason, detail: &str| Err((col.to_string(), reason, detail.to_string(), expected()));
@@ -566,7 +586,13 @@ impl RejectSink<'_> {
         self.report.rows_used += n;
     }
 
-    pub(super) fn reject(&mut self, loc: &Loc, reject: Reject, value: String, record: String) -> Result<()> {
+    pub(super) fn reject(
+        &mut self,
+        loc: &Loc,
+        reject: Reject,
+        value: String,
+        record: String,
+    ) -> Result<()> {
         let (column, reason, detail, expected) = reject;
         let rejection = Rejection {
             file: loc.file.to_string(),

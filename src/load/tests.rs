@@ -120,7 +120,9 @@ fn csv_cut_into_blocks_and_pieces_gives_the_load_of_one_piece() {
     // 1; rows end in one line end, or two for blank lines and quoted line ends).
     let line_of = |row: usize| {
         2 + (0..row)
-            .map(|i| 1 + usize::from(matches!(i % 13, 8 | 9)) + usize::from(matches!(i % 11, 3 | 5)))
+            .map(|i| {
+                1 + usize::from(matches!(i % 13, 8 | 9)) + usize::from(matches!(i % 11, 3 | 5))
+            })
             .sum::<usize>() as u64
     };
     let lines: Vec<u64> = one.report.examples.iter().map(|e| e.line).collect();
@@ -140,7 +142,11 @@ fn csv_cut_into_blocks_and_pieces_gives_the_load_of_one_piece() {
                 one.transactions.to_frame().unwrap(),
             );
             assert!(a.equals_missing(&b), "{threads} threads, {split:?}");
-            assert_eq!(quarantine(threads, split), expected_quarantine, "{threads}, {split:?}");
+            assert_eq!(
+                quarantine(threads, split),
+                expected_quarantine,
+                "{threads}, {split:?}"
+            );
         }
     }
 }
@@ -153,8 +159,16 @@ fn a_csv_read_failure_after_a_bad_row_reports_the_bad_row_first() {
     let csv = dir.path().join("late.csv");
     let mut text = String::from("customer_id,ts,amount\n");
     for i in 0..20_000 {
-        let amount = if i == 7 { "x".to_string() } else { format!("{}", i % 90) };
-        text.push_str(&format!("c{},2024-01-{:02},{amount}\n", i % 500, 1 + i % 28));
+        let amount = if i == 7 {
+            "x".to_string()
+        } else {
+            format!("{}", i % 90)
+        };
+        text.push_str(&format!(
+            "c{},2024-01-{:02},{amount}\n",
+            i % 500,
+            1 + i % 28
+        ));
     }
     text.push_str("c1,2024-01-01,\"5\n");
     std::fs::write(&csv, text).unwrap();
@@ -170,12 +184,21 @@ fn a_csv_read_failure_after_a_bad_row_reports_the_bad_row_first() {
         }
     }
     // Without the bad row, the unclosed quote is named with its line.
-    let text = std::fs::read_to_string(&csv).unwrap().replace(",x\n", ",1\n");
+    let text = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replace(",x\n", ",1\n");
     std::fs::write(&csv, text).unwrap();
-    let err = load_split(&LoadOptions::new([csv.to_str().unwrap()]), 2, (1 << 14, 1 << 10))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("line 20002") && err.contains("never closed"), "{err}");
+    let err = load_split(
+        &LoadOptions::new([csv.to_str().unwrap()]),
+        2,
+        (1 << 14, 1 << 10),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 20002") && err.contains("never closed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -471,8 +494,7 @@ fn columnar_equals_row_by_row_on_dates_and_other_column_types() {
     for unit in [TimeUnit::Nanoseconds, TimeUnit::Milliseconds] {
         let micros: Vec<Option<i64>> = (0..N)
             .map(|i| {
-                tricky_micros(i)
-                    .map(|m| m.clamp(-9_000_000_000_000_000 / 1000, i64::MAX / 1000))
+                tricky_micros(i).map(|m| m.clamp(-9_000_000_000_000_000 / 1000, i64::MAX / 1000))
             })
             .collect();
         let scaled: Vec<Option<i64>> = micros
@@ -537,9 +559,9 @@ fn columnar_equals_row_by_row_without_nulls() {
             .map(|i| match i % 9 {
                 0 => None,
                 1 => Some(" ".into()),
-                k => Some(
-                    ["toys", "books", "games", "food", "garden", "music", "Öl"][k - 2].into(),
-                ),
+                k => {
+                    Some(["toys", "books", "games", "food", "garden", "music", "Öl"][k - 2].into())
+                }
             })
             .collect();
         let micros: Vec<Option<i64>> = (0..N).map(tricky_micros).collect();
@@ -861,5 +883,8 @@ fn a_guarded_read_leaves_the_panic_hook_to_other_threads() {
     })
     .unwrap_err()
     .to_string();
-    assert!(err.contains("corrupt.parquet") && err.contains("corrupt (out of range)"), "{err}");
+    assert!(
+        err.contains("corrupt.parquet") && err.contains("corrupt (out of range)"),
+        "{err}"
+    );
 }

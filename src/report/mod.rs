@@ -23,9 +23,9 @@ use askama::Template;
 
 use crate::error::{Error, Result};
 use crate::load::LoadReport;
-use crate::transactions::Transactions;
 use crate::ltv::Ltv;
 use crate::segments::{AnalysisSettings, Segmentation};
+use crate::transactions::Transactions;
 
 /// What the report is made from.
 pub struct ReportInput<'a> {

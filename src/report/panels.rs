@@ -14,11 +14,11 @@ use crate::cube::{self, Dimension, Groups};
 use crate::deciles::{self, DecileBy, MoneyDecile};
 use crate::error::Result;
 use crate::ltv::{Bucket, HoldoutCheck, Ltv};
+use crate::migration::{Migration, NEW, NO_SEGMENT, VANISHED, moved_customers};
+use crate::output::percent;
 use crate::output::{money_text, thousands};
 use crate::profit::{ProfitView, profit_view};
-use crate::migration::{Migration, NEW, NO_SEGMENT, VANISHED, moved_customers};
 use crate::segments::{AnalysisSettings, SegmentSize, Segmentation};
-use crate::output::percent;
 use crate::time::format_day;
 
 /// Everything on the page, in reading order; panels in the same row sit side by side.

@@ -11,7 +11,15 @@ const LAYERS: &[&[&str]] = &[
     &["transactions", "synth"],
     &["load"],
     &["summary"],
-    &["rfm", "best", "lifecycle", "deciles", "profit", "cohorts", "affinity"],
+    &[
+        "rfm",
+        "best",
+        "lifecycle",
+        "deciles",
+        "profit",
+        "cohorts",
+        "affinity",
+    ],
     &["segments"],
     &["cube", "migration", "models", "model_summary", "ltv"],
     &["report"],
@@ -157,7 +165,11 @@ fn no_module_imports_a_higher_layer() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -198,7 +210,10 @@ fn modules_import_one_another_without_a_cycle() {
 #[test]
 fn no_source_file_is_longer_than_1600_lines() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -206,7 +221,11 @@ fn no_source_file_is_longer_than_1600_lines() {
             (n > MAX_LINES).then(|| format!("{} has {n} lines", f.display()))
         })
         .collect();
-    assert!(long.is_empty(), "split these by what their parts are:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "split these by what their parts are:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]

@@ -283,17 +283,30 @@ fn a_memory_limit_below_the_input_scores_out_of_core_with_the_same_bytes() {
     // of the limit each: 32), and the file equals the in-memory one byte for byte.
     let dir = tempfile::tempdir().unwrap();
     let inputs = split_sample(dir.path());
-    let (memory, limited) = (dir.path().join("memory.csv"), dir.path().join("limited.csv"));
+    let (memory, limited) = (
+        dir.path().join("memory.csv"),
+        dir.path().join("limited.csv"),
+    );
     let said = segments(&inputs, &memory, &["--on-bad-rows", "skip"]);
-    assert!(said.contains("scoring in memory: about 29,989 lines"), "{said}");
+    assert!(
+        said.contains("scoring in memory: about 29,989 lines"),
+        "{said}"
+    );
     assert!(said.contains("within the memory limit of"), "{said}");
-    let said = segments(&inputs, &limited, &["--on-bad-rows", "skip", "--memory-limit", "1MB"]);
+    let said = segments(
+        &inputs,
+        &limited,
+        &["--on-bad-rows", "skip", "--memory-limit", "1MB"],
+    );
     assert!(
         said.contains("scoring out of core in 32 partitions: about 29,989 lines")
             && said.contains("over the memory limit of 1 MiB"),
         "{said}"
     );
-    assert_eq!(std::fs::read(&limited).unwrap(), std::fs::read(&memory).unwrap());
+    assert_eq!(
+        std::fs::read(&limited).unwrap(),
+        std::fs::read(&memory).unwrap()
+    );
     // A size that is not one is refused before anything is read.
     bin()
         .args(["segments", "--input", &inputs[0], "--memory-limit", "lots"])
