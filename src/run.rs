@@ -83,21 +83,19 @@ pub fn run_job(
     let incremental = settings.incremental.unwrap_or(false);
     let analysis: AnalysisSettings = cfg.analysis();
     let plan = settings.engine(&opts.inputs)?;
-    if incremental && (settings.partitions.is_some() || !plan.engine.in_memory()) {
-        if settings.partitions.is_some()
-            || settings
-                .engine
-                .is_some_and(|e| e != crate::engine::EngineKind::Local)
-        {
-            return Err(Error::Usage(
-                "[run] incremental goes with neither partitions nor engine = \"ballista\": choose one"
-                    .into(),
-            ));
-        }
-        return Err(Error::Usage(format!(
-            "[run] incremental keeps every line in memory, but {}: raise memory_limit",
-            plan.why
-        )));
+    if incremental && !plan.engine.in_memory() {
+        // Partitions or a cluster asked for by name, or chosen by the memory limit.
+        let asked = settings.partitions.is_some()
+            || settings.engine == Some(crate::engine::EngineKind::Ballista);
+        return Err(Error::Usage(if asked {
+            "[run] incremental goes with neither partitions nor engine = \"ballista\": choose one"
+                .into()
+        } else {
+            format!(
+                "[run] incremental keeps every line in memory, but {}: raise memory_limit",
+                plan.why
+            )
+        }));
     }
     let engine = plan.engine.clone();
     // Only the report and the incremental state need the lines once scored; others are
