@@ -69,6 +69,25 @@ struct Header {
     mapping: Mapping,
 }
 
+/// Maps a plain file for reading, or `None` when it cannot be mapped (a pipe, an empty
+/// file): the caller reads it through a buffer instead.
+fn map_file(path: &Path) -> Result<Option<memmap2::Mmap>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the map is only read, as a byte slice that lives as long as the map. A file
+    // rewritten by another process while it is read gives mixed text, as reads would (the
+    // nightly run's input checksum tells it); one truncated meanwhile ends the process
+    // with SIGBUS, as in every reader that maps files (polars' among them).
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return Ok(None);
+    };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Some(map))
+}
+
 /// Loads a CSV file a block at a time: each block is cut at record boundaries (quotes
 /// respected) into pieces parsed and converted side by side, then merged in file order.
 /// Records keep the physical line they start on, and the first failure in file order
@@ -86,9 +105,7 @@ pub(super) fn load_csv_in(
     use rayon::prelude::*;
     let file = path.display().to_string();
     let consumed = Rc::new(CountCell::new(0));
-    let mut text = open_text(path, gzip, Rc::clone(&consumed))?;
-    let text: &mut dyn BufRead = &mut *text;
-    let mut blocks = Blocks::new(opts.delimiter, opts.quote);
+    let mut blocks = Blocks::open(path, gzip, opts, Rc::clone(&consumed))?;
     let mut header: Option<Header> = None;
     let delimiter = (opts.delimiter as char).to_string();
     let rows_before = sink.report.rows_read;
@@ -96,7 +113,7 @@ pub(super) fn load_csv_in(
     let mut pending: Vec<Piece> = Vec::new();
     loop {
         let done = blocks
-            .fill(text, block_bytes)
+            .fill(block_bytes)
             .map_err(|e| Error::input(file.clone(), format!("read failed: {e}")))?;
         let (cuts, first_lines, lines_at_cut) = blocks.cuts(piece_bytes, done);
         let skip_header = header.is_none() && opts.has_header;
@@ -107,10 +124,10 @@ pub(super) fn load_csv_in(
                 }
                 continue;
             }
-            header = Some(read_header(&file, &blocks.buf[..cuts[1]], opts, rows)?);
+            header = Some(read_header(&file, &blocks.bytes()[..cuts[1]], opts, rows)?);
         }
         let h = header.as_ref().expect("the header is read first");
-        let bytes = &blocks.buf;
+        let bytes = blocks.bytes();
         let template = rows.empty_like();
         // This block's pieces are parsed while the last block's are merged (the merge is
         // serial: ids recoded into the file's table, in file order).
@@ -159,22 +176,29 @@ fn merge_pieces(
     sink: &mut RejectSink,
     pieces: Vec<Piece>,
 ) -> Result<()> {
-    for piece in pieces {
+    let mut done = Vec::with_capacity(pieces.len());
+    let mut outcome = Ok(());
+    'pieces: for piece in pieces {
         for r in piece.rejects {
             let loc = Loc {
                 file,
                 place: "line",
                 line: r.line,
             };
-            sink.reject(&loc, r.reject, r.value, r.record)?;
+            if let Err(e) = sink.reject(&loc, r.reject, r.value, r.record) {
+                outcome = Err(e);
+                break 'pieces;
+            }
         }
         sink.used_n(piece.rows.day.len() as u64);
-        rows.absorb(piece.rows);
+        done.push(piece.rows);
         if let Some(e) = piece.failure {
-            return Err(e);
+            outcome = Err(e);
+            break;
         }
     }
-    Ok(())
+    rows.absorb_all(done);
+    outcome
 }
 
 /// A csv reader of these bytes with the file's dialect, lines indexed as they pass.
@@ -249,6 +273,107 @@ fn parse_piece(
     delimiter: &str,
     rows: Rows,
 ) -> Piece {
+    if memchr::memchr(opts.quote, bytes).is_none() {
+        return parse_plain_piece(bytes, first_line, skip, opts.delimiter, h, delimiter, rows);
+    }
+    parse_quoted_piece(file, bytes, first_line, skip, opts, h, delimiter, rows)
+}
+
+/// [`parse_piece`] for a piece without a quote character: every record is one line
+/// and its fields lie between delimiters, so lines and fields are found with byte
+/// searches. Records, their lines and the rows are those the csv reader would give:
+/// `\n`, `\r` and `\r\n` end a line and blank lines hold no record.
+fn parse_plain_piece(
+    bytes: &[u8],
+    first_line: u64,
+    skip: usize,
+    delimiter_byte: u8,
+    h: &Header,
+    delimiter: &str,
+    rows: Rows,
+) -> Piece {
+    let mut piece = Piece {
+        rows,
+        rejects: Vec::new(),
+        records: 0,
+        failure: None,
+    };
+    let mut ends = Vec::with_capacity(h.names.len() + 1);
+    let (mut line, mut at, mut skipped) = (first_line, 0, 0);
+    while at < bytes.len() {
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |k| at + k);
+        let text = &bytes[at..end];
+        let this_line = line;
+        at = end;
+        if at < bytes.len() {
+            at += if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            line += 1;
+        }
+        if text.is_empty() {
+            continue;
+        }
+        if skipped < skip {
+            skipped += 1;
+            continue;
+        }
+        ends.clear();
+        ends.extend(memchr::memchr_iter(delimiter_byte, text));
+        ends.push(text.len());
+        let fields = Fields { text, ends: &ends };
+        convert_record(&mut piece, &fields, this_line, h, delimiter);
+    }
+    piece
+}
+
+/// The fields of one record.
+trait Record {
+    fn len(&self) -> usize;
+    fn field(&self, i: usize) -> &[u8];
+}
+
+impl Record for csv::ByteRecord {
+    fn len(&self) -> usize {
+        csv::ByteRecord::len(self)
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        &self[i]
+    }
+}
+
+/// An unquoted record: field `i` ends at `ends[i]` and starts after the one before.
+struct Fields<'a> {
+    text: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl Record for Fields<'_> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// [`parse_piece`] through the csv reader, for a piece with quotes.
+#[allow(clippy::too_many_arguments)]
+fn parse_quoted_piece(
+    file: &str,
+    bytes: &[u8],
+    first_line: u64,
+    skip: usize,
+    opts: &LoadOptions,
+    h: &Header,
+    delimiter: &str,
+    rows: Rows,
+) -> Piece {
     let (mut csv, starts) = reader(bytes, opts);
     let mut piece = Piece {
         rows,
@@ -305,19 +430,12 @@ fn parse_piece(
 }
 
 /// Converts one record (on physical line `line`) into the piece's rows.
-fn convert_record(
-    piece: &mut Piece,
-    record: &csv::ByteRecord,
-    line: u64,
-    h: &Header,
-    delimiter: &str,
-) {
+fn convert_record(piece: &mut Piece, record: &impl Record, line: u64, h: &Header, delimiter: &str) {
     piece.records += 1;
     let m = &h.mapping;
     let joined = || {
-        record
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
+        (0..record.len())
+            .map(|i| String::from_utf8_lossy(record.field(i)).into_owned())
             .collect::<Vec<_>>()
             .join(delimiter)
     };
@@ -337,7 +455,7 @@ fn convert_record(
         return;
     }
     let cell = |i: usize| -> Cell {
-        let bytes = &record[i];
+        let bytes = record.field(i);
         match std::str::from_utf8(bytes) {
             Ok(s) if trim(s).is_empty() => Cell::Null,
             Ok(s) => Cell::Text(s),
@@ -373,27 +491,86 @@ fn convert_record(
 
 /// The text of a CSV file a block at a time, with where its records end.
 struct Blocks {
-    /// Bytes read and not yet consumed; they begin at a record boundary.
+    source: Source,
+    /// Bytes read and not yet consumed, from a stream; they begin at a record boundary.
     buf: Vec<u8>,
-    /// Physical lines before `buf`.
+    /// From a mapped file: the bytes not yet consumed and taken so far, `start..end`.
+    window: (usize, usize),
+    /// From a mapped file: the bytes before this were handed back (see `consume`).
+    released: usize,
+    /// Bytes of the file taken so far (before decompression), for progress.
+    consumed: Rc<CountCell<u64>>,
+    /// Physical lines before the bytes not yet consumed.
     lines_before: u64,
     delimiter: u8,
     quote: u8,
 }
 
+/// Consumed text of a mapped file is handed back in multiples of this (a multiple of
+/// every page size in use).
+const RELEASE_ALIGN: usize = 1 << 20;
+
+/// Where a CSV file's bytes come from.
+enum Source {
+    /// Decompressed or otherwise read through a buffer (gzip, pipes).
+    Stream(Box<dyn BufRead>),
+    /// A plain file, mapped: blocks are windows of it, never copied.
+    Mapped(memmap2::Mmap),
+}
+
 impl Blocks {
-    fn new(delimiter: u8, quote: u8) -> Blocks {
-        Blocks {
+    /// Maps a plain file (read through a buffer when it cannot be mapped, as a pipe or an
+    /// empty file cannot) or opens a gzip stream; a UTF-8 byte order mark is skipped.
+    fn open(
+        path: &Path,
+        gzip: bool,
+        opts: &LoadOptions,
+        consumed: Rc<CountCell<u64>>,
+    ) -> Result<Blocks> {
+        let mapped = if gzip { None } else { map_file(path)? };
+        let (source, start) = match mapped {
+            Some(map) => {
+                let bom = usize::from(map.starts_with(&[0xEF, 0xBB, 0xBF])) * 3;
+                (Source::Mapped(map), bom)
+            }
+            None => (
+                Source::Stream(open_text(path, gzip, Rc::clone(&consumed))?),
+                0,
+            ),
+        };
+        Ok(Blocks {
+            source,
             buf: Vec::new(),
+            window: (start, start),
+            released: 0,
+            consumed,
             lines_before: 0,
-            delimiter,
-            quote,
+            delimiter: opts.delimiter,
+            quote: opts.quote,
+        })
+    }
+
+    /// The bytes taken and not yet consumed; they begin at a record boundary.
+    fn bytes(&self) -> &[u8] {
+        match &self.source {
+            Source::Mapped(map) => &map[self.window.0..self.window.1],
+            Source::Stream(_) => &self.buf,
         }
     }
 
-    /// Reads until `buf` holds at least `block` bytes, and at least one read more than it
-    /// holds now; true at the end of the file.
-    fn fill(&mut self, text: &mut dyn BufRead, block: usize) -> std::io::Result<bool> {
+    /// Takes bytes until at least `block` are held, and at least one more than now; true
+    /// at the end of the file.
+    fn fill(&mut self, block: usize) -> std::io::Result<bool> {
+        let text = match &mut self.source {
+            Source::Mapped(map) => {
+                let (start, end) = self.window;
+                let target = block.max(end - start + 1);
+                self.window.1 = (start + target).min(map.len());
+                self.consumed.set(self.window.1 as u64);
+                return Ok(self.window.1 == map.len());
+            }
+            Source::Stream(text) => text,
+        };
         let target = block.max(self.buf.len() + 1);
         while self.buf.len() < target {
             let chunk = match text.fill_buf() {
@@ -417,7 +594,7 @@ impl Blocks {
     /// quotes that is followed by more than another line end, so each piece starts a
     /// record exactly where the csv crate would.
     fn cuts(&self, piece: usize, done: bool) -> (Vec<usize>, Vec<u64>, u64) {
-        let buf = &self.buf;
+        let buf = self.bytes();
         let (mut cuts, mut first_lines) = (vec![0], vec![self.lines_before + 1]);
         let mut lines = self.lines_before;
         let mut quoted = false;
@@ -485,18 +662,38 @@ impl Blocks {
     /// Drops the first `n` bytes (whole records), which end on physical line `lines`.
     fn consume(&mut self, n: usize, lines: u64) {
         self.lines_before = lines;
-        self.buf.drain(..n);
+        match &self.source {
+            Source::Mapped(map) => {
+                self.window.0 += n;
+                // Consumed text is not read again: its pages leave this process (they stay
+                // in the page cache), so resident memory does not grow with the file.
+                let done = self.window.0 / RELEASE_ALIGN * RELEASE_ALIGN;
+                if done > self.released {
+                    // SAFETY: MADV_DONTNEED on a shared read-only file map only unmaps
+                    // the pages; read again, they come back from the file unchanged. No
+                    // slice of these bytes is held: pieces are parsed before `consume`.
+                    let _ = unsafe {
+                        map.unchecked_advise_range(
+                            memmap2::UncheckedAdvice::DontNeed,
+                            self.released,
+                            done - self.released,
+                        )
+                    };
+                    self.released = done;
+                }
+            }
+            Source::Stream(_) => drop(self.buf.drain(..n)),
+        }
     }
 }
 
 /// Where physical lines start in a piece's bytes. The csv crate's own line count
 /// misses blank lines and lone-CR line ends, so records get their line from their byte
 /// offset instead.
-#[derive(Default)]
 pub(super) struct LineStarts {
-    /// Offsets where a line starts (after `\n` or a lone `\r`; at the LF of `\r\n`),
-    /// ascending, each with whether the line is blank (the csv crate skips blank lines
-    /// and starts the next record at the first of them).
+    /// Offsets where a line starts (0, then after `\n` or a lone `\r`; at the LF of
+    /// `\r\n`), ascending, each with whether the line is blank (the csv crate skips blank
+    /// lines and starts the next record at the first of them).
     pub(super) starts: std::collections::VecDeque<(u64, bool)>,
     /// Where the quoted field still open at the end of the bytes so far began.
     pub(super) open_quote: Option<u64>,
@@ -509,7 +706,17 @@ impl LineStarts {
         while k >= 1 && k < self.starts.len() && self.starts[k - 1].1 {
             k += 1;
         }
-        1 + k as u64
+        k as u64
+    }
+}
+
+impl Default for LineStarts {
+    /// Line 1 starts at 0 (and may be blank too).
+    fn default() -> LineStarts {
+        LineStarts {
+            starts: std::collections::VecDeque::from([(0, false)]),
+            open_quote: None,
+        }
     }
 }
 
@@ -665,6 +872,7 @@ where
                 (local, rejects)
             })
             .collect();
+        let mut done = Vec::with_capacity(chunks.len());
         for (local, rejects) in chunks {
             for r in rejects {
                 let loc = Loc {
@@ -675,9 +883,83 @@ where
                 sink.reject(&loc, r.reject, r.value, r.record)?;
             }
             sink.used_n(local.day.len() as u64);
-            rows.absorb(local);
+            done.push(local);
         }
+        rows.absorb_all(done);
         converted(n.min((first + group) * CHUNK_ROWS));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a parsed piece amounts to: every column, the ids in code order, and each
+    /// rejection with its line, value and record.
+    fn outcome(piece: Piece) -> (Vec<Vec<i64>>, Vec<String>, Vec<String>, u64) {
+        let Piece {
+            mut rows,
+            rejects,
+            records,
+            failure,
+        } = piece;
+        assert!(failure.is_none());
+        let (_, mut coded) = std::mem::replace(&mut rows.text_ids, IdTable::new(1)).into_coded();
+        coded.sort_by_key(|e| e.1);
+        let columns = vec![
+            rows.customer.iter().map(|&c| i64::from(c)).collect(),
+            rows.day.iter().map(|&d| i64::from(d)).collect(),
+            rows.amount.clone(),
+            rows.profit.clone(),
+            rows.order.iter().map(|&o| o as i64).collect(),
+            rows.category.iter().map(|&c| i64::from(c)).collect(),
+        ];
+        let ids = coded.iter().map(|e| e.0.as_str().to_string()).collect();
+        let rejects = rejects
+            .iter()
+            .map(|r| format!("{} {:?} {} | {}", r.line, r.reject, r.value, r.record))
+            .collect();
+        (columns, ids, rejects, records)
+    }
+
+    proptest! {
+        /// Without quotes, the byte-search parser gives what the csv reader gives: the
+        /// same rows, the same rejections on the same physical lines, whatever the line
+        /// ends (LF, CRLF, lone CR), blank lines, field counts and values.
+        #[test]
+        fn plain_pieces_parse_as_the_csv_reader_does(
+            lines in proptest::collection::vec(
+                (0usize..6, 0usize..4, 0u32..40, 0u32..3, 0usize..3),
+                1..40,
+            ),
+            skip in 0usize..2,
+            first_line in 1u64..5,
+        ) {
+            let opts = LoadOptions::default();
+            let names: Vec<String> = ["customer_id", "ts", "amount", "category"]
+                .iter().map(|s| s.to_string()).collect();
+            let mapping = Mapping::resolve("t.csv", &names, &opts.columns).unwrap();
+            let h = Header { names, mapping };
+            let mut text = String::new();
+            for (i, &(shape, end, value, day, extra)) in lines.iter().enumerate() {
+                let line = match shape {
+                    0 => String::new(),
+                    1 => format!("c{value},2024-01-{:02},{}.{:02},cat{extra}", day + 1, value, i),
+                    2 => format!("c{value},2024-01-{:02},x{value},", day + 1),
+                    3 => format!("c{value},2024-13-01,1.00"),
+                    4 => format!(" c{value} ,2024-01-02T10:00:00, {value} ,"),
+                    _ => ",,,".to_string(),
+                };
+                text.push_str(&line);
+                text.push_str(["\n", "\r\n", "\r", ""][end.min(if i + 1 == lines.len() { 3 } else { 2 })]);
+            }
+            let bytes = text.as_bytes();
+            let rows = || Builder::new(&opts).rows;
+            let plain = parse_plain_piece(bytes, first_line, skip, b',', &h, ",", rows());
+            let quoted = parse_quoted_piece("t.csv", bytes, first_line, skip, &opts, &h, ",", rows());
+            prop_assert_eq!(outcome(plain), outcome(quoted));
+        }
+    }
 }

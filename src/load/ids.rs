@@ -278,6 +278,78 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
         table
     }
 
+    /// Registers the ids of chunk tables, in chunk order, in `self`: shard `s` of every
+    /// chunk holds only ids of shard `s` here, so the shards are filled side by side with
+    /// nothing to merge. Returns, per chunk, the code here of each of its codes. Every
+    /// chunk must have as many shards as `self` (see [`IdTable::same_shards`]).
+    pub(super) fn recode_all(&mut self, chunks: Vec<IdTable<K>>) -> Vec<Vec<u32>>
+    where
+        K: Send + Sync,
+    {
+        use rayon::prelude::*;
+        let n = self.shards.len();
+        assert!(
+            chunks.iter().all(|c| c.shards.len() == n),
+            "shard counts differ"
+        );
+        let bounds: Vec<usize> = chunks
+            .iter()
+            .map(|c| n * c.shards.iter().map(|s| s.len()).max().unwrap_or(0))
+            .collect();
+        let mut by_shard: Vec<Vec<PlHashMap<K, u32>>> =
+            (0..n).map(|_| Vec::with_capacity(chunks.len())).collect();
+        for chunk in chunks {
+            for (s, map) in chunk.shards.into_iter().enumerate() {
+                by_shard[s].push(map);
+            }
+        }
+        // Per shard, per chunk: (the chunk's code, the code here).
+        let pairs: Vec<Vec<Vec<(u32, u32)>>> = self
+            .shards
+            .par_iter_mut()
+            .zip(by_shard)
+            .enumerate()
+            .map(|(s, (shard, maps))| {
+                maps.into_iter()
+                    .map(|map| {
+                        map.into_iter()
+                            .map(|(key, code)| (code, Self::insert_in(shard, s, n, key)))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        bounds
+            .into_par_iter()
+            .enumerate()
+            .map(|(chunk, bound)| {
+                let mut table = vec![u32::MAX; bound];
+                for shard in &pairs {
+                    for &(from, to) in &shard[chunk] {
+                        table[from as usize] = to;
+                    }
+                }
+                table
+            })
+            .collect()
+    }
+
+    /// Whether `other` splits ids into as many shards as `self`.
+    pub(super) fn same_shards(&self, other: &IdTable<K>) -> bool {
+        self.shards.len() == other.shards.len()
+    }
+
+    /// [`IdTable::code_in`] for a key owned already (moved in if new, never cloned).
+    fn insert_in(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: K) -> u32 {
+        let next = shard.len() * n + s;
+        *shard.entry(key).or_insert_with(|| {
+            let Ok(code) = u32::try_from(next) else {
+                unreachable!("more distinct keys than 32-bit codes hold")
+            };
+            code
+        })
+    }
+
     /// Every id with its code, and a bound above every code.
     pub(super) fn into_coded(self) -> (usize, Vec<(K, u32)>)
     where

@@ -252,6 +252,89 @@ impl Rows {
         self.order.extend(chunk.order);
     }
 
+    /// Appends chunks' rows in chunk order: the same result as [`Rows::absorb`] of each in
+    /// turn, with the customer ids registered shard by shard side by side and the rows
+    /// recoded chunk by chunk side by side.
+    pub(super) fn absorb_all(&mut self, chunks: Vec<Rows>) {
+        use rayon::prelude::*;
+        let shards_match = chunks.iter().all(|c| {
+            self.text_ids.same_shards(&c.text_ids) && self.int_ids.same_shards(&c.int_ids)
+        });
+        if !shards_match || chunks.len() < 2 {
+            for chunk in chunks {
+                self.absorb(chunk);
+            }
+            return;
+        }
+        let mut text = Vec::with_capacity(chunks.len());
+        let mut int = Vec::with_capacity(chunks.len());
+        let mut is_int = Vec::with_capacity(chunks.len());
+        let mut columns = Vec::with_capacity(chunks.len());
+        for mut chunk in chunks {
+            is_int.push(!chunk.int_ids.is_empty());
+            let n = chunk.text_ids.shards.len();
+            text.push(std::mem::replace(&mut chunk.text_ids, IdTable::new(n)));
+            int.push(std::mem::replace(&mut chunk.int_ids, IdTable::new(n)));
+            columns.push(chunk);
+        }
+        let (text_codes, int_codes) =
+            (self.text_ids.recode_all(text), self.int_ids.recode_all(int));
+        let customer_codes: Vec<Vec<u32>> = text_codes
+            .into_iter()
+            .zip(int_codes)
+            .zip(&is_int)
+            .map(|((t, i), &is_int)| if is_int { i } else { t })
+            .collect();
+        let category_codes: Vec<Vec<u32>> = columns
+            .iter_mut()
+            .map(|c| {
+                let mut keyed: Vec<(Box<str>, u32)> =
+                    std::mem::take(&mut c.categories).into_iter().collect();
+                keyed.sort_unstable_by_key(|e| e.1);
+                keyed
+                    .into_iter()
+                    .map(|(k, _)| intern(&mut self.categories, &k))
+                    .collect()
+            })
+            .collect();
+        let base = self.customer.len();
+        let added: usize = columns.iter().map(|c| c.customer.len()).sum();
+        self.customer.resize(base + added, 0);
+        self.category.resize(base + added, 0);
+        let mut customer_out = &mut self.customer[base..];
+        let mut category_out = &mut self.category[base..];
+        let mut tasks = Vec::with_capacity(columns.len());
+        for ((chunk, codes), categories) in columns.iter().zip(&customer_codes).zip(&category_codes)
+        {
+            let len = chunk.customer.len();
+            let (c, rest) = std::mem::take(&mut customer_out).split_at_mut(len);
+            customer_out = rest;
+            let (k, rest) = std::mem::take(&mut category_out).split_at_mut(len);
+            category_out = rest;
+            tasks.push((chunk, codes, categories, c, k));
+        }
+        tasks
+            .into_par_iter()
+            .for_each(|(chunk, codes, categories, customer, category)| {
+                for (out, &c) in customer.iter_mut().zip(&chunk.customer) {
+                    *out = codes[c as usize];
+                }
+                for (out, &k) in category.iter_mut().zip(&chunk.category) {
+                    *out = if k == NO_CATEGORY {
+                        k
+                    } else {
+                        categories[k as usize]
+                    };
+                }
+            });
+        for chunk in columns {
+            self.day.extend(chunk.day);
+            self.amount.extend(chunk.amount);
+            self.profit.extend(chunk.profit);
+            self.order.extend(chunk.order);
+        }
+    }
+
     pub(super) fn check_id_kind(&mut self, kind: IdKind, file: &str) -> Result<()> {
         match &self.id_kind {
             None => {
