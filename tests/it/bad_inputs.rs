@@ -13,7 +13,7 @@ use std::process::Output;
 
 use serde::Deserialize;
 
-use crate::common::bin;
+use crate::common::{bin, not_checked, tool};
 
 /// The corpus directory.
 fn corpus() -> PathBuf {
@@ -133,7 +133,58 @@ struct Run<'a> {
     inputs: Vec<String>,
     /// Files that may exist in `dir` besides the outputs (copied inputs, setup dirs).
     allowed: BTreeSet<String>,
+    /// Run the binary as an unprivileged user (for faults root does not see).
+    unprivileged: Option<Unprivileged>,
     problems: Vec<String>,
+}
+
+/// The user id (and group id) of `nobody`, for whom file modes hold.
+const NOBODY: u32 = 65_534;
+
+/// How to run the binary as `nobody` when the tests run as root (as CI does): through
+/// util-linux `setpriv`, from a copy of the binary that `nobody` may execute (the build's
+/// copy can sit under root's mode-700 home).
+struct Unprivileged {
+    setpriv: PathBuf,
+    binary: PathBuf,
+    _holder: tempfile::TempDir,
+}
+
+impl Unprivileged {
+    /// `None` (after a `NOT CHECKED` line; a failure under CI) without `setpriv`.
+    fn new(case: &str, dir: &Path) -> Option<Unprivileged> {
+        use std::os::unix::fs::PermissionsExt;
+        let setpriv = tool(
+            &["setpriv"],
+            &format!("case {case} (as root it runs as the unprivileged user nobody)"),
+            "apt-get install util-linux",
+        )?;
+        let open =
+            |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // nobody may enter the run's directory (but not write in it).
+        open(dir);
+        let holder = tempfile::tempdir().unwrap();
+        open(holder.path());
+        let binary = holder.path().join("custvalue");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("custvalue"), &binary).unwrap();
+        open(&binary);
+        Some(Unprivileged {
+            setpriv,
+            binary,
+            _holder: holder,
+        })
+    }
+
+    fn command(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(&self.setpriv);
+        cmd.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups")
+            .arg("--")
+            .arg(&self.binary)
+            .env_remove("POLARS_MAX_THREADS");
+        cmd
+    }
 }
 
 impl Run<'_> {
@@ -160,7 +211,10 @@ impl Run<'_> {
     }
 
     fn execute(&self, policy: Policy) -> Output {
-        let mut cmd = bin();
+        let mut cmd = match &self.unprivileged {
+            Some(u) => u.command(),
+            None => bin(),
+        };
         cmd.current_dir(self.dir).arg(&self.case.command);
         for input in &self.inputs {
             cmd.arg("--input").arg(input);
@@ -421,6 +475,7 @@ fn run_case(case: &Case) -> Option<Vec<String>> {
     let corpus = corpus();
     let mut allowed = BTreeSet::new();
     let mut originals = Vec::new();
+    let mut unprivileged = None;
     let inputs: Vec<String> = case
         .inputs
         .iter()
@@ -454,14 +509,12 @@ fn run_case(case: &Case) -> Option<Vec<String>> {
             std::fs::create_dir(&ro).unwrap();
             std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
             allowed.insert("ro".into());
-            // As root (CI and these machines) a mode-555 directory is still writable, so
-            // the sub-case says nothing there: skip it. The "sys" case covers an
-            // unwritable directory for root.
+            // Root (CI, these machines) writes into a mode-555 directory all the same, so
+            // then the binary runs as nobody, for whom the mode holds.
             let probe = ro.join("probe");
             if std::fs::write(&probe, b"").is_ok() {
-                let _ = std::fs::remove_file(&probe);
-                std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
-                return None;
+                std::fs::remove_file(&probe).unwrap();
+                unprivileged = Some(Unprivileged::new(&case.name, dir)?);
             }
         }
         Some("sys") => {
@@ -469,6 +522,10 @@ fn run_case(case: &Case) -> Option<Vec<String>> {
             let probe = sys.join("custvalue-probe");
             if !sys.is_dir() || std::fs::write(&probe, b"").is_ok() {
                 let _ = std::fs::remove_file(&probe);
+                not_checked(
+                    &format!("case {}", case.name),
+                    "/sys is missing or writable here, so it is no unwritable directory",
+                );
                 return None;
             }
         }
@@ -480,8 +537,27 @@ fn run_case(case: &Case) -> Option<Vec<String>> {
         corpus,
         inputs,
         allowed,
+        unprivileged,
         problems: Vec::new(),
     };
+    if let Some(u) = &run.unprivileged {
+        // The fault must be the case's, not an input that nobody cannot read.
+        let mut validate = u.command();
+        validate.current_dir(dir).arg("validate");
+        for input in &run.inputs {
+            validate.arg("--input").arg(input);
+        }
+        let out = validate.output().expect("setpriv runs");
+        if !out.status.success() {
+            run.fail(
+                "as nobody",
+                format!(
+                    "the inputs do not validate: {}",
+                    brief(&String::from_utf8_lossy(&out.stderr))
+                ),
+            );
+        }
+    }
     if case.rows.is_some_and(|c| c.read != c.used + c.rejected) {
         run.fail("manifest", "rows.read != rows.used + rows.rejected");
     }

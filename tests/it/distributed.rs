@@ -455,6 +455,16 @@ fn start_cluster(dir: &Path, executors: usize) -> Cluster {
     }
     // Executors register on their first heartbeat.
     std::thread::sleep(Duration::from_secs(3));
+    // A file in a work directory marks a task that ran there (see
+    // first_with_shuffle_output), so none may be there before a job.
+    for k in 0..executors {
+        let work = dir.join(format!("work-{k}"));
+        assert!(
+            !holds_a_file(&work),
+            "{} holds files before any job",
+            work.display()
+        );
+    }
     Cluster {
         scheduler_port: sp,
         _scheduler: scheduler,
@@ -553,6 +563,40 @@ fn a_loopback_cluster_gives_the_local_files_byte_for_byte() {
     drop(cluster.executors);
 }
 
+/// Waits until one of the cluster's executors has begun writing shuffle output (a task of
+/// the job ran there) and returns which; fails when `job` ends first.
+fn first_with_shuffle_output(dir: &Path, executors: usize, job: &mut Child) -> usize {
+    let start = Instant::now();
+    loop {
+        if let Some(k) = (0..executors).find(|k| holds_a_file(&dir.join(format!("work-{k}")))) {
+            return k;
+        }
+        assert!(
+            job.try_wait().unwrap().is_none(),
+            "the job ended before any executor wrote shuffle output: nothing would be lost"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no executor wrote shuffle output within 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `dir` or a directory below it holds a file.
+fn holds_a_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                holds_a_file(&path)
+            } else {
+                path.is_file()
+            }
+        })
+    })
+}
+
 #[test]
 fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
     let tmp = tempfile::tempdir().unwrap();
@@ -589,9 +633,21 @@ fn a_lost_executor_gives_a_correct_result_or_a_clean_failure() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut lost = cluster.executors.remove(0);
+    // Kill at a point the job is known to have reached: an executor has begun writing
+    // this job's shuffle output into its work directory (a task of the job ran there).
+    // That executor is the one killed, so its work is lost whatever happens next.
+    let start = Instant::now();
+    let busy = first_with_shuffle_output(dir, cluster.executors.len(), &mut job);
+    let mut lost = cluster.executors.remove(busy);
+    assert!(
+        job.try_wait().unwrap().is_none(),
+        "the job ended before the executor was killed: nothing would be lost"
+    );
     lost.0.kill().unwrap();
+    eprintln!(
+        "lost executor: executor {busy} killed {:.2} s after the job started, once it held shuffle output",
+        start.elapsed().as_secs_f64()
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(s) = job.try_wait().unwrap() {
@@ -670,7 +726,7 @@ fn losing_every_executor_fails_cleanly_with_exit_code_3() {
     let cluster = start_cluster(dir, 2);
     let url = format!("df://localhost:{}", cluster.scheduler_port);
     let remote = dir.join("cluster.parquet");
-    let job = Command::new(exe())
+    let mut job = Command::new(exe())
         .arg("segments")
         .args(
             inputs
@@ -690,7 +746,9 @@ fn losing_every_executor_fails_cleanly_with_exit_code_3() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // Mid-job for certain: once an executor has shuffle output of the job.
+    first_with_shuffle_output(dir, cluster.executors.len(), &mut job);
+    assert!(job.try_wait().unwrap().is_none(), "the job ended first");
     drop(cluster.executors);
     let start = Instant::now();
     let out = job.wait_with_output().unwrap();

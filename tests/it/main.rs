@@ -11,6 +11,7 @@ mod incremental;
 mod ltv;
 mod ltv_summary;
 mod nightly;
+mod oracle;
 mod progress;
 mod reliability;
 mod report;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{bin, fixture, path_str, sample};
+use crate::common::{bin, fixture, path_str, sample, tool};
 
 /// Signs of a drawn bar or spinner: escape sequences, carriage returns, braille spinner
 /// frames and block bar cells.
@@ -108,7 +108,7 @@ fn no_progress_reaches_pipes_and_quiet_prints_nothing() {
 
 /// Runs the binary with stderr on a pseudo-terminal (through util-linux `script`) and
 /// stdout into a file; returns (what the terminal showed, stdout).
-fn on_terminal(dir: &Path, args: &[String]) -> Option<(Vec<u8>, Vec<u8>)> {
+fn on_terminal(script: &Path, dir: &Path, args: &[String]) -> (Vec<u8>, Vec<u8>) {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let stdout = dir.join("stdout");
     let typescript = dir.join("typescript");
@@ -118,35 +118,34 @@ fn on_terminal(dir: &Path, args: &[String]) -> Option<(Vec<u8>, Vec<u8>)> {
         args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
         quote(path_str(&stdout))
     );
-    let status = Command::new("script")
+    let status = Command::new(script)
         .args(["-q", "-e", "-c", &line])
         .arg(&typescript)
         .env("TERM", "xterm-256color")
         .env_remove("POLARS_MAX_THREADS")
         .output()
-        .ok()?;
+        .expect("script runs");
     assert!(status.status.success(), "{args:?} on a terminal failed");
-    Some((
+    (
         std::fs::read(&typescript).unwrap(),
         std::fs::read(&stdout).unwrap(),
-    ))
+    )
 }
 
 #[test]
 fn a_terminal_gets_bytes_rows_and_iterations_on_stderr_only() {
+    let Some(script) = tool(
+        &["script"],
+        "progress drawn on a terminal (bars, rows, iterations on stderr only)",
+        "apt-get install bsdutils, which has util-linux's `script`",
+    ) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let csv = synth_csv(dir.path());
-    let has_script = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        eprintln!("skipped: util-linux `script` (to get a terminal) is not installed");
-        return;
-    }
     let size = std::fs::metadata(&csv).unwrap().len();
     for args in commands(&csv) {
-        let (shown, stdout) = on_terminal(dir.path(), &args).expect("script runs");
+        let (shown, stdout) = on_terminal(&script, dir.path(), &args);
         let shown = String::from_utf8_lossy(&shown).into_owned();
         assert!(
             drawn(shown.as_bytes()),
@@ -165,7 +164,7 @@ fn a_terminal_gets_bytes_rows_and_iterations_on_stderr_only() {
 
         let mut quiet = vec!["--quiet".to_string()];
         quiet.extend(args.iter().cloned());
-        let (shown, _) = on_terminal(dir.path(), &quiet).expect("script runs");
+        let (shown, _) = on_terminal(&script, dir.path(), &quiet);
         assert!(
             !drawn(&shown),
             "{args:?} --quiet drew: {:?}",
