@@ -299,10 +299,16 @@ fn parse_plain_piece(
         failure: None,
     };
     let mut ends = Vec::with_capacity(h.names.len() + 1);
+    // One check of the whole piece (most are ASCII) instead of one per field.
+    let utf8 = if delimiter_byte.is_ascii() {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    };
     let (mut line, mut at, mut skipped) = (first_line, 0, 0);
     while at < bytes.len() {
         let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |k| at + k);
-        let text = &bytes[at..end];
+        let (at_line, text) = (at, &bytes[at..end]);
         let this_line = line;
         at = end;
         if at < bytes.len() {
@@ -323,7 +329,11 @@ fn parse_plain_piece(
         ends.clear();
         ends.extend(memchr::memchr_iter(delimiter_byte, text));
         ends.push(text.len());
-        let fields = Fields { text, ends: &ends };
+        let fields = Fields {
+            text,
+            utf8: utf8.map(|u| &u[at_line..at_line + text.len()]),
+            ends: &ends,
+        };
         convert_record(&mut piece, &fields, this_line, h, delimiter);
     }
     piece
@@ -333,6 +343,12 @@ fn parse_plain_piece(
 trait Record {
     fn len(&self) -> usize;
     fn field(&self, i: usize) -> &[u8];
+
+    /// Field `i` as text, or its bytes when they are not UTF-8.
+    fn text(&self, i: usize) -> std::result::Result<&str, &[u8]> {
+        let bytes = self.field(i);
+        std::str::from_utf8(bytes).map_err(|_| bytes)
+    }
 }
 
 impl Record for csv::ByteRecord {
@@ -346,8 +362,10 @@ impl Record for csv::ByteRecord {
 }
 
 /// An unquoted record: field `i` ends at `ends[i]` and starts after the one before.
+/// `utf8` is the whole line when it is valid UTF-8 (checked once for its piece).
 struct Fields<'a> {
     text: &'a [u8],
+    utf8: Option<&'a str>,
     ends: &'a [usize],
 }
 
@@ -359,6 +377,17 @@ impl Record for Fields<'_> {
     fn field(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
         &self.text[start..self.ends[i]]
+    }
+
+    fn text(&self, i: usize) -> std::result::Result<&str, &[u8]> {
+        match self.utf8 {
+            // Fields end at an ASCII delimiter or the line's end: char boundaries.
+            Some(line) => Ok(&line[if i == 0 { 0 } else { self.ends[i - 1] + 1 }..self.ends[i]]),
+            None => {
+                let bytes = self.field(i);
+                std::str::from_utf8(bytes).map_err(|_| bytes)
+            }
+        }
     }
 }
 
@@ -455,11 +484,10 @@ fn convert_record(piece: &mut Piece, record: &impl Record, line: u64, h: &Header
         return;
     }
     let cell = |i: usize| -> Cell {
-        let bytes = record.field(i);
-        match std::str::from_utf8(bytes) {
+        match record.text(i) {
             Ok(s) if trim(s).is_empty() => Cell::Null,
             Ok(s) => Cell::Text(s),
-            Err(_) => Cell::Invalid(bytes),
+            Err(bytes) => Cell::Invalid(bytes),
         }
     };
     let opt_cell = |i: Option<usize>| i.map(cell).unwrap_or(Cell::Null);
@@ -931,7 +959,7 @@ mod tests {
         #[test]
         fn plain_pieces_parse_as_the_csv_reader_does(
             lines in proptest::collection::vec(
-                (0usize..6, 0usize..4, 0u32..40, 0u32..3, 0usize..3),
+                (0usize..8, 0usize..4, 0u32..40, 0u32..3, 0usize..3),
                 1..40,
             ),
             skip in 0usize..2,
@@ -942,7 +970,7 @@ mod tests {
                 .iter().map(|s| s.to_string()).collect();
             let mapping = Mapping::resolve("t.csv", &names, &opts.columns).unwrap();
             let h = Header { names, mapping };
-            let mut text = String::new();
+            let mut text: Vec<u8> = Vec::new();
             for (i, &(shape, end, value, day, extra)) in lines.iter().enumerate() {
                 let line = match shape {
                     0 => String::new(),
@@ -950,12 +978,22 @@ mod tests {
                     2 => format!("c{value},2024-01-{:02},x{value},", day + 1),
                     3 => format!("c{value},2024-13-01,1.00"),
                     4 => format!(" c{value} ,2024-01-02T10:00:00, {value} ,"),
+                    5 => format!("c{value}é,2024-01-02,1,Kaffee ☕"),
+                    6 => format!("c{value},2024-01-02,1,bad \u{FFFD}"),
                     _ => ",,,".to_string(),
                 };
-                text.push_str(&line);
-                text.push_str(["\n", "\r\n", "\r", ""][end.min(if i + 1 == lines.len() { 3 } else { 2 })]);
+                let mut line = line.into_bytes();
+                if shape == 6 {
+                    // Not UTF-8: a lone continuation byte in place of the replacement char.
+                    let n = line.len();
+                    line.truncate(n - 3);
+                    line.push(0x80);
+                }
+                text.extend_from_slice(&line);
+                let ends = ["\n", "\r\n", "\r", ""];
+                text.extend_from_slice(ends[end.min(if i + 1 == lines.len() { 3 } else { 2 })].as_bytes());
             }
-            let bytes = text.as_bytes();
+            let bytes = &text[..];
             let rows = || Builder::new(&opts).rows;
             let plain = parse_plain_piece(bytes, first_line, skip, b',', &h, ",", rows());
             let quoted = parse_quoted_piece("t.csv", bytes, first_line, skip, &opts, &h, ",", rows());
