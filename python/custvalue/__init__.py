@@ -50,6 +50,7 @@ __all__ = [
     "Affinity",
     "Ltv",
     "Fit",
+    "FitResult",
     "CustvalueError",
     "InputError",
     "RejectedRowsWarning",
