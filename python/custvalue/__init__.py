@@ -37,6 +37,7 @@ __all__ = [
     "deciles",
     "profit",
     "segments",
+    "job",
     "cube",
     "cohorts",
     "affinity",
@@ -45,6 +46,7 @@ __all__ = [
     "report",
     "Deciles",
     "Profit",
+    "Job",
     "Cube",
     "Cohorts",
     "Affinity",
@@ -84,6 +86,16 @@ class Profit:
     figures: dict
     whale: pl.DataFrame
     headline: str
+    load_report: dict = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Job:
+    """The segment file, the decile tables and the profit view from one load."""
+
+    segments: pl.DataFrame
+    deciles: Deciles
+    profit: Profit
     load_report: dict = field(repr=False, default_factory=dict)
 
 
@@ -333,6 +345,28 @@ def segments(
     """
     args = {"k": k, "segment_rules": segment_rules, "best_min_spend": best_min_spend, "model": model}
     return _frame(_run("segments", src, args, load)["segments"])
+
+
+def job(
+    src: Any,
+    *,
+    k: Optional[int] = None,
+    segment_rules: Any = None,
+    best_min_spend: Optional[float] = None,
+    **load: Any,
+) -> Job:
+    """The main outputs of the nightly job (``custvalue run``) from one load: the segment
+    file (as :func:`segments`), the money and purchase deciles (as :func:`deciles`, by the
+    config's ``[deciles] by``) and the 20/80/30 view (as :func:`profit`)."""
+    args = {"k": k, "segment_rules": segment_rules, "best_min_spend": best_min_spend}
+    out = _run("job", src, args, load)
+    report = out["load_report"]
+    return Job(
+        _frame(out["segments"]),
+        Deciles(_frame(out["money"]), _frame(out["purchase"]), out["deciles_headline"], report),
+        Profit(out["figures"], _frame(out["whale"]), out["profit_headline"], report),
+        report,
+    )
 
 
 def cube(src: Any, *, by: str = "decile", **load: Any) -> Cube:

@@ -77,6 +77,13 @@ class Profit:
     load_report: LoadReport = ...
 
 @dataclass
+class Job:
+    segments: pl.DataFrame
+    deciles: Deciles
+    profit: Profit
+    load_report: LoadReport = ...
+
+@dataclass
 class Cube:
     cube: pl.DataFrame
     headline: str
@@ -148,6 +155,16 @@ def segments(
     **load: Any,
 ) -> pl.DataFrame:
     """The segment file: summary, scores, segment, decile, best customer, stage."""
+
+def job(
+    src: Source,
+    *,
+    k: Optional[int] = ...,
+    segment_rules: Optional[Path] = ...,
+    best_min_spend: Optional[float] = ...,
+    **load: Any,
+) -> Job:
+    """The segment file, both decile tables and the profit view from one load."""
 
 def cube(src: Source, *, by: Literal["decile", "segment", "stage", "cohort"] = ..., **load: Any) -> Cube:
     """Customer dimension x category."""

@@ -69,6 +69,9 @@ enum Command {
     Deciles(Option<DecileBy>),
     Profit,
     Segments(Option<ModelKind>),
+    /// The segment file, both decile tables and the profit figures from one load (what
+    /// `custvalue run` writes).
+    Job,
     Cube(Dimension),
     Cohorts,
     Affinity,
@@ -135,6 +138,7 @@ fn command(name: &str, a: &Args, settings: &mut AnalysisSettings) -> PyResult<Co
         "deciles" => Command::Deciles(parse("by", a.str("by")?)?),
         "profit" => Command::Profit,
         "segments" => Command::Segments(model_kind(a.str("model")?)?),
+        "job" => Command::Job,
         "cube" => Command::Cube(parse("by", a.str("by")?)?.unwrap_or(Dimension::Decile)),
         "cohorts" => Command::Cohorts,
         "affinity" => Command::Affinity,
@@ -278,6 +282,26 @@ fn work(
                 None => None,
             };
             out.frame("segments", seg.to_frame_with_p_alive(p_alive.as_deref())?)
+        }
+        Command::Job => {
+            let seg = custvalue::segment(tx, settings)?;
+            let s = &seg.summary;
+            let d = s.currency_decimals;
+            let money = deciles::money_deciles(s, &seg.decile);
+            let purchase = deciles::purchase_deciles(s);
+            let headline = deciles::headline(&money, &purchase, seg.decile_by);
+            let v = custvalue::profit::profit_view(s);
+            let mut figures = v.to_json(d);
+            if let Some(map) = figures.as_object_mut() {
+                map.remove("whale_curve");
+            }
+            out.frame("segments", seg.to_frame()?)
+                .frame("money", deciles::money_frame(&money, d)?)
+                .frame("purchase", deciles::purchase_frame(&purchase, d)?)
+                .frame("whale", v.whale_frame()?)
+                .value("deciles_headline", json!(headline))
+                .value("figures", figures)
+                .value("profit_headline", json!(v.headline(d)))
         }
         Command::Cube(by) => {
             let s = custvalue::summarize(tx)?;

@@ -76,6 +76,18 @@ def test_segments_from_a_path_and_from_frames_equal_the_segment_file(cli, tmp_pa
     assert_frame_equal(from_parquet, expected)
 
 
+def test_job_equals_the_separate_calls(data):
+    j = custvalue.job(data)
+    assert_frame_equal(j.segments, custvalue.segments(data))
+    d = custvalue.deciles(data)
+    assert_frame_equal(j.deciles.money, d.money)
+    assert_frame_equal(j.deciles.purchase, d.purchase)
+    assert j.deciles.headline == d.headline
+    p = custvalue.profit(data)
+    assert_frame_equal(j.profit.whale, p.whale)
+    assert j.profit.figures == p.figures
+
+
 def test_rfm_equals_the_command_line(cli, tmp_path, data):
     expected = cli_frame(cli, tmp_path, "rfm", data, "--k", "4")
     assert_frame_equal(custvalue.rfm(data, k=4), expected)
