@@ -50,7 +50,7 @@ pub mod transactions;
 
 pub use error::{Error, Result};
 pub use load::{BadRowPolicy, ColumnNames, IdType, LoadOptions};
-pub use load::{LoadReport, Loaded, load};
+pub use load::{LoadReport, Loaded, load, load_frame};
 pub use polars;
 pub use segments::{AnalysisSettings, Segmentation, segment};
 pub use summary::{Summary, summarize};

@@ -12,7 +12,8 @@
 #                             is reported
 #   THREADS="1 2"             thread counts (custvalue --threads, duckdb SET threads,
 #                             POLARS_MAX_THREADS); default: the number of cores
-#   ENGINES="custvalue duckdb polars"
+#   ENGINES="custvalue duckdb polars"   (also: python, the custvalue package of python/
+#                             called from Python, installed into the venv on first use)
 #   CUSTVALUE=target/release/custvalue   (relative to the repo root)
 #   WORK=benches/compare/.work           data (cached by name), outputs and logs
 set -euo pipefail
@@ -42,7 +43,7 @@ for f in $FORMATS; do
     case $f in parquet|csv) ;; *) echo "run.sh: unknown format $f (parquet, csv)" >&2; exit 2 ;; esac
 done
 for e in $ENGINES; do
-    case $e in custvalue|duckdb|polars) ;; *) echo "run.sh: unknown engine $e" >&2; exit 2 ;; esac
+    case $e in custvalue|duckdb|polars|python) ;; *) echo "run.sh: unknown engine $e" >&2; exit 2 ;; esac
 done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: REPS must be a positive integer" >&2; exit 2; }
 
@@ -54,6 +55,10 @@ if ! "$PY" -c 'import duckdb, polars' 2>/dev/null; then
     "$VENV/bin/pip" install --quiet duckdb polars
 fi
 "$PY" -c 'import duckdb, polars; print("duckdb", duckdb.__version__, "polars", polars.__version__)' >&2
+if [[ " $ENGINES " == *" python "* ]] && ! "$PY" -c 'import custvalue' 2>/dev/null; then
+    echo "run.sh: building the custvalue Python package into $VENV (pip install ./python)" >&2
+    "$VENV/bin/pip" install --quiet "$ROOT/python"
+fi
 
 needs_custvalue=false
 for e in $ENGINES; do [[ $e == custvalue ]] && needs_custvalue=true; done
@@ -109,6 +114,9 @@ run_engine() {
         polars)
             run_timed "$log" env POLARS_MAX_THREADS="$threads" "$PY" "$HERE/polars_job.py" "$input" \
                 --out "$out" --threads "$threads"
+            ;;
+        python)
+            run_timed "$log" "$PY" "$HERE/custvalue_py_job.py" "$input" --out "$out" --threads "$threads"
             ;;
         *) echo "run.sh: unknown engine $engine" >&2; return 2 ;;
     esac

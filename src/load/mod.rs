@@ -36,6 +36,7 @@ pub use options::{
 
 mod columnar;
 mod delimited;
+mod frame;
 mod ids;
 mod mapping;
 pub mod options;
@@ -48,6 +49,7 @@ pub use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
 use columnar::*;
 pub use columnar::{columnar_rows, is_parquet};
 use delimited::*;
+pub use frame::{FRAME_NAME, load_frame};
 use ids::*;
 use mapping::*;
 pub use report::*;

@@ -40,6 +40,7 @@ const ROOT_NAMES: &[(&str, &str)] = &[
     ("LoadOptions", "load"),
     ("LoadReport", "load"),
     ("Loaded", "load"),
+    ("load_frame", "load"),
     ("BadRowPolicy", "load"),
     ("ColumnNames", "load"),
     ("IdType", "load"),
