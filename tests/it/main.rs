@@ -18,3 +18,4 @@ mod scoring;
 mod stream;
 mod summary_props;
 mod three_d;
+mod warehouse;
