@@ -231,10 +231,7 @@ impl Typed {
             }
             Role::Time => Err(Error::input(
                 file,
-                format!(
-                    "column '{name}' (time) has type DECIMAL(_,{}), which cannot hold a time",
-                    column.scale
-                ),
+                format!("column '{name}' (time) holds DECIMAL numbers, which cannot hold a time"),
             )),
             _ if column.scale == 0 => Err(Error::input(
                 file,
