@@ -164,6 +164,23 @@ impl Decimal {
     }
 }
 
+impl fmt::Display for Decimal {
+    /// The decimal as written: `-123.45` for mantissa −12345 at scale 2; a negative scale
+    /// as trailing zeros.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.mantissa < 0 { "-" } else { "" };
+        let digits = self.mantissa.unsigned_abs().to_string();
+        if self.scale <= 0 {
+            let zeros = "0".repeat(self.scale.unsigned_abs() as usize);
+            return write!(f, "{sign}{digits}{zeros}");
+        }
+        let scale = self.scale as usize;
+        let digits = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = digits.split_at(digits.len() - scale);
+        write!(f, "{sign}{whole}.{fraction}")
+    }
+}
+
 fn pow10(n: u32) -> Option<i128> {
     10i128.checked_pow(n)
 }
@@ -172,7 +189,8 @@ fn pow10(n: u32) -> Option<i128> {
 pub fn div_round_half_away(numerator: i128, divisor: i128) -> i128 {
     let q = numerator / divisor;
     let r = numerator % divisor;
-    if 2 * r.abs() >= divisor.abs() {
+    // Unsigned, so twice a remainder of a divisor up to 10^38 cannot overflow.
+    if 2 * r.unsigned_abs() >= divisor.unsigned_abs() {
         if (numerator < 0) != (divisor < 0) {
             q - 1
         } else {
@@ -352,5 +370,42 @@ mod tests {
         assert_eq!(Ratio::ONE.apply(1234), Ok(1234));
         assert_eq!(div_round_half_away(-15, 10), -2);
         assert_eq!(div_round_half_away(14, 10), 1);
+    }
+
+    #[test]
+    fn warehouse_decimals_round_from_their_unscaled_integer() {
+        let d = |mantissa: i128, scale: i32| Decimal { mantissa, scale };
+        // DECIMAL(p,4): 1.00500 and -1.005 lie on the half cent; 1.0049 below it.
+        assert_eq!(d(10_050, 4).to_minor(2), Ok(101));
+        assert_eq!(d(-10_050, 4).to_minor(2), Ok(-101));
+        assert_eq!(d(10_049, 4).to_minor(2), Ok(100));
+        assert_eq!(d(-10_049, 4).to_minor(2), Ok(-100));
+        assert_eq!(d(12_345, 2).to_minor(2), Ok(12_345));
+        assert_eq!(d(7, 0).to_minor(2), Ok(700));
+        // The widest DECIMAL(38,38) at zero currency decimals: no overflow while rounding.
+        let widest = 10i128.pow(38) - 1;
+        assert_eq!(d(widest, 38).to_minor(0), Ok(1));
+        assert_eq!(d(-widest, 38).to_minor(0), Ok(-1));
+        assert_eq!(d(widest, 2).to_minor(2), Err(DecimalError::TooLarge));
+        assert_eq!(d(i128::from(i64::MAX), 2).to_minor(2), Ok(i64::MAX));
+        assert_eq!(
+            d(i128::from(i64::MAX) + 1, 2).to_minor(2),
+            Err(DecimalError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn decimals_print_as_written() {
+        let d = |mantissa: i128, scale: i32| Decimal { mantissa, scale }.to_string();
+        assert_eq!(d(-12_345, 2), "-123.45");
+        assert_eq!(d(5, 3), "0.005");
+        assert_eq!(d(-5, 3), "-0.005");
+        assert_eq!(d(1_200, 0), "1200");
+        assert_eq!(d(12, -2), "1200");
+        assert_eq!(d(0, 2), "0.00");
+        assert_eq!(
+            d(10i128.pow(38) - 1, 2),
+            "999999999999999999999999999999999999.99"
+        );
     }
 }

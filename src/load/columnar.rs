@@ -34,6 +34,8 @@ pub(super) enum Typed {
     Float32(Float32Chunked),
     Day(Int32Chunked),
     Datetime(Int64Chunked, TimeUnit),
+    /// A DECIMAL money column (see `warehouse`).
+    Decimal(Arc<DecimalColumn>),
 }
 
 impl Typed {
@@ -114,6 +116,7 @@ impl Typed {
                     TimeUnit::Milliseconds => v.saturating_mul(1000),
                 })
             }),
+            Typed::Decimal(c) => Some(c.cell(i)),
         }
         .unwrap_or(Cell::Null)
     }
@@ -127,8 +130,8 @@ impl Typed {
 ///
 /// polars panics on some corrupt files (a bad footer, say); those are bad input, not
 /// crashes, so the panic is caught and reported as such, without its message on stderr.
-/// Column types polars would panic on are refused from the schema first (see
-/// [`check_column_types`]).
+/// Column types polars would panic on are read beside it or refused from the schema
+/// first (see [`side_columns`]).
 pub(super) fn guarded_read<T>(path: &Path, read: impl FnOnce() -> PolarsResult<T>) -> Result<T> {
     let file_name = path.display().to_string();
     let format = if is_ipc(path) { "Arrow IPC" } else { "Parquet" };
@@ -176,33 +179,6 @@ fn quiet_panics<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     result
 }
 
-/// Refuses, before any data is read, a used column of a type this build cannot decode
-/// (polars would panic on it): DECIMAL.
-pub(super) fn check_column_types(
-    file: &str,
-    schema: &ArrowSchema,
-    wanted: &[String],
-) -> Result<()> {
-    use polars::datatypes::ArrowDataType as A;
-    for name in wanted {
-        let Some(field) = schema.get(name.as_str()) else {
-            continue;
-        };
-        if let A::Decimal(p, s) | A::Decimal32(p, s) | A::Decimal64(p, s) | A::Decimal256(p, s) =
-            field.dtype()
-        {
-            return Err(Error::input(
-                file,
-                format!(
-                    "column {name:?} is DECIMAL({p},{s}), which this build does not read: \
-                     store amounts as double or text"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
@@ -242,6 +218,8 @@ pub(super) struct ColumnarFile {
     pub(super) source: ColumnarSource,
     /// The columns to read, by name.
     pub(super) wanted: Vec<String>,
+    /// Those of them read beside polars (DECIMAL, small unsigned integers).
+    pub(super) side: Vec<SideColumn>,
     /// File rows (from 0) to load.
     pub(super) range: std::ops::Range<u64>,
 }
@@ -253,8 +231,12 @@ pub(super) enum ColumnarSource {
         metadata: FileMetadataRef,
     },
     /// The IPC reader can only stop early, so the file's rows up to the end of the range
-    /// are read at once, unconcatenated, and each batch is one slice of them.
-    Ipc { df: DataFrame },
+    /// are read at once, unconcatenated, and each batch is one slice of them (the side
+    /// columns too).
+    Ipc {
+        df: DataFrame,
+        side: Vec<DecimalColumn>,
+    },
 }
 
 impl ColumnarFile {
@@ -276,7 +258,7 @@ impl ColumnarFile {
         let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         // Resolving against every column names them all in a missing-column message.
         let wanted = Mapping::resolve(&file_name, &names, &opts.columns)?.used_names();
-        check_column_types(&file_name, &schema, &wanted)?;
+        let side = side_columns(&file_name, &schema, &wanted)?;
         let start = opts.row_range.as_ref().map_or(0, |r| r.start);
         let requested_end = opts.row_range.as_ref().map_or(u64::MAX, |r| r.end);
         let (source, rows) = match metadata {
@@ -289,19 +271,27 @@ impl ColumnarFile {
                 let end = opts.row_range.as_ref().map(|r| r.end as usize);
                 let df = guarded_read(path, || {
                     IpcReader::new(File::open(path)?)
-                        .with_columns(Some(wanted.clone()))
+                        .with_columns(Some(polars_columns(&wanted, &side)))
                         .with_n_rows(end)
                         .set_rechunk(false)
                         .finish()
                 })?;
+                let side_values = guarded_read(path, || read_ipc_side(path, end, &side))?;
                 let rows = df.height() as u64;
-                (ColumnarSource::Ipc { df }, rows)
+                (
+                    ColumnarSource::Ipc {
+                        df,
+                        side: side_values,
+                    },
+                    rows,
+                )
             }
         };
         let end = requested_end.min(rows);
         Ok(ColumnarFile {
             source,
             wanted,
+            side,
             range: start.min(end)..end,
         })
     }
@@ -351,26 +341,43 @@ impl ColumnarFile {
         batches
     }
 
-    /// The frame of one batch, each column in one chunk.
-    pub(super) fn read(&self, rows: &std::ops::Range<u64>) -> Result<DataFrame> {
+    /// The frame of one batch, each column in one chunk, and its DECIMAL columns.
+    pub(super) fn read(&self, rows: &std::ops::Range<u64>) -> Result<(DataFrame, BatchDecimals)> {
         let len = (rows.end - rows.start) as usize;
-        let mut df = match &self.source {
+        let (mut df, side) = match &self.source {
             ColumnarSource::Parquet { path, metadata } => guarded_read(path, || {
                 let (groups, offset) = row_groups_of(metadata, rows);
+                let side = read_parquet_side(path, &groups, offset, len, &self.side)?;
                 let mut reader = ParquetReader::new(File::open(path)?);
                 reader.set_metadata(groups);
-                reader
-                    .with_columns(Some(self.wanted.clone()))
+                let df = reader
+                    .with_columns(Some(polars_columns(&self.wanted, &self.side)))
                     .with_slice(Some((offset, len)))
                     // A batch is about one row group: decode its columns side by side.
                     .read_parallel(ParallelStrategy::Columns)
-                    .finish()
+                    .finish()?;
+                Ok((df, side))
             })?,
-            ColumnarSource::Ipc { df } => df.slice(rows.start.min(i64::MAX as u64) as i64, len),
+            ColumnarSource::Ipc { df, side } => {
+                let start = rows.start.min(i64::MAX as u64);
+                (
+                    df.slice(start as i64, len),
+                    slice_side(side, start as usize, len),
+                )
+            }
         };
         df.rechunk_mut();
-        Ok(df)
+        attach(df, &self.side, side)
     }
+}
+
+/// The columns polars reads: the wanted ones not read beside it.
+fn polars_columns(wanted: &[String], side: &[SideColumn]) -> Vec<String> {
+    wanted
+        .iter()
+        .filter(|w| !side.iter().any(|s| &s.name == *w))
+        .cloned()
+        .collect()
 }
 
 /// The footer of a Parquet file cut down to the row groups that hold `rows`, and where
@@ -438,7 +445,7 @@ impl ColumnarFile {
                     .with_slice(Some((offset, len)))
                     .finish()
             })?,
-            ColumnarSource::Ipc { df } => df
+            ColumnarSource::Ipc { df, .. } => df
                 .select(names.iter().map(|n| n.as_str()))?
                 .slice(self.range.start.min(i64::MAX as u64) as i64, len),
         };
@@ -483,7 +490,7 @@ pub(super) fn load_columnar(
         let read = |k: usize| scope.spawn(move || source.read(&batches[k]));
         let mut next = ahead.then(|| read(0));
         for (k, batch) in batches.iter().enumerate() {
-            let df = match next.take().map(|h| h.join()) {
+            let (df, decimals) = match next.take().map(|h| h.join()) {
                 Some(Ok(df)) => df?,
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
                 None => source.read(batch)?,
@@ -507,6 +514,7 @@ pub(super) fn load_columnar(
                 mapping: &m,
                 first_row: batch.start,
                 maxima: maxima.as_ref(),
+                decimals: &decimals,
             };
             frame.convert(rows, sink, config.strategy, |done| {
                 let done = before + done as u64;
@@ -549,6 +557,8 @@ pub(super) struct BatchFrame<'a> {
     pub(super) first_row: u64,
     /// Set when the file is read in several batches.
     pub(super) maxima: Option<&'a UnsignedMaxima>,
+    /// The batch's DECIMAL columns, which its frame holds as nulls.
+    pub(super) decimals: &'a BatchDecimals,
 }
 
 impl BatchFrame<'_> {
@@ -561,7 +571,11 @@ impl BatchFrame<'_> {
     ) -> Result<()> {
         let (file, m, first_row) = (self.file, self.mapping, self.first_row);
         let typed = |i: usize, role: Role| {
-            Typed::from_column(file, &self.df.columns()[i], role, self.maxima)
+            let col = &self.df.columns()[i];
+            match self.decimals.get(col.name().as_str()) {
+                Some(decimal) => Typed::from_decimal(file, col.name(), decimal, role),
+                None => Typed::from_column(file, col, role, self.maxima),
+            }
         };
         let customer = typed(m.customer, Role::Customer)?;
         let kind = match rows.declared {
@@ -853,8 +867,8 @@ pub(super) type TextArray = <StringType as PolarsDataType>::Array;
 pub(super) struct FastColumns<'c> {
     pub(super) customer: FastId<'c>,
     pub(super) time: FastTime<'c>,
-    pub(super) amount: &'c [f64],
-    pub(super) cost: Option<&'c [f64]>,
+    pub(super) amount: FastMoney<'c>,
+    pub(super) cost: Option<FastMoney<'c>>,
     pub(super) order: Option<&'c TextArray>,
     pub(super) category: Option<&'c TextArray>,
 }
@@ -862,6 +876,26 @@ pub(super) struct FastColumns<'c> {
 pub(super) enum FastId<'c> {
     Text(&'c TextArray),
     Int(&'c [i64]),
+}
+
+/// A money column without nulls: doubles, or the unscaled integers of a DECIMAL.
+pub(super) enum FastMoney<'c> {
+    Float(&'c [f64]),
+    Decimal(&'c [i128], u8),
+}
+
+impl FastMoney<'_> {
+    #[inline]
+    fn minor(&self, i: usize, decimals: u32) -> std::result::Result<i64, DecimalError> {
+        match *self {
+            FastMoney::Float(v) => money::f64_to_minor(v[i], decimals),
+            FastMoney::Decimal(v, scale) => Decimal {
+                mantissa: v[i],
+                scale: i32::from(scale),
+            }
+            .to_minor(decimals),
+        }
+    }
 }
 
 pub(super) enum FastTime<'c> {
@@ -892,11 +926,14 @@ impl<'c> FastColumns<'c> {
         order: Option<&'c Typed>,
         category: Option<&'c Typed>,
     ) -> Option<FastColumns<'c>> {
-        fn floats(t: &Typed) -> Option<&[f64]> {
+        fn floats(t: &Typed) -> Option<FastMoney<'_>> {
             match t {
                 Typed::Float(c) if c.null_count() == 0 => {
-                    Some(c.downcast_as_array().values().as_slice())
+                    Some(FastMoney::Float(c.downcast_as_array().values().as_slice()))
                 }
+                Typed::Decimal(c) => c
+                    .plain()
+                    .map(|(values, scale)| FastMoney::Decimal(values, scale)),
                 _ => None,
             }
         }
@@ -977,12 +1014,13 @@ impl<'c> FastColumns<'c> {
             if !range.contains(&day) || day > as_of {
                 return false;
             }
-            let Ok(amount) = money::f64_to_minor(self.amount[i], rows.decimals) else {
+            let Ok(amount) = self.amount.minor(i, rows.decimals) else {
                 return false;
             };
-            let profit = match self.cost {
+            let profit = match &self.cost {
                 None => rows.margin.apply(amount).ok(),
-                Some(cost) => money::f64_to_minor(cost[i], rows.decimals)
+                Some(cost) => cost
+                    .minor(i, rows.decimals)
                     .ok()
                     .and_then(|c| amount.checked_sub(c)),
             };

@@ -20,7 +20,7 @@ pub(super) enum AmountSource {
 
 impl Mapping {
     pub(super) fn resolve(file: &str, names: &[String], columns: &ColumnNames) -> Result<Mapping> {
-        let find = |role: Role| names.iter().position(|n| n == columns.name(role));
+        let find = |role: Role| find_column(file, names, columns, role);
         let missing = |role: Role, hint: String| Error::MissingColumn {
             file: file.to_string(),
             column: columns.name(role).to_string(),
@@ -50,7 +50,7 @@ impl Mapping {
             format!(" (map it with {})", Role::Customer.setting())
         };
         let required = |role: Role| {
-            find(role).ok_or_else(|| {
+            find(role)?.ok_or_else(|| {
                 let hint = if names.len() == 1 {
                     delimiter_hint()
                 } else {
@@ -60,7 +60,7 @@ impl Mapping {
             })
         };
         let optional = |role: Role| -> Result<Option<usize>> {
-            match (find(role), columns.given(role)) {
+            match (find(role)?, columns.given(role)) {
                 (Some(i), _) => Ok(Some(i)),
                 (None, None) => Ok(None),
                 (None, Some(_)) => Err(missing(role, String::new())),
@@ -68,10 +68,10 @@ impl Mapping {
         };
         let customer = required(Role::Customer)?;
         let time = required(Role::Time)?;
-        let amount = match (find(Role::Amount), columns.given(Role::Amount)) {
+        let amount = match (find(Role::Amount)?, columns.given(Role::Amount)) {
             (Some(i), _) => AmountSource::Column(i),
             (None, Some(_)) => return Err(missing(Role::Amount, String::new())),
-            (None, None) => match (find(Role::Quantity), find(Role::UnitPrice)) {
+            (None, None) => match (find(Role::Quantity)?, find(Role::UnitPrice)?) {
                 (Some(quantity), Some(unit_price)) => AmountSource::Product {
                     quantity,
                     unit_price,
@@ -96,6 +96,41 @@ impl Mapping {
             category: optional(Role::Category)?,
             names: names.to_vec(),
         })
+    }
+}
+
+/// The column of `role`: the one with its name; for a default name not given by the
+/// user, else the one whose name differs from it only in case (warehouses write `AMOUNT`),
+/// and an error when several do.
+fn find_column(
+    file: &str,
+    names: &[String],
+    columns: &ColumnNames,
+    role: Role,
+) -> Result<Option<usize>> {
+    let name = columns.name(role);
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Ok(Some(i));
+    }
+    if columns.given(role).is_some() {
+        return Ok(None);
+    }
+    let mut alike = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.eq_ignore_ascii_case(name));
+    match (alike.next(), alike.next()) {
+        (None, _) => Ok(None),
+        (Some((i, _)), None) => Ok(Some(i)),
+        (Some((_, a)), Some((_, b))) => Err(Error::input(
+            file,
+            format!(
+                "columns '{a}' and '{b}' both match the {} column '{name}' apart from case: \
+                 name the one to use with {}",
+                role.describe(),
+                role.setting()
+            ),
+        )),
     }
 }
 
@@ -126,6 +161,8 @@ pub(super) enum Cell<'a> {
     Float32(f32),
     Day(i32),
     Micros(i64),
+    /// A DECIMAL value of Parquet/IPC: the unscaled integer and the scale.
+    Decimal(&'a i128, u8),
     /// Bytes that are not UTF-8 (CSV only).
     Invalid(&'a [u8]),
 }
@@ -150,6 +187,11 @@ impl Cell<'_> {
                     secs % 60
                 )
             }
+            Cell::Decimal(mantissa, scale) => money::Decimal {
+                mantissa: **mantissa,
+                scale: i32::from(*scale),
+            }
+            .to_string(),
             Cell::Invalid(b) => String::from_utf8_lossy(b).into_owned(),
         }
     }

@@ -44,6 +44,7 @@ mod report;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod warehouse;
 
 pub use crate::transactions::{CustomerIds, NO_CATEGORY, TextIds, Transactions};
 use columnar::*;
@@ -54,6 +55,7 @@ use ids::*;
 use mapping::*;
 pub use report::*;
 use rows::*;
+use warehouse::*;
 
 /// Loaded transactions and the report of how they were read.
 #[derive(Debug, Clone)]

@@ -575,7 +575,7 @@ impl Rows {
             },
             Cell::Null => reject(RejectReason::MissingTime, ""),
             Cell::Invalid(_) => reject(RejectReason::InvalidUtf8, ""),
-            Cell::Int(_) | Cell::Float(_) | Cell::Float32(_) => {
+            Cell::Int(_) | Cell::Float(_) | Cell::Float32(_) | Cell::Decimal(..) => {
                 reject(RejectReason::BadTime, "a number is not a time")
             }
         }
@@ -605,6 +605,10 @@ impl Rows {
             Cell::Int(i) => Ok(Decimal {
                 mantissa: i128::from(i),
                 scale: 0,
+            }),
+            Cell::Decimal(&mantissa, scale) => Ok(Decimal {
+                mantissa,
+                scale: i32::from(scale),
             }),
             Cell::Float(f) if f.is_finite() => money::parse_decimal(&format!("{f}"))
                 .map_err(|e| fail(RejectReason::AmountOverflow, e)),

@@ -19,3 +19,4 @@ mod scoring;
 mod stream;
 mod summary_props;
 mod three_d;
+mod warehouse;
