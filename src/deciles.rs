@@ -63,8 +63,11 @@ pub struct MoneyDecile {
     pub max_monetary: Option<i64>,
 }
 
+/// `part / total`; undefined (None, written as null) when the total is not positive, as
+/// JOB.md has it for the profit view: a share of a loss reads as nonsense (a decile
+/// that lost money would hold a positive "share").
 fn share(part: i128, total: i128) -> Option<f64> {
-    (total != 0).then(|| part as f64 / total as f64)
+    (total > 0).then(|| part as f64 / total as f64)
 }
 
 /// The ten money deciles (always ten rows; empty ones when there are fewer than ten
@@ -248,6 +251,25 @@ pub fn headline(money: &[MoneyDecile], purchase: &[PurchaseSlice], by: DecileBy)
 pub(crate) mod tests {
     use super::*;
     use crate::summary::test_data::summary_of;
+
+    #[test]
+    fn shares_of_a_loss_are_undefined() {
+        // Revenue 100 + 50 = 150 > 0, but profit 30 − 100 = −70: every profit share is
+        // null (dividing by −70 would give the losing customer a "share" of 1.43).
+        let s = summary_of(&[100, 50], &[30, -100]);
+        let rows = money_deciles(&s, &assign(&s, DecileBy::Revenue));
+        assert_eq!(rows[0].revenue_share, Some(100.0 / 150.0));
+        assert!(
+            rows.iter()
+                .all(|r| r.profit_share.is_none() && r.cum_profit_share.is_none())
+        );
+        let s = summary_of(&[-10, 0], &[-10, 0]);
+        let rows = money_deciles(&s, &assign(&s, DecileBy::Revenue));
+        assert!(
+            rows.iter()
+                .all(|r| r.revenue_share.is_none() && r.cum_revenue_share.is_none())
+        );
+    }
 
     #[test]
     fn money_deciles_by_hand() {
