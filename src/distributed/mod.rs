@@ -793,3 +793,103 @@ impl PerCustomer {
         crate::segments::score_summary(summary, settings, best, reactivated, (next, names))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A scheduler's status API that never moves on: one running job with 1 of 4 tasks
+    /// done and one executor. Returns its port.
+    fn frozen_scheduler(job_name: &'static str) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let path = String::from_utf8_lossy(&request)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
+                let (code, body) = match path.as_str() {
+                    "/readyz" => ("200 OK", "ready: 1 executors registered\n".to_string()),
+                    "/api/jobs" => (
+                        "200 OK",
+                        format!(
+                            r#"[{{"job_id":"j1","job_name":"{job_name}","status":"Running",
+                                "num_stages":2,"completed_stages":0,"tasks":4,"tasks_done":1}}]"#
+                        ),
+                    ),
+                    "/api/executors" => (
+                        "200 OK",
+                        r#"[{"id":"e1","host":"10.1.1.1","port":50051,"grpc_port":50052,
+                            "last_seen":null,"specification":{"vcores":2}}]"#
+                            .to_string(),
+                    ),
+                    _ => ("404 Not Found", String::new()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_job_that_finishes_no_task_is_reported_stalled_with_the_executors() {
+        let port = frozen_scheduler("frozen job");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let limits = JobLimits {
+            wait_for_executors: Duration::ZERO,
+            stall_timeout: Duration::from_millis(300),
+        };
+        let mut told = Vec::new();
+        let mut progress = |t: &str| told.push(t.to_string());
+        let err = runtime.block_on(async {
+            let url = format!("df://127.0.0.1:{port}");
+            let mut watch = Watch::new(&url, &limits, &mut progress).unwrap();
+            watch.job_name = "frozen job".into();
+            watch.wait_for_executors().await.unwrap();
+            let mut seen = JobSeen::new();
+            let start = Instant::now();
+            loop {
+                if let Err(e) = watch.check(2, &mut seen).await {
+                    return e;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "never stalled");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        assert_eq!(err.exit_code(), 3);
+        let text = err.to_string();
+        assert!(
+            text.contains("job j1 (pass 2 of 2) finished no task"),
+            "{text}"
+        );
+        assert!(text.contains("0 of 2 stages, 1 of 4 tasks done"), "{text}");
+        assert!(
+            text.contains("e1 at 10.1.1.1:50051 (grpc port 50052, 2 task slots"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("df://127.0.0.1:{port}")), "{text}");
+        assert_eq!(
+            told,
+            ["pass 2 of 2: job j1 running, 0 of 2 stages, 1 of 4 tasks done"]
+        );
+    }
+}
