@@ -21,6 +21,73 @@ pub const DEFAULT_CLUSTER_PARTITIONS: usize = 4;
 /// this time (a hung cluster) is given up with exit code 3.
 pub const DEFAULT_CLUSTER_TIMEOUT_SECS: u64 = 6 * 3600;
 
+/// Default wait, in seconds, for a scheduler without executors to get one before a job
+/// is given up.
+pub const DEFAULT_WAIT_FOR_EXECUTORS_SECS: u64 = 30;
+
+/// Default time, in seconds, a cluster job may go without finishing a task before it is
+/// reported as stalled and given up.
+pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 600;
+
+/// A Ballista scheduler's address, as every command takes it: `host:port` or
+/// `df://host:port` (the two are the same scheduler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl SchedulerAddress {
+    /// Reads `host:port` or `df://host:port` (an IPv6 host in brackets, `[::1]:50050`);
+    /// anything else is refused, naming the value.
+    pub fn parse(text: &str) -> Result<SchedulerAddress> {
+        let bad = || {
+            Error::Usage(format!(
+                "scheduler {text:?}: give the scheduler as host:port or df://host:port \
+                 (e.g. localhost:50050 or df://localhost:50050)"
+            ))
+        };
+        let rest = text.trim();
+        let rest = rest.strip_prefix("df://").unwrap_or(rest);
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(v6) => {
+                let (host, port) = v6.split_once(']').ok_or_else(bad)?;
+                (host, port.strip_prefix(':').ok_or_else(bad)?)
+            }
+            None => rest.rsplit_once(':').ok_or_else(bad)?,
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+            && (rest.starts_with('[') || !host.contains(':'));
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if !host_ok || port == 0 {
+            return Err(bad());
+        }
+        Ok(SchedulerAddress {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The address as a Ballista client takes it, `df://host:port`.
+    pub fn url(&self) -> String {
+        format!("df://{self}")
+    }
+}
+
+impl std::fmt::Display for SchedulerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// The engine a user names (`--engine`, `[run] engine`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,7 +115,7 @@ impl std::str::FromStr for EngineKind {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineSettings {
     pub kind: EngineKind,
-    /// The Ballista scheduler, `df://host:port`.
+    /// The Ballista scheduler, `host:port` or `df://host:port`.
     pub scheduler: Option<String>,
     /// Partitions of the cluster plan.
     pub cluster_partitions: Option<usize>,
@@ -89,6 +156,10 @@ pub enum Engine {
         partitions: usize,
         /// Seconds after which the job is given up.
         timeout_secs: u64,
+        /// Seconds to wait for an executor when the scheduler has none.
+        wait_for_executors_secs: u64,
+        /// Seconds a job may go without finishing a task before it counts as stalled.
+        stall_timeout_secs: u64,
     },
 }
 
@@ -103,6 +174,9 @@ pub enum Phase<'a> {
     OutOfCore(usize),
     /// Aggregating on the cluster.
     Cluster,
+    /// How the cluster job gets on, from the scheduler's status: a sentence such as
+    /// "pass 2 of 2: 1 of 2 stages, 5 of 8 tasks done".
+    ClusterProgress(&'a str),
     /// Every row has been read: how.
     Read(&'a LoadReport),
 }
@@ -147,11 +221,7 @@ impl Engine {
                             .into(),
                     )
                 })?;
-                if !scheduler.starts_with("df://") {
-                    return Err(Error::Usage(format!(
-                        "scheduler {scheduler:?}: give the scheduler as df://host:port"
-                    )));
-                }
+                let scheduler = SchedulerAddress::parse(scheduler)?;
                 let partitions = s.cluster_partitions.unwrap_or(DEFAULT_CLUSTER_PARTITIONS);
                 if partitions == 0 {
                     return Err(Error::Usage("cluster partitions must be at least 1".into()));
@@ -164,9 +234,11 @@ impl Engine {
                     ));
                 }
                 Ok(Engine::Ballista {
-                    scheduler: scheduler.to_string(),
+                    scheduler: scheduler.url(),
                     partitions,
                     timeout_secs: s.cluster_timeout.unwrap_or(DEFAULT_CLUSTER_TIMEOUT_SECS),
+                    wait_for_executors_secs: DEFAULT_WAIT_FOR_EXECUTORS_SECS,
+                    stall_timeout_secs: DEFAULT_STALL_TIMEOUT_SECS,
                 })
             }
         }
@@ -234,6 +306,25 @@ impl Engine {
         })
     }
 
+    /// The cluster engine with other limits on waiting for an executor and on a job that
+    /// finishes no task (seconds; `None` keeps the limit); other engines are unchanged.
+    pub fn with_cluster_limits(
+        mut self,
+        wait_for_executors: Option<u64>,
+        stall_timeout: Option<u64>,
+    ) -> Engine {
+        if let Engine::Ballista {
+            wait_for_executors_secs,
+            stall_timeout_secs,
+            ..
+        } = &mut self
+        {
+            *wait_for_executors_secs = wait_for_executors.unwrap_or(*wait_for_executors_secs);
+            *stall_timeout_secs = stall_timeout.unwrap_or(*stall_timeout_secs);
+        }
+        self
+    }
+
     /// Whether the engine holds every line in memory (only then can the lines be kept
     /// for a report or a model).
     pub fn in_memory(&self) -> bool {
@@ -284,7 +375,9 @@ impl Engine {
             }
             Engine::Ballista { .. } => {
                 let _phase = watch(Phase::Cluster);
-                let (report, seg) = self.segment_on_cluster(opts, settings)?;
+                let (report, seg) = self.segment_on_cluster(opts, settings, &mut |p| {
+                    watch(Phase::ClusterProgress(p));
+                })?;
                 (report, seg, None)
             }
         };
@@ -302,19 +395,28 @@ impl Engine {
         &self,
         opts: &LoadOptions,
         settings: &AnalysisSettings,
+        progress: &mut dyn FnMut(&str),
     ) -> Result<(LoadReport, Segmentation)> {
+        use std::time::Duration;
         let Engine::Ballista {
             scheduler,
             partitions,
             timeout_secs,
+            wait_for_executors_secs,
+            stall_timeout_secs,
         } = self
         else {
             unreachable!("called for the ballista engine only")
         };
         let mut cluster = crate::distributed::ClusterOptions::ballista(scheduler.clone());
         cluster.partitions = *partitions;
-        cluster.timeout = Some(std::time::Duration::from_secs((*timeout_secs).max(1)));
-        let done = crate::distributed::segment_on_cluster(opts, settings, &cluster)?;
+        cluster.timeout = Some(Duration::from_secs((*timeout_secs).max(1)));
+        if let crate::distributed::Engine::Ballista { limits, .. } = &mut cluster.engine {
+            limits.wait_for_executors = Duration::from_secs(*wait_for_executors_secs);
+            limits.stall_timeout = Duration::from_secs((*stall_timeout_secs).max(1));
+        }
+        let done =
+            crate::distributed::segment_on_cluster_watched(opts, settings, &cluster, progress)?;
         Ok((done.report, done.segmentation))
     }
 
@@ -325,6 +427,7 @@ impl Engine {
         &self,
         _opts: &LoadOptions,
         _settings: &AnalysisSettings,
+        _progress: &mut dyn FnMut(&str),
     ) -> Result<(LoadReport, Segmentation)> {
         Err(Error::Usage(
             "this custvalue was built without the distributed engine".into(),
@@ -444,6 +547,8 @@ mod tests {
                     scheduler: "df://h:1".into(),
                     partitions: DEFAULT_CLUSTER_PARTITIONS,
                     timeout_secs: DEFAULT_CLUSTER_TIMEOUT_SECS,
+                    wait_for_executors_secs: DEFAULT_WAIT_FOR_EXECUTORS_SECS,
+                    stall_timeout_secs: DEFAULT_STALL_TIMEOUT_SECS,
                 }
             );
         } else {
@@ -453,6 +558,43 @@ mod tests {
                     .to_string()
                     .contains("--features distributed")
             );
+        }
+    }
+
+    #[test]
+    fn a_scheduler_is_host_port_with_or_without_df() {
+        let at = |h: &str, p: u16| SchedulerAddress {
+            host: h.into(),
+            port: p,
+        };
+        assert_eq!(
+            SchedulerAddress::parse("localhost:50050").unwrap(),
+            at("localhost", 50050)
+        );
+        assert_eq!(
+            SchedulerAddress::parse("df://10.0.0.7:50050").unwrap(),
+            at("10.0.0.7", 50050)
+        );
+        let v6 = SchedulerAddress::parse("df://[::1]:7/").unwrap();
+        assert_eq!(v6, at("::1", 7));
+        assert_eq!(v6.url(), "df://[::1]:7");
+        assert_eq!(at("h", 1).url(), "df://h:1");
+        for bad in [
+            "",
+            "localhost",
+            "df://localhost",
+            "http://h:1",
+            "df://df://h:1",
+            "h:0",
+            "h:70000",
+            "h:port",
+            ":50050",
+            "h /x:1",
+            "::1:50050",
+        ] {
+            let e = SchedulerAddress::parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
     }
 

@@ -19,6 +19,9 @@ Examples:
   custvalue segments --input 'lake/*.parquet' --partitions 64 --spill-dir /big --out seg.parquet
   custvalue segments --input '/shared/lake/*.parquet' --engine ballista \
       --scheduler df://scheduler-host:50050 --out seg.parquet
+  custvalue segments --input '/shared/lake/*.parquet' --engine ballista \
+      --scheduler scheduler-host:50050 --wait-for-executors 120 --stall-timeout 1800 \
+      --out seg.parquet
 
 One row per customer, in customer-id order: the summary columns, r_score, f_score,
 m_score, rfm_cell, rfm_score, segment, decile, best_customer, stage, reactivated
@@ -38,8 +41,12 @@ per-customer aggregation on an Apache DataFusion Ballista cluster (a build with
 `--features distributed`; `custvalue cluster --help` starts one). The Parquet inputs must be
 at the same path on this machine and on every executor (shared storage); one row per
 customer comes back and the rest runs here, with the local engine's output byte for byte.
-Bad rows are counted per reason (the cluster cannot name their lines). Exit code 3 when the
-cluster cannot be reached or the job fails on it.";
+Bad rows are counted per reason (the cluster cannot name their lines). Before submitting,
+the scheduler is asked for its executors: with none it waits --wait-for-executors seconds
+for one, then gives up. While the job runs, its stages and tasks done (from the
+scheduler's status) show on stderr, and a job that finishes no task for --stall-timeout
+seconds is cancelled and reported with the executors the scheduler knows. Exit code 3
+when the cluster cannot be reached, has no executor, stalls or the job fails on it.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -81,7 +88,7 @@ pub struct ClusterArgs {
     /// Where the per-customer aggregation runs: local or ballista [default: local].
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<EngineKind>,
-    /// The Ballista scheduler, df://host:port (with --engine ballista).
+    /// The Ballista scheduler, df://host:port or host:port (with --engine ballista).
     #[arg(long, value_name = "URL")]
     pub scheduler: Option<String>,
     /// Partitions of the cluster's scan and aggregation [default: 4].
@@ -90,6 +97,15 @@ pub struct ClusterArgs {
     /// Give a cluster job up (exit code 3) after this many seconds [default: 21600].
     #[arg(long, value_name = "SECS")]
     pub cluster_timeout: Option<u64>,
+    /// When the scheduler has no executor, wait this many seconds for one to register
+    /// before giving up (exit code 3; 0: ask once) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub wait_for_executors: Option<u64>,
+    /// Give a running cluster job up (exit code 3) when it finishes no task for this
+    /// many seconds; judged where the scheduler reports tasks, as `custvalue cluster
+    /// scheduler` does [default: 600].
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
 }
 
 impl SegmentsArgs {
@@ -117,10 +133,24 @@ impl SegmentsArgs {
             ));
         }
         if c.engine != Some(EngineKind::Ballista)
-            && (c.scheduler.is_some() || c.cluster_partitions.is_some())
+            && (c.scheduler.is_some()
+                || c.cluster_partitions.is_some()
+                || c.wait_for_executors.is_some()
+                || c.stall_timeout.is_some())
         {
             return Err(custvalue::Error::Usage(
-                "--scheduler and --cluster-partitions go with --engine ballista".into(),
+                "--scheduler, --cluster-partitions, --wait-for-executors and --stall-timeout \
+                 go with --engine ballista"
+                    .into(),
+            ));
+        }
+        if let Some(text) = &c.scheduler {
+            custvalue::engine::SchedulerAddress::parse(text)
+                .map_err(|e| custvalue::Error::Usage(format!("--scheduler: {e}")))?;
+        }
+        if c.stall_timeout == Some(0) {
+            return Err(custvalue::Error::Usage(
+                "--stall-timeout must be at least 1 second".into(),
             ));
         }
         let settings = EngineSettings {
@@ -140,7 +170,13 @@ impl SegmentsArgs {
                 why: "in memory (--model needs every line)".into(),
             });
         }
-        Engine::plan(&settings, inputs)
+        let plan = Engine::plan(&settings, inputs)?;
+        Ok(Plan {
+            engine: plan
+                .engine
+                .with_cluster_limits(c.wait_for_executors, c.stall_timeout),
+            ..plan
+        })
     }
 }
 
@@ -200,6 +236,8 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
     let engine = plan.engine;
     let load_bar =
         std::cell::RefCell::new(engine.in_memory().then(|| ctx.load_progress(&mut opts)));
+    let cluster_bar = std::cell::RefCell::new(None);
+    let told = std::cell::Cell::new(None::<std::time::Instant>);
     let scored = engine.segment(
         &opts,
         &settings,
@@ -208,7 +246,23 @@ pub fn run(ctx: &Ctx, args: &SegmentsArgs) -> Result<i32> {
             Phase::Loading => load_bar.borrow_mut().take(),
             Phase::Scoring => Some(ctx.step("scoring customers")),
             Phase::OutOfCore(n) => Some(ctx.step(format!("scoring out of core in {n} partitions"))),
-            Phase::Cluster => Some(ctx.step("aggregating on the cluster")),
+            Phase::Cluster => {
+                let step = ctx.step("aggregating on the cluster");
+                *cluster_bar.borrow_mut() = step.0.clone();
+                Some(step)
+            }
+            Phase::ClusterProgress(text) => {
+                match cluster_bar.borrow().as_ref() {
+                    Some(bar) => bar.set_message(format!("aggregating on the cluster: {text}")),
+                    // In a log, a line at most every 5 s (and the first at once).
+                    None if told.get().is_none_or(|t| t.elapsed().as_secs() >= 5) => {
+                        ctx.note(&format!("cluster: {text}"));
+                        told.set(Some(std::time::Instant::now()));
+                    }
+                    None => {}
+                }
+                None
+            }
             Phase::Read(report) => {
                 ctx.report_load(report);
                 None

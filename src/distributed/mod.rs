@@ -7,16 +7,24 @@
 //!
 //! Money is aggregated in integer minor units in the plan; a row is rejected for the
 //! loader's reasons (counted per reason; the cluster cannot name lines). `cluster` starts a
-//! scheduler or an executor from this binary.
+//! scheduler or an executor from this binary; `status` asks a scheduler what it runs.
+//!
+//! Before submitting, the scheduler is asked for its executors: with none, the job waits a
+//! short while for one and is then given up, naming the scheduler and what to start. While
+//! the job runs, its stages and tasks done come from the scheduler's status, and a job
+//! that finishes no task for the stall timeout is given up, naming the executors the
+//! scheduler knows.
 //!
 //! Not for: lines-level outputs (report, cube, cohorts, models), which need every line in
 //! one place.
 
 pub mod cluster;
 pub mod plan;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -44,9 +52,33 @@ pub use plan::IdKind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Engine {
     /// A Ballista scheduler, `df://host:port`.
-    Ballista { scheduler: String },
+    Ballista {
+        scheduler: String,
+        limits: JobLimits,
+    },
     /// DataFusion in this process (no cluster): the same plan, for tests and comparison.
     InProcess,
+}
+
+/// How long a cluster job waits for what it needs, besides its overall timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLimits {
+    /// How long to wait for an executor when the scheduler has none (zero: ask once).
+    pub wait_for_executors: Duration,
+    /// How long a running job may go without finishing a task before it counts as
+    /// stalled. Judged only where the scheduler reports tasks (`custvalue cluster
+    /// scheduler` does; a stock Ballista scheduler does not).
+    pub stall_timeout: Duration,
+}
+
+impl Default for JobLimits {
+    /// The engine's defaults: 30 s for an executor, 10 minutes without a finished task.
+    fn default() -> Self {
+        JobLimits {
+            wait_for_executors: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Cluster settings.
@@ -64,6 +96,7 @@ impl ClusterOptions {
         ClusterOptions {
             engine: Engine::Ballista {
                 scheduler: scheduler.into(),
+                limits: JobLimits::default(),
             },
             partitions: 4,
             timeout: None,
@@ -83,6 +116,17 @@ pub fn segment_on_cluster(
     opts: &LoadOptions,
     settings: &AnalysisSettings,
     cluster: &ClusterOptions,
+) -> Result<Clustered> {
+    segment_on_cluster_watched(opts, settings, cluster, &mut |_| {})
+}
+
+/// As [`segment_on_cluster`], telling `progress` how the job gets on in sentences such
+/// as "pass 2 of 2: 1 of 2 stages, 5 of 8 tasks done".
+pub fn segment_on_cluster_watched(
+    opts: &LoadOptions,
+    settings: &AnalysisSettings,
+    cluster: &ClusterOptions,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<Clustered> {
     settings.check()?;
     if matches!(opts.on_bad_rows, BadRowPolicy::Quarantine(_)) {
@@ -114,7 +158,7 @@ pub fn segment_on_cluster(
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let handoff = tmp.path().join("customers.parquet");
-    let plan = run_plan(opts, settings, cluster, &files, &handoff);
+    let plan = run_plan(opts, settings, cluster, &files, &handoff, progress);
     let (report, id_kind) = runtime
         .block_on(async {
             match cluster.timeout {
@@ -129,7 +173,9 @@ pub fn segment_on_cluster(
             }
         })
         .map_err(|e| match (e, &cluster.engine) {
-            (Error::Cluster(m), Engine::Ballista { scheduler }) if m.starts_with(UNREACHABLE) => {
+            (Error::Cluster(m), Engine::Ballista { scheduler, .. })
+                if m.starts_with(UNREACHABLE) =>
+            {
                 Error::Cluster(format!(
                     "the Ballista scheduler at {scheduler} cannot be reached: is a scheduler \
                      running there (`custvalue cluster scheduler`, or your deployment's)? ({})",
@@ -159,15 +205,16 @@ fn df_error(e: datafusion::error::DataFusionError) -> Error {
     }
 }
 
-async fn context(cluster: &ClusterOptions) -> Result<SessionContext> {
+async fn context(cluster: &ClusterOptions, job_name: &str) -> Result<SessionContext> {
     match &cluster.engine {
         Engine::InProcess => Ok(SessionContext::new_with_config(
             SessionConfig::new().with_target_partitions(cluster.partitions),
         )),
-        Engine::Ballista { scheduler } => {
+        Engine::Ballista { scheduler, .. } => {
             let config = SessionConfig::new_with_ballista()
                 .with_target_partitions(cluster.partitions)
-                .with_information_schema(false);
+                .with_information_schema(false)
+                .with_ballista_job_name(job_name);
             let state = SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features()
@@ -185,8 +232,20 @@ async fn run_plan(
     cluster: &ClusterOptions,
     files: &[PathBuf],
     handoff: &Path,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<(LoadReport, IdKind)> {
-    let ctx = context(cluster).await?;
+    let mut watch = match &cluster.engine {
+        Engine::Ballista { scheduler, limits } => Some(Watch::new(scheduler, limits, progress)?),
+        Engine::InProcess => None,
+    };
+    if let Some(w) = &mut watch {
+        w.wait_for_executors().await?;
+    }
+    let job_name = watch
+        .as_ref()
+        .map_or("", |w| w.job_name.as_str())
+        .to_string();
+    let ctx = context(cluster, &job_name).await?;
     let first = files[0].display().to_string();
     let urls = files
         .iter()
@@ -214,7 +273,7 @@ async fn run_plan(
     let lines = plan::lines(&schema, opts, &label)?;
 
     // Pass 1: rows per reason and the latest usable day.
-    let checked = collect(&ctx, &plan::check_query(&lines)).await?;
+    let checked = collect(&ctx, &plan::check_query(&lines), watch.as_mut(), 1).await?;
     let mut report = LoadReport::default();
     let mut last_day: Option<i32> = None;
     for batch in &checked {
@@ -284,14 +343,200 @@ async fn run_plan(
 
     // Pass 2: the per-customer aggregate, handed over as a Parquet file.
     let start = report.as_of - settings.best.window_days as i32;
-    let batches = collect(&ctx, &plan::aggregate_query(&lines, report.as_of, start)).await?;
+    let sql = plan::aggregate_query(&lines, report.as_of, start);
+    let batches = collect(&ctx, &sql, watch.as_mut(), 2).await?;
     write_handoff(handoff, &batches)?;
     Ok((report, lines.id_kind))
 }
 
-async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+/// Runs a query; on a cluster, watching its job (`pass` of the plan's two).
+async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+    watch: Option<&mut Watch<'_>>,
+    pass: usize,
+) -> Result<Vec<RecordBatch>> {
     let df = ctx.sql(sql).await.map_err(df_error)?;
-    df.collect().await.map_err(df_error)
+    let Some(watch) = watch else {
+        return df.collect().await.map_err(df_error);
+    };
+    let work = df.collect();
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut job = JobSeen::new();
+    loop {
+        tokio::select! {
+            done = &mut work => {
+                if done.is_ok() {
+                    // The job's last word, so that even a short pass is told.
+                    let _ = watch.check(pass, &mut job).await;
+                }
+                watch.done.extend(job.id);
+                return done.map_err(df_error);
+            }
+            _ = tick.tick() => watch.check(pass, &mut job).await?,
+        }
+    }
+}
+
+/// The passes of the plan: the rows checked, then the customers aggregated.
+const PASSES: usize = 2;
+
+/// Watches a cluster job through the scheduler's status: executors before it starts,
+/// progress and stalls while it runs.
+struct Watch<'a> {
+    scheduler: status::Scheduler,
+    url: String,
+    limits: JobLimits,
+    /// The Ballista job name of this run's jobs, unique to it.
+    job_name: String,
+    /// Jobs of passes already done.
+    done: Vec<String>,
+    progress: &'a mut dyn FnMut(&str),
+}
+
+/// What the watcher last saw of the current pass's job.
+struct JobSeen {
+    id: Option<String>,
+    /// (stages done, tasks done) and when they last changed.
+    last: Option<(usize, usize)>,
+    since: Instant,
+}
+
+impl JobSeen {
+    fn new() -> JobSeen {
+        JobSeen {
+            id: None,
+            last: None,
+            since: Instant::now(),
+        }
+    }
+}
+
+impl<'a> Watch<'a> {
+    fn new(url: &str, limits: &JobLimits, progress: &'a mut dyn FnMut(&str)) -> Result<Watch<'a>> {
+        let mut scheduler = status::Scheduler::from_url(url).ok_or_else(|| {
+            Error::Usage(format!(
+                "scheduler {url:?}: give the scheduler as host:port or df://host:port"
+            ))
+        })?;
+        scheduler.limit = Duration::from_secs(3);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Ok(Watch {
+            scheduler,
+            url: url.to_string(),
+            limits: limits.clone(),
+            job_name: format!("custvalue segments {}-{nanos}", std::process::id()),
+            done: Vec::new(),
+            progress,
+        })
+    }
+
+    /// Returns once the scheduler has a live executor (or does not say how many it
+    /// has); gives up after the wait for executors.
+    async fn wait_for_executors(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match self.scheduler.live_executors().await {
+                Err(why) => return Err(Error::Cluster(format!("{UNREACHABLE}: {}", why.0))),
+                Ok(Some(0)) => {}
+                Ok(_) => return Ok(()),
+            }
+            let waited = started.elapsed();
+            if waited >= self.limits.wait_for_executors {
+                return Err(Error::Cluster(format!(
+                    "the Ballista scheduler at {} has no executor: none registered within \
+                     {} s. Start one on a machine that can read the input files, \
+                     `custvalue cluster executor --scheduler {}`, or allow a longer wait \
+                     for executors",
+                    self.url,
+                    waited.as_secs(),
+                    self.scheduler
+                )));
+            }
+            if !told {
+                (self.progress)(&format!(
+                    "waiting up to {} s for an executor to register with the scheduler at {}",
+                    self.limits.wait_for_executors.as_secs(),
+                    self.url
+                ));
+                told = true;
+            }
+            let left = self.limits.wait_for_executors - waited;
+            tokio::time::sleep(left.min(Duration::from_millis(250))).await;
+        }
+    }
+
+    /// Reads this pass's job from the scheduler: tells its progress when it changes,
+    /// and fails when it has run without finishing a task for the stall timeout. A
+    /// scheduler that does not list jobs, or their tasks, is not judged.
+    async fn check(&mut self, pass: usize, seen: &mut JobSeen) -> Result<()> {
+        let Ok(Some(jobs)) = self.scheduler.jobs().await else {
+            seen.since = Instant::now();
+            return Ok(());
+        };
+        let mine = jobs
+            .into_iter()
+            .filter(|j| j.name == self.job_name && !self.done.contains(&j.id))
+            .max_by_key(|j| j.is_active());
+        let Some(job) = mine else {
+            seen.since = Instant::now();
+            return Ok(());
+        };
+        seen.id = Some(job.id.clone());
+        let key = (job.stages_done, job.tasks.map_or(0, |t| t.0));
+        if seen.last != Some(key) || job.status != "Running" {
+            if seen.last != Some(key) {
+                (self.progress)(&format!(
+                    "pass {pass} of {PASSES}: job {} {}, {}",
+                    job.id,
+                    job.status.to_lowercase(),
+                    job.progress()
+                ));
+            }
+            seen.last = Some(key);
+            seen.since = Instant::now();
+            return Ok(());
+        }
+        let still = seen.since.elapsed();
+        if job.tasks.is_none() || still < self.limits.stall_timeout {
+            return Ok(());
+        }
+        let executors = self.scheduler.executors_sentence().await;
+        cancel(&self.scheduler, &job.id).await;
+        Err(Error::Cluster(format!(
+            "the cluster job {} (pass {pass} of {PASSES}) finished no task for {} s ({}): \
+             stalled, so it was cancelled. The scheduler at {} knows these executors: {}. \
+             Check that they are running and can read the input files at the same path, \
+             or allow the job more time without progress (the stall timeout)",
+            job.id,
+            still.as_secs(),
+            job.progress(),
+            self.url,
+            executors
+        )))
+    }
+}
+
+/// Asks the scheduler to cancel a job; a failure only leaves the job to the scheduler.
+async fn cancel(scheduler: &status::Scheduler, job_id: &str) {
+    use ballista_core::serde::protobuf::CancelJobParams;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let ask = async {
+        let mut client = SchedulerGrpcClient::connect(format!("http://{scheduler}"))
+            .await
+            .ok()?;
+        client
+            .cancel_job(CancelJobParams {
+                job_id: job_id.to_string(),
+            })
+            .await
+            .ok()
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), ask).await;
 }
 
 fn write_handoff(path: &Path, batches: &[RecordBatch]) -> Result<()> {
@@ -546,5 +791,105 @@ impl PerCustomer {
         let next = crate::affinity::next_category_codes(&stand_in, &summary, &pairs);
         drop(stand_in);
         crate::segments::score_summary(summary, settings, best, reactivated, (next, names))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A scheduler's status API that never moves on: one running job with 1 of 4 tasks
+    /// done and one executor. Returns its port.
+    fn frozen_scheduler(job_name: &'static str) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let path = String::from_utf8_lossy(&request)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
+                let (code, body) = match path.as_str() {
+                    "/readyz" => ("200 OK", "ready: 1 executors registered\n".to_string()),
+                    "/api/jobs" => (
+                        "200 OK",
+                        format!(
+                            r#"[{{"job_id":"j1","job_name":"{job_name}","status":"Running",
+                                "num_stages":2,"completed_stages":0,"tasks":4,"tasks_done":1}}]"#
+                        ),
+                    ),
+                    "/api/executors" => (
+                        "200 OK",
+                        r#"[{"id":"e1","host":"10.1.1.1","port":50051,"grpc_port":50052,
+                            "last_seen":null,"specification":{"vcores":2}}]"#
+                            .to_string(),
+                    ),
+                    _ => ("404 Not Found", String::new()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_job_that_finishes_no_task_is_reported_stalled_with_the_executors() {
+        let port = frozen_scheduler("frozen job");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let limits = JobLimits {
+            wait_for_executors: Duration::ZERO,
+            stall_timeout: Duration::from_millis(300),
+        };
+        let mut told = Vec::new();
+        let mut progress = |t: &str| told.push(t.to_string());
+        let err = runtime.block_on(async {
+            let url = format!("df://127.0.0.1:{port}");
+            let mut watch = Watch::new(&url, &limits, &mut progress).unwrap();
+            watch.job_name = "frozen job".into();
+            watch.wait_for_executors().await.unwrap();
+            let mut seen = JobSeen::new();
+            let start = Instant::now();
+            loop {
+                if let Err(e) = watch.check(2, &mut seen).await {
+                    return e;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "never stalled");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        assert_eq!(err.exit_code(), 3);
+        let text = err.to_string();
+        assert!(
+            text.contains("job j1 (pass 2 of 2) finished no task"),
+            "{text}"
+        );
+        assert!(text.contains("0 of 2 stages, 1 of 4 tasks done"), "{text}");
+        assert!(
+            text.contains("e1 at 10.1.1.1:50051 (grpc port 50052, 2 task slots"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("df://127.0.0.1:{port}")), "{text}");
+        assert_eq!(
+            told,
+            ["pass 2 of 2: job j1 running, 0 of 2 stages, 1 of 4 tasks done"]
+        );
     }
 }

@@ -2,6 +2,8 @@
 
 mod architecture;
 mod bad_inputs;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod columnar;
 mod common;
 #[cfg(feature = "distributed")]
