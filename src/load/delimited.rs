@@ -129,8 +129,14 @@ pub(super) fn load_csv_in(
         let h = header.as_ref().expect("the header is read first");
         let bytes = blocks.bytes();
         let template = rows.empty_like();
-        // This block's pieces are parsed while the last block's are merged (the merge is
-        // serial: ids recoded into the file's table, in file order).
+        let shared = Shared {
+            file: &file,
+            opts,
+            h,
+            delimiter: &delimiter,
+        };
+        // This block's pieces are parsed while the last block's are merged (ids registered
+        // in the file's table shard by shard, rows appended in file order).
         let (parsed, merged) = rayon::join(
             || {
                 cuts.par_windows(2)
@@ -139,16 +145,7 @@ pub(super) fn load_csv_in(
                     .map(|(k, (w, &first_line))| {
                         let skip = usize::from(k == 0 && skip_header);
                         let piece = &bytes[w[0]..w[1]];
-                        parse_piece(
-                            &file,
-                            piece,
-                            first_line,
-                            skip,
-                            opts,
-                            h,
-                            &delimiter,
-                            template.empty_like(),
-                        )
+                        parse_piece(&shared, piece, first_line, skip, template.empty_like())
                     })
                     .collect::<Vec<Piece>>()
             },
@@ -262,36 +259,29 @@ fn read_header(file: &str, first: &[u8], opts: &LoadOptions, rows: &mut Rows) ->
 
 /// Parses and converts one piece (whole records starting on physical line
 /// `first_line`), skipping its first `skip` records (the header).
-#[allow(clippy::too_many_arguments)]
-fn parse_piece(
-    file: &str,
-    bytes: &[u8],
-    first_line: u64,
-    skip: usize,
-    opts: &LoadOptions,
-    h: &Header,
-    delimiter: &str,
-    rows: Rows,
-) -> Piece {
-    if memchr::memchr(opts.quote, bytes).is_none() {
-        return parse_plain_piece(bytes, first_line, skip, opts.delimiter, h, delimiter, rows);
+fn parse_piece(at: &Shared, bytes: &[u8], first_line: u64, skip: usize, rows: Rows) -> Piece {
+    if memchr::memchr(at.opts.quote, bytes).is_none() {
+        return parse_plain_piece(at, bytes, first_line, skip, rows);
     }
-    parse_quoted_piece(file, bytes, first_line, skip, opts, h, delimiter, rows)
+    parse_quoted_piece(at, bytes, first_line, skip, rows)
+}
+
+/// What every piece of a file shares: its name, the dialect, the header and the
+/// delimiter as text (to show a rejected record).
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    file: &'a str,
+    opts: &'a LoadOptions,
+    h: &'a Header,
+    delimiter: &'a str,
 }
 
 /// [`parse_piece`] for a piece without a quote character: every record is one line
 /// and its fields lie between delimiters, so lines and fields are found with byte
 /// searches. Records, their lines and the rows are those the csv reader would give:
 /// `\n`, `\r` and `\r\n` end a line and blank lines hold no record.
-fn parse_plain_piece(
-    bytes: &[u8],
-    first_line: u64,
-    skip: usize,
-    delimiter_byte: u8,
-    h: &Header,
-    delimiter: &str,
-    rows: Rows,
-) -> Piece {
+fn parse_plain_piece(at: &Shared, bytes: &[u8], first_line: u64, skip: usize, rows: Rows) -> Piece {
+    let (h, delimiter, delimiter_byte) = (at.h, at.delimiter, at.opts.delimiter);
     let mut piece = Piece {
         rows,
         rejects: Vec::new(),
@@ -392,17 +382,19 @@ impl Record for Fields<'_> {
 }
 
 /// [`parse_piece`] through the csv reader, for a piece with quotes.
-#[allow(clippy::too_many_arguments)]
 fn parse_quoted_piece(
-    file: &str,
+    at: &Shared,
     bytes: &[u8],
     first_line: u64,
     skip: usize,
-    opts: &LoadOptions,
-    h: &Header,
-    delimiter: &str,
     rows: Rows,
 ) -> Piece {
+    let Shared {
+        file,
+        opts,
+        h,
+        delimiter,
+    } = *at;
     let (mut csv, starts) = reader(bytes, opts);
     let mut piece = Piece {
         rows,
@@ -995,8 +987,9 @@ mod tests {
             }
             let bytes = &text[..];
             let rows = || Builder::new(&opts).rows;
-            let plain = parse_plain_piece(bytes, first_line, skip, b',', &h, ",", rows());
-            let quoted = parse_quoted_piece("t.csv", bytes, first_line, skip, &opts, &h, ",", rows());
+            let at = Shared { file: "t.csv", opts: &opts, h: &h, delimiter: "," };
+            let plain = parse_plain_piece(&at, bytes, first_line, skip, rows());
+            let quoted = parse_quoted_piece(&at, bytes, first_line, skip, rows());
             prop_assert_eq!(outcome(plain), outcome(quoted));
         }
     }
