@@ -155,6 +155,34 @@ mod tests {
     }
 
     #[test]
+    fn cluster_limits_go_with_the_cluster_engine() {
+        let run: RunSettings = toml::from_str("stall_timeout = 7\n").unwrap();
+        let err = run.engine(&["x.parquet".into()]).unwrap_err().to_string();
+        assert!(
+            err.contains("[run] wait_for_executors and stall_timeout"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "distributed")]
+    #[test]
+    fn cluster_limits_reach_the_engine() {
+        let run: RunSettings = toml::from_str(
+            "engine = \"ballista\"\nscheduler = \"df://127.0.0.1:50050\"\n\
+             wait_for_executors = 5\nstall_timeout = 7\n",
+        )
+        .unwrap();
+        match run.engine(&["x.parquet".into()]).unwrap().engine {
+            crate::engine::Engine::Ballista {
+                wait_for_executors_secs,
+                stall_timeout_secs,
+                ..
+            } => assert_eq!((wait_for_executors_secs, stall_timeout_secs), (5, 7)),
+            other => panic!("not the cluster engine: {other:?}"),
+        }
+    }
+
+    #[test]
     fn policies_parse() {
         assert_eq!("skip".parse::<BadRowPolicy>(), Ok(BadRowPolicy::Skip));
         assert_eq!(
@@ -195,6 +223,10 @@ pub struct RunSettings {
     pub cluster_partitions: Option<usize>,
     /// Give a cluster job up after this many seconds.
     pub cluster_timeout: Option<u64>,
+    /// Wait this many seconds for a cluster executor before giving up (default 30).
+    pub wait_for_executors: Option<u64>,
+    /// Give a cluster job up when it finishes no task for this many seconds (default 600).
+    pub stall_timeout: Option<u64>,
     /// The in-memory engine's limit ("2GiB", "800MB"); over it the lines are scored out
     /// of core. Default: three quarters of the machine's memory.
     pub memory_limit: Option<String>,
@@ -238,6 +270,12 @@ impl RunSettings {
             .map(crate::engine::parse_size)
             .transpose()
             .map_err(|e| Error::Usage(format!("[run] {e}")))?;
+        let cluster_only = self.wait_for_executors.is_some() || self.stall_timeout.is_some();
+        if cluster_only && self.engine != Some(crate::engine::EngineKind::Ballista) {
+            return Err(Error::Usage(
+                "[run] wait_for_executors and stall_timeout go with engine = \"ballista\"".into(),
+            ));
+        }
         crate::engine::Engine::plan(
             &crate::engine::EngineSettings {
                 kind: self.engine.unwrap_or_default(),
@@ -250,6 +288,12 @@ impl RunSettings {
             },
             inputs,
         )
+        .map(|plan| crate::engine::Plan {
+            engine: plan
+                .engine
+                .with_cluster_limits(self.wait_for_executors, self.stall_timeout),
+            why: plan.why,
+        })
         .map_err(|e| match e {
             Error::Usage(m) => Error::Usage(format!("[run] {m}")),
             other => other,
