@@ -577,6 +577,52 @@ impl BatchFrame<'_> {
                 None => Typed::from_column(file, col, role, self.maxima),
             }
         };
+        let roles = RoleColumns::new(file, m, rows, typed)?;
+        let row_cells = |i: usize| roles.cells(i);
+        let line = |i: usize| first_row + i as u64 + 1;
+        let n = self.df.height();
+        if strategy == Strategy::RowWise {
+            let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
+                let cells = row_cells(i);
+                let reject = local.push(&cells, m).err()?;
+                Some(PendingReject::new(&cells, m, reject, line(i)))
+            };
+            return convert(rows, sink, file, "row", n, convert_row, converted);
+        }
+        let columns = ColumnarRows {
+            n,
+            file,
+            mapping: m,
+            line,
+            cells: row_cells,
+            customer: |i| roles.customer.cell(i),
+            fast: roles.fast(),
+        };
+        columns.convert(rows, sink, converted)
+    }
+}
+
+/// A frame's mapped columns, typed once, and the kind of customer id they hold.
+pub(super) struct RoleColumns {
+    pub(super) kind: IdKind,
+    pub(super) customer: Typed,
+    time: Typed,
+    amount: Typed,
+    unit_price: Option<Typed>,
+    order: Option<Typed>,
+    cost: Option<Typed>,
+    category: Option<Typed>,
+}
+
+impl RoleColumns {
+    /// Types each mapped column (`typed(i, role)` for column `i`) and settles the kind of
+    /// customer id, checked against the kind `rows` already holds.
+    pub(super) fn new(
+        file: &str,
+        m: &Mapping,
+        rows: &mut Rows,
+        typed: impl Fn(usize, Role) -> Result<Typed>,
+    ) -> Result<RoleColumns> {
         let customer = typed(m.customer, Role::Customer)?;
         let kind = match rows.declared {
             IdType::Int => IdKind::Int,
@@ -597,51 +643,46 @@ impl BatchFrame<'_> {
             ),
         };
         let optional = |i: Option<usize>, role| i.map(|i| typed(i, role)).transpose();
-        let order = optional(m.order, Role::Order)?;
-        let cost = optional(m.cost, Role::Cost)?;
-        let category = optional(m.category, Role::Category)?;
-        fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
+        Ok(RoleColumns {
+            kind,
+            customer,
+            time,
+            amount,
+            unit_price,
+            order: optional(m.order, Role::Order)?,
+            cost: optional(m.cost, Role::Cost)?,
+            category: optional(m.category, Role::Category)?,
+        })
+    }
+
+    /// Row `i`'s cells by role.
+    pub(super) fn cells(&self, i: usize) -> RowCells<'_> {
+        fn opt(t: &Option<Typed>, i: usize) -> Cell<'_> {
             t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
         }
-        let row_cells = |i: usize| RowCells {
-            customer: customer.cell(i),
-            time: time.cell(i),
-            amount: amount.cell(i),
-            unit_price: unit_price.as_ref().map(|t| t.cell(i)),
-            order: opt_cell(&order, i),
-            cost: opt_cell(&cost, i),
-            category: opt_cell(&category, i),
-        };
-        let line = |i: usize| first_row + i as u64 + 1;
-        let n = self.df.height();
-        if strategy == Strategy::RowWise {
-            let convert_row = |i: usize, local: &mut Rows| -> Option<PendingReject> {
-                let cells = row_cells(i);
-                let reject = local.push(&cells, m).err()?;
-                Some(PendingReject::new(&cells, m, reject, line(i)))
-            };
-            return convert(rows, sink, file, "row", n, convert_row, converted);
+        RowCells {
+            customer: self.customer.cell(i),
+            time: self.time.cell(i),
+            amount: self.amount.cell(i),
+            unit_price: self.unit_price.as_ref().map(|t| t.cell(i)),
+            order: opt(&self.order, i),
+            cost: opt(&self.cost, i),
+            category: opt(&self.category, i),
         }
-        let fast = FastColumns::new(
-            &customer,
-            kind,
-            &time,
-            &amount,
-            unit_price.is_some(),
-            cost.as_ref(),
-            order.as_ref(),
-            category.as_ref(),
-        );
-        let columns = ColumnarRows {
-            n,
-            file,
-            mapping: m,
-            line,
-            cells: row_cells,
-            customer: |i| customer.cell(i),
-            fast,
-        };
-        columns.convert(rows, sink, converted)
+    }
+
+    /// The columns as arrays for the fast loop, when it can read them.
+    pub(super) fn fast(&self) -> Option<FastColumns<'_>> {
+        FastColumns::new(
+            &self.customer,
+            self.kind,
+            &self.time,
+            &self.amount,
+            self.unit_price.is_some(),
+            self.cost.as_ref(),
+            self.order.as_ref(),
+            self.category.as_ref(),
+        )
     }
 }
 

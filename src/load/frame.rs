@@ -94,60 +94,16 @@ fn convert_frame(
     sink: &mut RejectSink,
 ) -> Result<()> {
     let typed = |i: usize, role: Role| Typed::from_column(file, &df.columns()[i], role, None);
-    let customer = typed(m.customer, Role::Customer)?;
-    let kind = match rows.declared {
-        IdType::Int => IdKind::Int,
-        IdType::Text => IdKind::Text,
-        IdType::Auto if customer.is_int() => IdKind::Int,
-        IdType::Auto => IdKind::Text,
-    };
-    rows.check_id_kind(kind, file)?;
-    let time = typed(m.time, Role::Time)?;
-    let (amount, unit_price) = match m.amount {
-        AmountSource::Column(i) => (typed(i, Role::Amount)?, None),
-        AmountSource::Product {
-            quantity,
-            unit_price,
-        } => (
-            typed(quantity, Role::Quantity)?,
-            Some(typed(unit_price, Role::UnitPrice)?),
-        ),
-    };
-    let optional = |i: Option<usize>, role| i.map(|i| typed(i, role)).transpose();
-    let order = optional(m.order, Role::Order)?;
-    let cost = optional(m.cost, Role::Cost)?;
-    let category = optional(m.category, Role::Category)?;
-    fn opt_cell(t: &Option<Typed>, i: usize) -> Cell<'_> {
-        t.as_ref().map(|t| t.cell(i)).unwrap_or(Cell::Null)
-    }
-    let row_cells = |i: usize| RowCells {
-        customer: customer.cell(i),
-        time: time.cell(i),
-        amount: amount.cell(i),
-        unit_price: unit_price.as_ref().map(|t| t.cell(i)),
-        order: opt_cell(&order, i),
-        cost: opt_cell(&cost, i),
-        category: opt_cell(&category, i),
-    };
-    let fast = FastColumns::new(
-        &customer,
-        kind,
-        &time,
-        &amount,
-        unit_price.is_some(),
-        cost.as_ref(),
-        order.as_ref(),
-        category.as_ref(),
-    );
+    let roles = RoleColumns::new(file, m, rows, typed)?;
     rows.reserve(df.height());
     let columns = ColumnarRows {
         n: df.height(),
         file,
         mapping: m,
         line: |i: usize| i as u64,
-        cells: row_cells,
-        customer: |i| customer.cell(i),
-        fast,
+        cells: |i| roles.cells(i),
+        customer: |i| roles.customer.cell(i),
+        fast: roles.fast(),
     };
     columns.convert(rows, sink, |_| {})
 }
