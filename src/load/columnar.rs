@@ -754,6 +754,7 @@ where
             &mut columns.category[base..],
         );
         let mut part = vec![REJECTED; n];
+        let mut hash = vec![0u64; n];
         // Chunks are converted a group at a time so rejections reach the policy (and
         // progress is told) as the file goes, as in `convert`.
         let group = 4 * threads * CHUNK_ROWS;
@@ -768,10 +769,11 @@ where
                     order[lo..hi].par_chunks_mut(CHUNK_ROWS),
                     category[lo..hi].par_chunks_mut(CHUNK_ROWS),
                     part[lo..hi].par_chunks_mut(CHUNK_ROWS),
+                    hash[lo..hi].par_chunks_mut(CHUNK_ROWS),
                 )
                     .into_par_iter()
                     .enumerate()
-                    .map(|(k, (day, amount, profit, order, category, part))| {
+                    .map(|(k, (day, amount, profit, order, category, part, hash))| {
                         let first = lo + k * CHUNK_ROWS;
                         let mut outcome = ChunkOutcome {
                             rejects: Vec::new(),
@@ -787,6 +789,7 @@ where
                                 order: &mut *order,
                                 category: &mut *category,
                                 part: &mut *part,
+                                hash: &mut *hash,
                             };
                             let categories = &mut outcome.categories;
                             if fast.convert(rows, first, out, &mut local, categories, parts) {
@@ -825,12 +828,12 @@ where
                                     next
                                 });
                             }
-                            let hash = match &v.customer {
+                            hash[j] = match &v.customer {
                                 CustomerKey::Int(id) => shard_hash(id),
                                 CustomerKey::Text(id) => shard_hash(*id),
                                 CustomerKey::Owned(id) => shard_hash(id.as_str()),
                             };
-                            part[j] = shard_of(hash, parts) as u8;
+                            part[j] = shard_of(hash[j], parts) as u8;
                         }
                         outcome
                     })
@@ -869,14 +872,20 @@ where
             rows.close_batch(columns, &part);
             return Err(e);
         }
-        self.customer_codes(rows, &part, &mut columns.customer);
+        self.customer_codes(rows, &part, &hash, &mut columns.customer);
         rows.close_batch(columns, &part);
         Ok(())
     }
 
     /// Appends to `codes` the table code of every accepted row's customer (registering
-    /// new customers). `part` holds each row's shard.
-    pub(super) fn customer_codes(&self, rows: &mut Rows, part: &[u8], codes: &mut Vec<u32>) {
+    /// new customers). `part` holds each row's shard and `hash` its id's hash.
+    pub(super) fn customer_codes(
+        &self,
+        rows: &mut Rows,
+        part: &[u8],
+        hash: &[u64],
+        codes: &mut Vec<u32>,
+    ) {
         let col = self.mapping.names[self.mapping.customer].as_str();
         // The tables are taken out while the rows' settings check the ids.
         if rows.id_kind.as_ref().map(|k| k.0) == Some(IdKind::Int) {
@@ -885,7 +894,7 @@ where
                 Ok(CustomerKey::Int(id)) => id,
                 _ => unreachable!("an accepted row has an integer id"),
             };
-            table.register_partitioned::<i64, _>(part, key, codes);
+            table.register_partitioned::<i64, _>(part, hash, key, codes);
             rows.int_ids = table;
         } else {
             let mut table = std::mem::replace(&mut rows.text_ids, IdTable::new(1));
@@ -894,7 +903,7 @@ where
                 Ok(CustomerKey::Owned(id)) => std::borrow::Cow::Owned(id),
                 _ => unreachable!("an accepted row has a text id"),
             };
-            table.register_partitioned::<str, _>(part, key, codes);
+            table.register_partitioned::<str, _>(part, hash, key, codes);
             rows.text_ids = table;
         }
     }
@@ -952,6 +961,7 @@ pub(super) struct FastOut<'o> {
     pub(super) order: &'o mut [u64],
     pub(super) category: &'o mut [u32],
     pub(super) part: &'o mut [u8],
+    pub(super) hash: &'o mut [u64],
 }
 
 impl<'c> FastColumns<'c> {
@@ -1098,6 +1108,7 @@ impl<'c> FastColumns<'c> {
             out.profit[j] = profit;
             out.order[j] = order;
             out.part[j] = shard_of(hash, parts) as u8;
+            out.hash[j] = hash;
         }
         true
     }

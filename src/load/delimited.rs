@@ -916,27 +916,26 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What a parsed piece amounts to: every column, the ids in code order, and each
+    /// What a parsed piece amounts to: every column, each row's customer id, and each
     /// rejection with its line, value and record.
     fn outcome(piece: Piece) -> (Vec<Vec<i64>>, Vec<String>, Vec<String>, u64) {
         let Piece {
-            mut rows,
+            rows,
             rejects,
             records,
             failure,
         } = piece;
         assert!(failure.is_none());
-        let (_, mut coded) = std::mem::replace(&mut rows.text_ids, IdTable::new(1)).into_coded();
-        coded.sort_by_key(|e| e.1);
         let columns = vec![
-            rows.customer.iter().map(|&c| i64::from(c)).collect(),
             rows.day.iter().map(|&d| i64::from(d)).collect(),
             rows.amount.clone(),
             rows.profit.clone(),
             rows.order.iter().map(|&o| o as i64).collect(),
             rows.category.iter().map(|&c| i64::from(c)).collect(),
         ];
-        let ids = coded.iter().map(|e| e.0.as_str().to_string()).collect();
+        let ids = (0..rows.day.len())
+            .map(|i| rows.pending.text_at(i).to_string())
+            .collect();
         let rejects = rejects
             .iter()
             .map(|r| format!("{} {:?} {} | {}", r.line, r.reject, r.value, r.record))

@@ -130,10 +130,16 @@ pub(super) fn order_key(id: &str) -> u64 {
     crate::parallel::mix(crate::parallel::fnv(id.as_bytes())) & !TS_ORDER_BIT
 }
 
-/// The code of `key`, giving the next code to a key not seen before (allocates only then):
-/// a table of one shard.
+/// The code of `key`, giving the next code to a key not seen before (allocates only then).
 pub(super) fn intern(map: &mut PlHashMap<Box<str>, u32>, key: &str) -> u32 {
-    IdTable::code_in(map, 0, 1, key)
+    if let Some(&code) = map.get(key) {
+        return code;
+    }
+    let Ok(code) = u32::try_from(map.len()) else {
+        unreachable!("more distinct keys than 32-bit codes hold")
+    };
+    map.insert(key.into(), code);
+    code
 }
 
 /// The shard of a key with this hash, out of `shards`: the columnar loader partitions
@@ -142,31 +148,32 @@ pub(super) fn shard_of(hash: u64, shards: usize) -> usize {
     ((hash >> 32) % shards as u64) as usize
 }
 
-/// The hash that chooses a customer id's shard (of the id's text, or of the integer).
+/// The hash of a customer id (of the id's text, or of the integer): it chooses the id's
+/// shard, and its place in the shard's table, so each id is hashed once.
 pub(super) fn shard_hash<Q: std::hash::Hash + ?Sized>(key: &Q) -> u64 {
     PlFixedStateQuality::default().hash_one(key)
 }
+
+/// One shard of an [`IdTable`]: ids with their codes, placed by [`shard_hash`].
+pub(super) type Shard<K> = hashbrown::HashTable<(K, u32)>;
 
 /// Distinct customer ids with their codes, split into shards by a hash of the id, so
 /// that the ids of a batch can be registered one shard per thread with nothing to merge.
 /// The `k`-th id of shard `s` has the code `k * shards + s`: codes tell ids apart (the
 /// final order is by the ids themselves, see [`Builder::finish`]).
 pub(super) struct IdTable<K> {
-    pub(super) shards: Vec<PlHashMap<K, u32>>,
+    pub(super) shards: Vec<Shard<K>>,
 }
 
 impl<K: std::hash::Hash + Eq> IdTable<K> {
     pub(super) fn new(shards: usize) -> IdTable<K> {
         IdTable {
-            shards: (0..shards.max(1)).map(|_| PlHashMap::default()).collect(),
+            shards: (0..shards.max(1)).map(|_| Shard::new()).collect(),
         }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.is_empty())
-    }
-
     /// The code of `key`, registering it if it is new.
+    #[cfg(test)]
     pub(super) fn code<Q>(&mut self, key: &Q) -> u32
     where
         K: std::borrow::Borrow<Q>,
@@ -174,43 +181,47 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
         Q::Owned: Into<K>,
     {
         let n = self.shards.len();
-        let s = shard_of(shard_hash(key), n);
-        Self::code_in(&mut self.shards[s], s, n, key)
+        let hash = shard_hash(key);
+        let s = shard_of(hash, n);
+        Self::code_in(&mut self.shards[s], s, n, hash, key)
     }
 
-    /// The code of `key` in shard `s` of `n`, where `key` belongs (allocates only for a
-    /// new key).
-    pub(super) fn code_in<Q>(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: &Q) -> u32
+    /// The code of `key`, whose hash is `hash`, in shard `s` of `n`, where `key` belongs
+    /// (allocates only for a new key).
+    fn code_in<Q>(shard: &mut Shard<K>, s: usize, n: usize, hash: u64, key: &Q) -> u32
     where
         K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q: Eq + ToOwned + ?Sized,
         Q::Owned: Into<K>,
     {
-        if let Some(&code) = shard.get(key) {
+        if let Some(&(_, code)) = shard.find(hash, |(k, _)| k.borrow() == key) {
             return code;
         }
         let Ok(code) = u32::try_from(shard.len() * n + s) else {
             unreachable!("more distinct keys than 32-bit codes hold")
         };
-        shard.insert(key.to_owned().into(), code);
+        shard.insert_unique(hash, (key.to_owned().into(), code), |(k, _)| shard_hash(k));
         code
     }
 
     /// Registers the customers of a batch's rows: `part[i]` is row `i`'s shard
-    /// ([`REJECTED`] for a rejected row) and `key(i)` its id. Each shard is filled on its
-    /// own thread; the code of every accepted row is appended to `codes`, in row order.
+    /// ([`REJECTED`] for a rejected row), `hash[i]` the [`shard_hash`] of its id and
+    /// `key(i)` the id. Each shard is filled on its own thread; the code of every
+    /// accepted row is appended to `codes`, in row order.
     pub(super) fn register_partitioned<Q, R>(
         &mut self,
         part: &[u8],
+        hash: &[u64],
         key: impl Fn(usize) -> R + Sync,
         codes: &mut Vec<u32>,
     ) where
         K: Send + std::borrow::Borrow<Q>,
         R: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ToOwned + ?Sized,
+        Q: Eq + ToOwned + ?Sized,
         Q::Owned: Into<K>,
     {
         use rayon::prelude::*;
+        assert_eq!(part.len(), hash.len(), "a hash for every row");
         let n = self.shards.len();
         let per_shard: Vec<Vec<u32>> = self
             .shards
@@ -221,7 +232,7 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
                 // Every shard looks through all rows: a vectorised byte search, not a
                 // branch per row. Shards are fewer than REJECTED, so `s` fits a byte.
                 for i in memchr::memchr_iter(s as u8, part) {
-                    codes.push(Self::code_in(shard, s, n, key(i).borrow()));
+                    codes.push(Self::code_in(shard, s, n, hash[i], key(i).borrow()));
                 }
                 codes
             })
@@ -264,92 +275,6 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
         });
     }
 
-    /// Registers every id of `self` (a chunk's table) in `to`; returns, per code of
-    /// `self`, the code in `to`.
-    pub(super) fn recoded_into(self, to: &mut IdTable<K>) -> Vec<u32>
-    where
-        K: Clone + Send,
-    {
-        let (bound, coded) = self.into_coded();
-        let mut table = vec![u32::MAX; bound];
-        for (key, c) in coded {
-            table[c as usize] = to.code(&key);
-        }
-        table
-    }
-
-    /// Registers the ids of chunk tables, in chunk order, in `self`: shard `s` of every
-    /// chunk holds only ids of shard `s` here, so the shards are filled side by side with
-    /// nothing to merge. Returns, per chunk, the code here of each of its codes. Every
-    /// chunk must have as many shards as `self` (see [`IdTable::same_shards`]).
-    pub(super) fn recode_all(&mut self, chunks: Vec<IdTable<K>>) -> Vec<Vec<u32>>
-    where
-        K: Send + Sync,
-    {
-        use rayon::prelude::*;
-        let n = self.shards.len();
-        assert!(
-            chunks.iter().all(|c| c.shards.len() == n),
-            "shard counts differ"
-        );
-        let bounds: Vec<usize> = chunks
-            .iter()
-            .map(|c| n * c.shards.iter().map(|s| s.len()).max().unwrap_or(0))
-            .collect();
-        let mut by_shard: Vec<Vec<PlHashMap<K, u32>>> =
-            (0..n).map(|_| Vec::with_capacity(chunks.len())).collect();
-        for chunk in chunks {
-            for (s, map) in chunk.shards.into_iter().enumerate() {
-                by_shard[s].push(map);
-            }
-        }
-        // Per shard, per chunk: (the chunk's code, the code here).
-        let pairs: Vec<Vec<Vec<(u32, u32)>>> = self
-            .shards
-            .par_iter_mut()
-            .zip(by_shard)
-            .enumerate()
-            .map(|(s, (shard, maps))| {
-                maps.into_iter()
-                    .map(|map| {
-                        map.into_iter()
-                            .map(|(key, code)| (code, Self::insert_in(shard, s, n, key)))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        bounds
-            .into_par_iter()
-            .enumerate()
-            .map(|(chunk, bound)| {
-                let mut table = vec![u32::MAX; bound];
-                for shard in &pairs {
-                    for &(from, to) in &shard[chunk] {
-                        table[from as usize] = to;
-                    }
-                }
-                table
-            })
-            .collect()
-    }
-
-    /// Whether `other` splits ids into as many shards as `self`.
-    pub(super) fn same_shards(&self, other: &IdTable<K>) -> bool {
-        self.shards.len() == other.shards.len()
-    }
-
-    /// [`IdTable::code_in`] for a key owned already (moved in if new, never cloned).
-    fn insert_in(shard: &mut PlHashMap<K, u32>, s: usize, n: usize, key: K) -> u32 {
-        let next = shard.len() * n + s;
-        *shard.entry(key).or_insert_with(|| {
-            let Ok(code) = u32::try_from(next) else {
-                unreachable!("more distinct keys than 32-bit codes hold")
-            };
-            code
-        })
-    }
-
     /// Every id with its code, and a bound above every code.
     pub(super) fn into_coded(self) -> (usize, Vec<(K, u32)>)
     where
@@ -364,6 +289,40 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
             .flat_map_iter(|shard| shard.into_iter())
             .collect();
         (bound, coded)
+    }
+}
+
+/// The customer ids of a chunk's accepted rows, in row order, not yet registered: a
+/// chunk converted on its own thread keeps them here, with their hashes, until the
+/// file's [`IdTable`] takes a whole group of chunks shard by shard
+/// ([`Rows::absorb_all`]).
+#[derive(Default)]
+pub(super) struct PendingIds {
+    /// Each row's [`shard_hash`].
+    pub(super) hash: Vec<u64>,
+    /// Text ids, one after another; row `i`'s ends at `ends[i]`.
+    pub(super) text: String,
+    pub(super) ends: Vec<usize>,
+    /// Integer ids (a file's ids are all text or all integers).
+    pub(super) int: Vec<i64>,
+}
+
+impl PendingIds {
+    pub(super) fn push_text(&mut self, id: &str) {
+        self.hash.push(shard_hash(id));
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    pub(super) fn push_int(&mut self, id: i64) {
+        self.hash.push(shard_hash(&id));
+        self.int.push(id);
+    }
+
+    /// The text id of row `i`.
+    pub(super) fn text_at(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
     }
 }
 

@@ -6,6 +6,9 @@ pub(super) struct Rows {
     pub(super) text_ids: IdTable<IdKey>,
     pub(super) int_ids: IdTable<i64>,
     pub(super) customer: Vec<u32>,
+    /// A chunk's customer ids, until [`Rows::absorb_all`] registers them: a chunk's rows
+    /// leave `customer` empty.
+    pub(super) pending: PendingIds,
     pub(super) day: Vec<i32>,
     pub(super) amount: Vec<i64>,
     pub(super) profit: Vec<i64>,
@@ -194,6 +197,7 @@ impl Rows {
             text_ids: IdTable::new(shards),
             int_ids: IdTable::new(shards),
             customer: Vec::new(),
+            pending: PendingIds::default(),
             day: Vec::new(),
             amount: Vec::new(),
             profit: Vec::new(),
@@ -220,114 +224,67 @@ impl Rows {
         )
     }
 
-    /// Appends a chunk's rows, recoding its customers and categories into this table's
-    /// codes (new keys get codes in the chunk's order of first appearance).
-    pub(super) fn absorb(&mut self, chunk: Rows) {
-        fn by_code<K>(map: PlHashMap<K, u32>) -> Vec<K> {
-            let mut keyed: Vec<(K, u32)> = map.into_iter().collect();
-            keyed.sort_unstable_by_key(|e| e.1);
-            keyed.into_iter().map(|e| e.0).collect()
-        }
-        let customer_codes = if chunk.int_ids.is_empty() {
-            chunk.text_ids.recoded_into(&mut self.text_ids)
-        } else {
-            chunk.int_ids.recoded_into(&mut self.int_ids)
-        };
-        let category_codes: Vec<u32> = by_code(chunk.categories)
-            .into_iter()
-            .map(|k| intern(&mut self.categories, &k))
-            .collect();
-        self.customer
-            .extend(chunk.customer.iter().map(|&c| customer_codes[c as usize]));
-        self.category.extend(chunk.category.iter().map(|&k| {
-            if k == NO_CATEGORY {
-                k
-            } else {
-                category_codes[k as usize]
-            }
-        }));
-        self.day.extend(chunk.day);
-        self.amount.extend(chunk.amount);
-        self.profit.extend(chunk.profit);
-        self.order.extend(chunk.order);
-    }
-
-    /// Appends chunks' rows in chunk order: the same result as [`Rows::absorb`] of each in
-    /// turn, with the customer ids registered shard by shard side by side and the rows
-    /// recoded chunk by chunk side by side.
+    /// Appends chunks' rows in chunk order, registering their customer ids (the chunks'
+    /// [`PendingIds`]) shard by shard side by side, and recoding their categories into
+    /// this table's codes (new keys get codes in the chunks' order of first appearance).
     pub(super) fn absorb_all(&mut self, chunks: Vec<Rows>) {
         use rayon::prelude::*;
-        let shards_match = chunks.iter().all(|c| {
-            self.text_ids.same_shards(&c.text_ids) && self.int_ids.same_shards(&c.int_ids)
-        });
-        if !shards_match || chunks.len() < 2 {
-            for chunk in chunks {
-                self.absorb(chunk);
-            }
-            return;
+        let added: usize = chunks.iter().map(|c| c.day.len()).sum();
+        let shards = self.text_ids.shards.len();
+        let mut hash = Vec::with_capacity(added);
+        for chunk in &chunks {
+            hash.extend_from_slice(&chunk.pending.hash);
         }
-        let mut text = Vec::with_capacity(chunks.len());
-        let mut int = Vec::with_capacity(chunks.len());
-        let mut is_int = Vec::with_capacity(chunks.len());
-        let mut columns = Vec::with_capacity(chunks.len());
-        for mut chunk in chunks {
-            is_int.push(!chunk.int_ids.is_empty());
-            let n = chunk.text_ids.shards.len();
-            text.push(std::mem::replace(&mut chunk.text_ids, IdTable::new(n)));
-            int.push(std::mem::replace(&mut chunk.int_ids, IdTable::new(n)));
-            columns.push(chunk);
-        }
-        let (text_codes, int_codes) =
-            (self.text_ids.recode_all(text), self.int_ids.recode_all(int));
-        let customer_codes: Vec<Vec<u32>> = text_codes
-            .into_iter()
-            .zip(int_codes)
-            .zip(&is_int)
-            .map(|((t, i), &is_int)| if is_int { i } else { t })
+        assert_eq!(hash.len(), added, "every chunk row has a pending id");
+        let part: Vec<u8> = hash
+            .par_iter()
+            .map(|&h| shard_of(h, shards) as u8)
             .collect();
-        let category_codes: Vec<Vec<u32>> = columns
-            .iter_mut()
-            .map(|c| {
+        if chunks.iter().all(|c| c.pending.int.is_empty()) {
+            let ids: Vec<&str> = chunks
+                .iter()
+                .flat_map(|c| (0..c.day.len()).map(|i| c.pending.text_at(i)))
+                .collect();
+            self.text_ids.register_partitioned::<str, _>(
+                &part,
+                &hash,
+                |i| ids[i],
+                &mut self.customer,
+            );
+        } else {
+            let ids: Vec<i64> = chunks
+                .iter()
+                .flat_map(|c| c.pending.int.iter().copied())
+                .collect();
+            assert_eq!(
+                ids.len(),
+                added,
+                "a chunk's ids are all integers or all text"
+            );
+            self.int_ids.register_partitioned::<i64, _>(
+                &part,
+                &hash,
+                |i| ids[i],
+                &mut self.customer,
+            );
+        }
+        for mut chunk in chunks {
+            let categories: Vec<u32> = {
                 let mut keyed: Vec<(Box<str>, u32)> =
-                    std::mem::take(&mut c.categories).into_iter().collect();
+                    std::mem::take(&mut chunk.categories).into_iter().collect();
                 keyed.sort_unstable_by_key(|e| e.1);
                 keyed
                     .into_iter()
                     .map(|(k, _)| intern(&mut self.categories, &k))
                     .collect()
-            })
-            .collect();
-        let base = self.customer.len();
-        let added: usize = columns.iter().map(|c| c.customer.len()).sum();
-        self.customer.resize(base + added, 0);
-        self.category.resize(base + added, 0);
-        let mut customer_out = &mut self.customer[base..];
-        let mut category_out = &mut self.category[base..];
-        let mut tasks = Vec::with_capacity(columns.len());
-        for ((chunk, codes), categories) in columns.iter().zip(&customer_codes).zip(&category_codes)
-        {
-            let len = chunk.customer.len();
-            let (c, rest) = std::mem::take(&mut customer_out).split_at_mut(len);
-            customer_out = rest;
-            let (k, rest) = std::mem::take(&mut category_out).split_at_mut(len);
-            category_out = rest;
-            tasks.push((chunk, codes, categories, c, k));
-        }
-        tasks
-            .into_par_iter()
-            .for_each(|(chunk, codes, categories, customer, category)| {
-                for (out, &c) in customer.iter_mut().zip(&chunk.customer) {
-                    *out = codes[c as usize];
+            };
+            self.category.extend(chunk.category.iter().map(|&k| {
+                if k == NO_CATEGORY {
+                    k
+                } else {
+                    categories[k as usize]
                 }
-                for (out, &k) in category.iter_mut().zip(&chunk.category) {
-                    *out = if k == NO_CATEGORY {
-                        k
-                    } else {
-                        categories[k as usize]
-                    };
-                }
-            });
-        for chunk in columns {
+            }));
             self.day.extend(chunk.day);
             self.amount.extend(chunk.amount);
             self.profit.extend(chunk.profit);
@@ -361,7 +318,8 @@ impl Rows {
         }
     }
 
-    /// Validates one row and appends it, or says why not.
+    /// Validates one row and appends it to this chunk, or says why not: its customer id
+    /// waits in [`Rows::pending`].
     pub(super) fn push(
         &mut self,
         cells: &RowCells,
@@ -372,8 +330,11 @@ impl Rows {
             None => NO_CATEGORY,
             Some(key) => intern(&mut self.categories, &key),
         };
-        let customer = self.customer_code(v.customer);
-        self.customer.push(customer);
+        match v.customer {
+            CustomerKey::Int(i) => self.pending.push_int(i),
+            CustomerKey::Text(s) => self.pending.push_text(s),
+            CustomerKey::Owned(s) => self.pending.push_text(&s),
+        }
         self.day.push(v.day);
         self.amount.push(v.amount);
         self.profit.push(v.profit);
@@ -519,22 +480,6 @@ impl Rows {
             (IdKind::Text, Cell::Text(s)) => Ok(CustomerKey::Text(trim(s))),
             (IdKind::Text, other) => Ok(CustomerKey::Owned(other.shown())),
         }
-    }
-
-    pub(super) fn customer_code(&mut self, key: CustomerKey) -> u32 {
-        match key {
-            CustomerKey::Int(i) => self.int_code(i),
-            CustomerKey::Text(s) => self.text_code(s),
-            CustomerKey::Owned(s) => self.text_code(&s),
-        }
-    }
-
-    pub(super) fn int_code(&mut self, id: i64) -> u32 {
-        self.int_ids.code(&id)
-    }
-
-    pub(super) fn text_code(&mut self, id: &str) -> u32 {
-        self.text_ids.code(id)
     }
 
     pub(super) fn parse_time(

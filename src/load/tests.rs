@@ -742,7 +742,10 @@ fn ids_registered_by_shard_get_the_codes_of_registering_them_row_by_row() {
             .unwrap();
         let mut table = IdTable::<i64>::new(3);
         let mut codes = vec![8, 9];
-        pool.install(|| table.register_partitioned::<i64, _>(&part, |i| keys[i], &mut codes));
+        let hash: Vec<u64> = keys.iter().map(shard_hash).collect();
+        pool.install(|| {
+            table.register_partitioned::<i64, _>(&part, &hash, |i| keys[i], &mut codes)
+        });
         assert_eq!(codes, expected, "{threads} threads");
     }
 }
