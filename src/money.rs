@@ -181,6 +181,43 @@ impl fmt::Display for Decimal {
     }
 }
 
+/// Plain decimal text (an optional sign, at most 18 digits, at most `decimals` of them
+/// after an optional point) in minor units, without 128-bit arithmetic: most amounts.
+/// `None` for anything else, which [`parse_decimal`] and [`Decimal::to_minor`] settle
+/// (the same value when it is plain; an error or a rounded value when not).
+pub fn plain_minor(text: &str, decimals: u32) -> Option<i64> {
+    let bytes = text.trim().as_bytes();
+    let (negative, rest) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    if rest.len() > 19 {
+        return None;
+    }
+    let (mut value, mut digits, mut fraction) = (0u64, 0u32, None::<u32>);
+    for &c in rest {
+        match c {
+            b'0'..=b'9' => {
+                value = value * 10 + u64::from(c - b'0');
+                digits += 1;
+                if let Some(f) = &mut fraction {
+                    *f += 1;
+                }
+            }
+            b'.' if fraction.is_none() => fraction = Some(0),
+            _ => return None,
+        }
+    }
+    let scale = fraction.unwrap_or(0);
+    if digits == 0 || scale > decimals {
+        return None;
+    }
+    // At most 18 digits times at most 10^6: below 2^64 unless it is over i64 anyway.
+    let minor = i64::try_from(value.checked_mul(10u64.checked_pow(decimals - scale)?)?).ok()?;
+    Some(if negative { -minor } else { minor })
+}
+
 fn pow10(n: u32) -> Option<i128> {
     10i128.checked_pow(n)
 }
@@ -407,5 +444,46 @@ mod tests {
             d(10i128.pow(38) - 1, 2),
             "999999999999999999999999999999999999.99"
         );
+    }
+
+    #[test]
+    fn plain_minor_settles_the_usual_amounts() {
+        assert_eq!(plain_minor(" 12.5 ", 2), Some(1250));
+        assert_eq!(plain_minor("-0.07", 2), Some(-7));
+        assert_eq!(plain_minor("+3", 0), Some(3));
+        assert_eq!(plain_minor(".5", 2), Some(50));
+        assert_eq!(plain_minor("5.", 2), Some(500));
+        // Left to the general path: more decimals than kept, exponents, words, overflow.
+        for text in [
+            "1.005",
+            "1e3",
+            "abc",
+            "",
+            "-",
+            ".",
+            "1,5",
+            "92233720368547758.08",
+        ] {
+            assert_eq!(plain_minor(text, 2), None, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whenever the plain path gives a value, the general path gives the same one.
+        #[test]
+        fn plain_minor_agrees_with_the_general_path(
+            text in "[ ]?[+-]?[0-9]{0,20}([.][0-9]{0,8})?[ ]?",
+            decimals in 0u32..=6,
+        ) {
+            let general = parse_decimal(&text).and_then(|d| d.to_minor(decimals)).ok();
+            if let Some(minor) = plain_minor(&text, decimals) {
+                proptest::prop_assert_eq!(Some(minor), general);
+            } else if general.is_some() {
+                // Only values the plain path cannot hold, or that round, go the long way.
+                let digits = text.bytes().filter(u8::is_ascii_digit).count();
+                let scale = text.split('.').nth(1).map_or(0, |f| f.trim().len());
+                proptest::prop_assert!(digits > 18 || scale > decimals as usize, "{text:?}");
+            }
+        }
     }
 }

@@ -53,6 +53,31 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a valid date")
 }
 
+/// Day number of year-month-day in the proleptic Gregorian calendar (years 0 to 9999),
+/// or `None` when there is no such day: [`civil_from_days`] run backwards, without
+/// building a date.
+fn civil_day(year: i32, month: u32, day: u32) -> Option<i32> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(0..=9999).contains(&year) || day == 0 || day > days_in_month {
+        return None;
+    }
+    // Years start in March, so the leap day ends a year; eras are 400 years.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year as i32;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
+
 /// Day number of a calendar date.
 pub fn day_of(date: NaiveDate) -> i32 {
     (date - epoch()).num_days() as i32
@@ -189,8 +214,7 @@ fn parse_iso(s: &str) -> Result<LineTime, TimeError> {
         (Some(y), Some(m), Some(d)) => (y as i32, m, d),
         _ => return Err(TimeError::Unparsable),
     };
-    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(TimeError::Impossible)?;
-    let day_number = day_of(date);
+    let day_number = civil_day(year, month, day).ok_or(TimeError::Impossible)?;
     if b.len() == 10 {
         return Ok(LineTime::from_day(day_number));
     }
@@ -280,6 +304,18 @@ mod tests {
             assert_eq!(Some(format_day(day)), chrono_text(day), "day {day}");
         }
         assert_eq!(format_day(i32::MAX), "day 2147483647");
+    }
+
+    #[test]
+    fn civil_days_agree_with_chrono_on_every_day_and_refuse_impossible_ones() {
+        for year in 0..=9999 {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let chrono = NaiveDate::from_ymd_opt(year, month, day).map(day_of);
+                    assert_eq!(civil_day(year, month, day), chrono, "{year}-{month}-{day}");
+                }
+            }
+        }
     }
 
     fn iso(s: &str) -> Result<LineTime, TimeError> {
