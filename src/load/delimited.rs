@@ -153,7 +153,16 @@ pub(super) fn load_csv_in(
         );
         merged?;
         // Progress counts records once parsed: they are read, if not yet merged.
-        read_so_far += parsed.iter().map(|p| p.records).sum::<u64>();
+        let records = parsed.iter().map(|p| p.records).sum::<u64>();
+        if read_so_far == 0 && !done {
+            // Room for the whole file, as its first block suggests (with some to spare:
+            // untouched room costs no memory), so the columns are not copied as they grow.
+            if let Some(size) = blocks.size() {
+                let per_byte = records as f64 / cuts.last().copied().unwrap_or(1).max(1) as f64;
+                rows.reserve((size as f64 * per_byte * 1.1) as usize);
+            }
+        }
+        read_so_far += records;
         pending = parsed;
         if done {
             merge_pieces(&file, rows, sink, std::mem::take(&mut pending))?;
@@ -570,6 +579,14 @@ impl Blocks {
         })
     }
 
+    /// The file's size in bytes when it is mapped (not known for a stream).
+    fn size(&self) -> Option<usize> {
+        match &self.source {
+            Source::Mapped(map) => Some(map.len()),
+            Source::Stream(_) => None,
+        }
+    }
+
     /// The bytes taken and not yet consumed; they begin at a record boundary.
     fn bytes(&self) -> &[u8] {
         match &self.source {
@@ -614,6 +631,9 @@ impl Blocks {
     /// quotes that is followed by more than another line end, so each piece starts a
     /// record exactly where the csv crate would.
     fn cuts(&self, piece: usize, done: bool) -> (Vec<usize>, Vec<u64>, u64) {
+        if let Some(cuts) = self.plain_cuts(piece, done) {
+            return cuts;
+        }
         let buf = self.bytes();
         let (mut cuts, mut first_lines) = (vec![0], vec![self.lines_before + 1]);
         let mut lines = self.lines_before;
@@ -677,6 +697,51 @@ impl Blocks {
             }
         }
         (cuts, first_lines, last_boundary.1)
+    }
+
+    /// [`Blocks::cuts`] of text without quotes or carriage returns, where every `\n` ends
+    /// a record: each cut is one byte search from where a piece would end, and the
+    /// pieces' lines are counted side by side. `None` (cut one line end at a time) when
+    /// the text has either byte, or no line end.
+    fn plain_cuts(&self, piece: usize, done: bool) -> Option<(Vec<usize>, Vec<u64>, u64)> {
+        use rayon::prelude::*;
+        let buf = self.bytes();
+        let end = if done {
+            buf.len()
+        } else {
+            memchr::memrchr(b'\n', buf)? + 1
+        };
+        let mut cuts = vec![0];
+        while let Some(&last) = cuts.last()
+            && last + piece < end
+        {
+            let cut = memchr::memchr(b'\n', &buf[last + piece..end])
+                .map_or(end, |k| last + piece + k + 1);
+            cuts.push(cut);
+        }
+        if *cuts.last()? < end {
+            cuts.push(end);
+        }
+        if cuts.len() < 2 {
+            return None;
+        }
+        let quote = self.quote;
+        let counted: Option<Vec<u64>> = cuts
+            .par_windows(2)
+            .map(|w| {
+                let text = &buf[w[0]..w[1]];
+                memchr::memchr2(quote, b'\r', text)
+                    .is_none()
+                    .then(|| memchr::memchr_iter(b'\n', text).count() as u64)
+            })
+            .collect();
+        let mut first_lines = Vec::with_capacity(cuts.len() - 1);
+        let mut lines = self.lines_before;
+        for n in counted? {
+            first_lines.push(lines + 1);
+            lines += n;
+        }
+        Some((cuts, first_lines, lines))
     }
 
     /// Drops the first `n` bytes (whole records), which end on physical line `lines`.

@@ -223,18 +223,24 @@ impl<K: std::hash::Hash + Eq> IdTable<K> {
         use rayon::prelude::*;
         assert_eq!(part.len(), hash.len(), "a hash for every row");
         let n = self.shards.len();
+        // Each shard's rows, in row order: one pass, then every shard reads only its own.
+        let mut rows_of: Vec<Vec<usize>> = (0..n)
+            .map(|_| Vec::with_capacity(part.len() / n + 1))
+            .collect();
+        for (i, &q) in part.iter().enumerate() {
+            if q != REJECTED {
+                rows_of[usize::from(q)].push(i);
+            }
+        }
         let per_shard: Vec<Vec<u32>> = self
             .shards
             .par_iter_mut()
+            .zip(&rows_of)
             .enumerate()
-            .map(|(s, shard)| {
-                let mut codes = Vec::with_capacity(part.len() / n);
-                // Every shard looks through all rows: a vectorised byte search, not a
-                // branch per row. Shards are fewer than REJECTED, so `s` fits a byte.
-                for i in memchr::memchr_iter(s as u8, part) {
-                    codes.push(Self::code_in(shard, s, n, hash[i], key(i).borrow()));
-                }
-                codes
+            .map(|(s, (shard, rows))| {
+                rows.iter()
+                    .map(|&i| Self::code_in(shard, s, n, hash[i], key(i).borrow()))
+                    .collect()
             })
             .collect();
         // Back into row order, in runs of rows side by side: each run's rows per shard

@@ -576,6 +576,11 @@ impl Rows {
         col: &str,
         reason: RejectReason,
     ) -> std::result::Result<i64, Reject> {
+        if let Cell::Text(text) = cell
+            && let Some(minor) = money::plain_minor(text, self.decimals)
+        {
+            return Ok(minor);
+        }
         if let Cell::Float(f) = cell
             && f.is_finite()
         {

@@ -152,6 +152,56 @@ fn csv_cut_into_blocks_and_pieces_gives_the_load_of_one_piece() {
 }
 
 #[test]
+fn plain_csv_cut_by_byte_search_keeps_every_line_number() {
+    // Text without quotes or carriage returns is cut by byte search (`plain_cuts`); one
+    // stretch of quoted fields and CRLF ends is cut line by line; blank lines move the
+    // line numbers of the bad amounts after them.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("plain.csv");
+    let mut text = String::from("customer_id,ts,amount,category\n");
+    let (mut line, mut bad_lines) = (2u64, Vec::new());
+    for i in 0..60_000 {
+        let quoted = (20_000..20_050).contains(&i);
+        let amount = if i % 9_000 == 5 {
+            bad_lines.push(line);
+            "x".to_string()
+        } else {
+            format!("{}.{:02}", i % 89, i % 100)
+        };
+        let category = if quoted { "\"k,1\"" } else { "k2" };
+        let end = match (quoted, i % 17) {
+            (true, _) => "\r\n",
+            (false, 3) => "\n\n",
+            _ => "\n",
+        };
+        text.push_str(&format!(
+            "c{},2024-02-{:02},{amount},{category}{end}",
+            i % 3_001,
+            1 + i % 28
+        ));
+        line += if end == "\n\n" { 2 } else { 1 };
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut opts = LoadOptions::new([csv.to_str().unwrap()]);
+    opts.on_bad_rows = BadRowPolicy::Skip;
+    opts.max_examples = 100;
+    let whole = load_split(&opts, 1, (usize::MAX / 2, usize::MAX / 2)).unwrap();
+    let lines: Vec<u64> = whole.report.examples.iter().map(|e| e.line).collect();
+    assert_eq!(lines, bad_lines);
+    for threads in [1, 2, 3] {
+        for split in [(4096, 97), (1 << 16, 1 << 10), (1 << 20, 1 << 14)] {
+            let cut = load_split(&opts, threads, split).unwrap();
+            assert_eq!(cut.report, whole.report, "{threads} threads, {split:?}");
+            let (a, b) = (
+                cut.transactions.to_frame().unwrap(),
+                whole.transactions.to_frame().unwrap(),
+            );
+            assert!(a.equals_missing(&b), "{threads} threads, {split:?}");
+        }
+    }
+}
+
+#[test]
 fn a_csv_read_failure_after_a_bad_row_reports_the_bad_row_first() {
     // The first bad amount is on line 9 (data row 7); the file ends in a quote that
     // never closes, found in a later block.
