@@ -163,7 +163,11 @@ pub enum TimeFormat {
 
 impl TimeFormat {
     pub fn parse(&self, text: &str) -> Result<LineTime, TimeError> {
-        let s = text.trim();
+        // Times nearly always start with a digit and end with one (or a zone letter).
+        let s = match text.as_bytes() {
+            [first, .., last] if first.is_ascii_digit() && last.is_ascii_alphanumeric() => text,
+            _ => text.trim(),
+        };
         if s.is_empty() {
             return Err(TimeError::Empty);
         }

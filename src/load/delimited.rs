@@ -269,7 +269,8 @@ fn read_header(file: &str, first: &[u8], opts: &LoadOptions, rows: &mut Rows) ->
 /// Parses and converts one piece (whole records starting on physical line
 /// `first_line`), skipping its first `skip` records (the header).
 fn parse_piece(at: &Shared, bytes: &[u8], first_line: u64, skip: usize, rows: Rows) -> Piece {
-    if memchr::memchr(at.opts.quote, bytes).is_none() {
+    let line_end = matches!(at.opts.delimiter, b'\n' | b'\r');
+    if !line_end && memchr::memchr(at.opts.quote, bytes).is_none() {
         return parse_plain_piece(at, bytes, first_line, skip, rows);
     }
     parse_quoted_piece(at, bytes, first_line, skip, rows)
@@ -304,38 +305,48 @@ fn parse_plain_piece(at: &Shared, bytes: &[u8], first_line: u64, skip: usize, ro
     } else {
         None
     };
-    let (mut line, mut at, mut skipped) = (first_line, 0, 0);
-    while at < bytes.len() {
-        let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |k| at + k);
-        let (at_line, text) = (at, &bytes[at..end]);
-        let this_line = line;
-        at = end;
-        if at < bytes.len() {
-            at += if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
-                2
-            } else {
-                1
-            };
+    // One search finds the delimiters and the line ends of the whole piece.
+    let mut hits = memchr::memchr3_iter(delimiter_byte, b'\n', b'\r', bytes);
+    let (mut line, mut start, mut skipped) = (first_line, 0, 0);
+    loop {
+        let hit = hits.next();
+        let end = match hit {
+            Some(p) if bytes[p] == delimiter_byte => {
+                ends.push(p - start);
+                continue;
+            }
+            Some(p) => p,
+            None => bytes.len(),
+        };
+        let (text, this_line) = (&bytes[start..end], line);
+        let mut next = end;
+        if end < bytes.len() {
+            next += 1;
+            if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') {
+                next += 1;
+                hits.next(); // the `\n` of `\r\n`
+            }
             line += 1;
         }
         if text.is_empty() {
-            continue;
-        }
-        if skipped < skip {
+            // A blank line holds no record.
+        } else if skipped < skip {
             skipped += 1;
-            continue;
+        } else {
+            ends.push(text.len());
+            let fields = Fields {
+                text,
+                utf8: utf8.map(|u| &u[start..end]),
+                ends: &ends,
+            };
+            convert_record(&mut piece, &fields, this_line, h, delimiter);
         }
         ends.clear();
-        ends.extend(memchr::memchr_iter(delimiter_byte, text));
-        ends.push(text.len());
-        let fields = Fields {
-            text,
-            utf8: utf8.map(|u| &u[at_line..at_line + text.len()]),
-            ends: &ends,
-        };
-        convert_record(&mut piece, &fields, this_line, h, delimiter);
+        start = next;
+        if hit.is_none() || start >= bytes.len() {
+            return piece;
+        }
     }
-    piece
 }
 
 /// The fields of one record.

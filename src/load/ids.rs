@@ -2,13 +2,14 @@ use super::*;
 
 /// Groups lines by customer, keeping their order within a customer (a counting sort):
 /// line `i`, of the customer coded `customer[i]`, moves to `position[i]`, and
-/// `offsets[r]..offsets[r + 1]` are the places of the customer ranked `r`.
+/// `offsets[r]..offsets[r + 1]` are the places of the customer ranked `r`. The codes
+/// are replaced by the ranks.
 ///
 /// The lines are split into `parts`, counted and placed each on its own task; a part's
 /// lines of a customer come after those of the parts before it, so the result is the
 /// same for any number of parts.
 pub(super) fn group_lines(
-    mut customer: Vec<u32>,
+    customer: &mut [u32],
     rank: &[u32],
     n_customers: usize,
     parts: usize,
@@ -53,7 +54,8 @@ pub(super) fn group_lines(
 }
 
 /// Moves value `i` of `values` to `position[i]`, mapping every value by `f`, into a new
-/// column. `position` is a permutation of `0..values.len()`, so the lines can be split
+/// column, in the room of `into` (emptied first): reusing a column that is done with
+/// spares touching fresh memory, which costs a page fault every 4 KiB. `position` is a permutation of `0..values.len()`, so the lines can be split
 /// into parts placed side by side: no two write the same place. Out of place, every
 /// write is independent of the last, so the processor keeps many in flight; following
 /// the permutation's cycles in place waits for each random read in turn.
@@ -61,6 +63,7 @@ pub(super) fn scatter<T: Copy + Send + Sync>(
     values: &[T],
     position: &[usize],
     f: impl Fn(T) -> T + Sync,
+    mut into: Vec<T>,
 ) -> Vec<T> {
     use rayon::prelude::*;
     struct Out<T>(*mut T);
@@ -68,7 +71,9 @@ pub(super) fn scatter<T: Copy + Send + Sync>(
     unsafe impl<T: Send> Sync for Out<T> {}
     let n = values.len();
     assert_eq!(position.len(), n);
-    let mut placed: Vec<T> = Vec::with_capacity(n);
+    into.clear();
+    into.reserve(n);
+    let mut placed = into;
     let out = Out(placed.as_mut_ptr());
     let part = n.div_ceil(rayon::current_num_threads() * 4).max(1 << 15);
     values

@@ -84,7 +84,8 @@ impl Builder {
         // Each part holds a count per customer (8 bytes each): two parts halve the
         // random moves' time for one count more than a serial pass holds.
         let parts = rayon::current_num_threads().clamp(1, 2);
-        let (offsets, position) = group_lines(rows.customer, &rank, ids.len(), parts);
+        let mut customer = rows.customer;
+        let (offsets, position) = group_lines(&mut customer, &rank, ids.len(), parts);
         let (categories, cat_rank) = sorted_ids(
             (rows.categories.len(), rows.categories.into_iter().collect()),
             |a| byte_prefix(a),
@@ -99,17 +100,17 @@ impl Builder {
             }
         };
         // One column at a time, each placed by every thread: a column exists twice only
-        // while it is being placed.
+        // while it is being placed. Profit goes where amount was, categories where the
+        // customer codes were.
         let position = &position;
-        let day = scatter(&rows.day, position, |d| d);
+        let day = scatter(&rows.day, position, |d| d, Vec::new());
         drop(rows.day);
-        let order = scatter(&rows.order, position, |o| o);
+        let order = scatter(&rows.order, position, |o| o, Vec::new());
         drop(rows.order);
-        let amount = scatter(&rows.amount, position, |a| a);
-        drop(rows.amount);
-        let profit = scatter(&rows.profit, position, |p| p);
+        let amount = scatter(&rows.amount, position, |a| a, Vec::new());
+        let profit = scatter(&rows.profit, position, |p| p, rows.amount);
         drop(rows.profit);
-        let category = scatter(&rows.category, position, ranked_category);
+        let category = scatter(&rows.category, position, ranked_category, customer);
         drop(rows.category);
         let as_of = rows
             .as_of

@@ -815,7 +815,7 @@ fn scatter_moves_every_value_to_its_position_once_at_any_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let placed = pool.install(|| scatter(&values, &position, |v| v + 1));
+        let placed = pool.install(|| scatter(&values, &position, |v| v + 1, Vec::new()));
         assert_eq!(placed.len(), n);
         for (i, &p) in position.iter().enumerate() {
             assert_eq!(placed[p], values[i] + 1, "value {i}, {threads} threads");
@@ -834,7 +834,7 @@ fn grouping_lines_is_a_stable_sort_by_rank_in_any_number_of_parts() {
     let mut by_rank: Vec<usize> = (0..customer.len()).collect();
     by_rank.sort_by_key(|&i| rank[customer[i] as usize]);
     for parts in [1, 2, 3, 4, 7, 1_000, 5_000] {
-        let (offsets, position) = group_lines(customer.clone(), &rank, n_customers, parts);
+        let (offsets, position) = group_lines(&mut customer.clone(), &rank, n_customers, parts);
         for (place, &line) in by_rank.iter().enumerate() {
             assert_eq!(position[line], place, "line {line}, {parts} parts");
         }
@@ -845,7 +845,7 @@ fn grouping_lines_is_a_stable_sort_by_rank_in_any_number_of_parts() {
         }
         assert_eq!(offsets[n_customers], customer.len());
     }
-    let (offsets, position) = group_lines(Vec::new(), &rank, n_customers, 2);
+    let (offsets, position) = group_lines(&mut [], &rank, n_customers, 2);
     assert_eq!((offsets, position), (vec![0; n_customers + 1], vec![]));
 }
 
