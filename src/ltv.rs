@@ -384,23 +384,38 @@ pub fn score(
     let horizon = settings.horizon;
     let step = horizon.div_ceil(52).max(1);
     let ln_growth = settings.annual_discount.ln_1p() / periods_per_year;
+    // The ends of the steps, each with its discount factor, then the purchases
+    // horizon unless it is one of them.
+    let mut ends: Vec<f64> = (1..=horizon.div_ceil(step))
+        .map(|j| f64::from((j * step).min(horizon)))
+        .collect();
+    let discounts: Vec<f64> = ends.iter().map(|&k| (-ln_growth * k).exp()).collect();
+    let steps = ends.len();
+    let purchases_at = match settings.purchases_horizon {
+        Some(h) if h != horizon => {
+            let h = f64::from(h);
+            Some(ends.iter().position(|&k| k == h).unwrap_or_else(|| {
+                ends.push(h);
+                steps
+            }))
+        }
+        _ => steps.checked_sub(1),
+    };
     let per_group: Vec<(f64, f64)> = groups
         .par_iter()
-        .map(|&(x, t)| {
-            let (x, t) = (f64::from_bits(x), f64::from_bits(t));
-            let (mut total, mut before, mut k) = (0.0, 0.0, 0u32);
-            while k < horizon {
-                k = (k + step).min(horizon);
-                let now = model.expected_purchases_if_alive(f64::from(k), x, t);
-                total += (now - before) * (-ln_growth * f64::from(k)).exp();
-                before = now;
-            }
-            let purchases = match settings.purchases_horizon {
-                Some(h) if h != horizon => model.expected_purchases_if_alive(f64::from(h), x, t),
-                _ => before,
-            };
-            (purchases, total)
-        })
+        .map_init(
+            || vec![0.0; ends.len()],
+            |values, &(x, t)| {
+                let (x, t) = (f64::from_bits(x), f64::from_bits(t));
+                model.expected_purchases_if_alive_at(&ends, x, t, values);
+                let (mut total, mut before) = (0.0, 0.0);
+                for (&now, &discount) in values[..steps].iter().zip(&discounts) {
+                    total += (now - before) * discount;
+                    before = now;
+                }
+                (purchases_at.map_or(0.0, |i| values[i]), total)
+            },
+        )
         .collect();
     customers
         .par_iter()
