@@ -290,26 +290,31 @@ fn fit_and_score(
             next - 1
         }));
     }
-    let per_customer: Vec<(Option<f64>, Option<f64>, Option<f64>, Option<f64>)> = figures
+    // Column by column, in parallel: a million rows of four figures at once would
+    // be one large short-lived allocation.
+    let expected_spend: Vec<Option<f64>> = figures
         .par_iter()
-        .zip(rank.par_iter())
         .enumerate()
-        .map(|(c, (f, k))| match (f, k) {
-            (Some(f), Some(k)) => {
-                let spend_per = match &spend {
-                    Some(gg) => gg.expected_spend(f64::from(f.x), f.m_x.map_or(0.0, |m| m / unit)),
-                    None => own_spend[c],
-                };
-                let s = scores[*k];
-                (
-                    Some(s.p_alive),
-                    Some(s.expected_purchases),
-                    Some(spend_per),
-                    Some(s.discounted_purchases * spend_per * margin),
-                )
-            }
-            _ => (None, None, None, None),
+        .map(|(c, f)| {
+            f.as_ref().map(|f| match &spend {
+                Some(gg) => gg.expected_spend(f64::from(f.x), f.m_x.map_or(0.0, |m| m / unit)),
+                None => own_spend[c],
+            })
         })
+        .collect();
+    let score = |k: &Option<usize>| k.map(|k| scores[k]);
+    let p_alive = rank
+        .par_iter()
+        .map(|k| score(k).map(|s| s.p_alive))
+        .collect();
+    let expected_purchases = rank
+        .par_iter()
+        .map(|k| score(k).map(|s| s.expected_purchases))
+        .collect();
+    let clv = rank
+        .par_iter()
+        .zip(&expected_spend)
+        .map(|(k, spend_per)| Some(score(k)?.discounted_purchases * (*spend_per)? * margin))
         .collect();
     Ok(Ltv {
         ids,
@@ -321,10 +326,10 @@ fn fit_and_score(
         spend_correlation,
         spend_excluded,
         margin,
-        p_alive: per_customer.iter().map(|p| p.0).collect(),
-        expected_purchases: per_customer.iter().map(|p| p.1).collect(),
-        expected_spend: per_customer.iter().map(|p| p.2).collect(),
-        clv: per_customer.iter().map(|p| p.3).collect(),
+        p_alive,
+        expected_purchases,
+        expected_spend,
+        clv,
         holdout: None,
     })
 }
@@ -384,23 +389,38 @@ pub fn score(
     let horizon = settings.horizon;
     let step = horizon.div_ceil(52).max(1);
     let ln_growth = settings.annual_discount.ln_1p() / periods_per_year;
+    // The ends of the steps, each with its discount factor, then the purchases
+    // horizon unless it is one of them.
+    let mut ends: Vec<f64> = (1..=horizon.div_ceil(step))
+        .map(|j| f64::from((j * step).min(horizon)))
+        .collect();
+    let discounts: Vec<f64> = ends.iter().map(|&k| (-ln_growth * k).exp()).collect();
+    let steps = ends.len();
+    let purchases_at = match settings.purchases_horizon {
+        Some(h) if h != horizon => {
+            let h = f64::from(h);
+            Some(ends.iter().position(|&k| k == h).unwrap_or_else(|| {
+                ends.push(h);
+                steps
+            }))
+        }
+        _ => steps.checked_sub(1),
+    };
     let per_group: Vec<(f64, f64)> = groups
         .par_iter()
-        .map(|&(x, t)| {
-            let (x, t) = (f64::from_bits(x), f64::from_bits(t));
-            let (mut total, mut before, mut k) = (0.0, 0.0, 0u32);
-            while k < horizon {
-                k = (k + step).min(horizon);
-                let now = model.expected_purchases_if_alive(f64::from(k), x, t);
-                total += (now - before) * (-ln_growth * f64::from(k)).exp();
-                before = now;
-            }
-            let purchases = match settings.purchases_horizon {
-                Some(h) if h != horizon => model.expected_purchases_if_alive(f64::from(h), x, t),
-                _ => before,
-            };
-            (purchases, total)
-        })
+        .map_init(
+            || vec![0.0; ends.len()],
+            |values, &(x, t)| {
+                let (x, t) = (f64::from_bits(x), f64::from_bits(t));
+                model.expected_purchases_if_alive_at(&ends, x, t, values);
+                let (mut total, mut before) = (0.0, 0.0);
+                for (&now, &discount) in values[..steps].iter().zip(&discounts) {
+                    total += (now - before) * discount;
+                    before = now;
+                }
+                (purchases_at.map_or(0.0, |i| values[i]), total)
+            },
+        )
         .collect();
     customers
         .par_iter()
@@ -585,10 +605,13 @@ impl Ltv {
             Column::new("t_x".into(), fig(&|f| Some(f.t_x))),
             Column::new("T".into(), fig(&|f| Some(f.t))),
             Column::new("m_x".into(), fig(&|f| f.m_x.map(|m| m / unit))),
-            Column::new("p_alive".into(), self.p_alive.clone()),
-            Column::new("expected_purchases".into(), self.expected_purchases.clone()),
-            Column::new("expected_spend".into(), self.expected_spend.clone()),
-            Column::new("clv".into(), self.clv.clone()),
+            Column::new("p_alive".into(), self.p_alive.as_slice()),
+            Column::new(
+                "expected_purchases".into(),
+                self.expected_purchases.as_slice(),
+            ),
+            Column::new("expected_spend".into(), self.expected_spend.as_slice()),
+            Column::new("clv".into(), self.clv.as_slice()),
         ];
         if let Some(h) = &self.holdout {
             columns.push(Column::new(
@@ -605,7 +628,10 @@ impl Ltv {
                     .map(|x| x.m_holdout.map(|m| m / unit))
                     .collect::<Vec<_>>(),
             ));
-            columns.push(Column::new("predicted_holdout".into(), h.predicted.clone()));
+            columns.push(Column::new(
+                "predicted_holdout".into(),
+                h.predicted.as_slice(),
+            ));
         }
         Ok(DataFrame::new(n, columns)?)
     }

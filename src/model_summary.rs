@@ -549,11 +549,7 @@ fn read_csv_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
     let body = &bytes[header_end..];
     let quoted = memchr::memchr(b'"', body).is_some();
     if !quoted && body.len() < u32::MAX as usize {
-        let offset = header_end;
-        let spans = unquoted_spans(body, width)
-            .into_iter()
-            .map(|(a, b)| ((a + offset) as u32, (b + offset) as u32))
-            .collect();
+        let spans = unquoted_spans(body, header_end, width);
         return Ok(RawTable {
             header,
             cells: Cells::Spans {
@@ -586,9 +582,10 @@ fn read_csv_cells(path: &std::path::Path, file: &str) -> Result<RawTable> {
 
 /// Byte ranges of the cells of an unquoted CSV body, `width` per line (missing
 /// cells empty, extra ones ignored), every line a row (a trailing line end ends
-/// the last row). Pieces of about a megabyte, cut at line ends, are split in
-/// parallel and joined in order.
-fn unquoted_spans(body: &[u8], width: usize) -> Vec<(usize, usize)> {
+/// the last row), as 32-bit offsets in the file, whose body starts at `offset`.
+/// Pieces of about a megabyte, cut at line ends, are split in parallel and joined
+/// in order.
+fn unquoted_spans(body: &[u8], offset: usize, width: usize) -> Vec<(u32, u32)> {
     let mut pieces = Vec::new();
     let mut start = 0;
     while start < body.len() {
@@ -600,10 +597,11 @@ fn unquoted_spans(body: &[u8], width: usize) -> Vec<(usize, usize)> {
         pieces.push((start, end));
         start = end;
     }
-    let parts: Vec<Vec<(usize, usize)>> = pieces
+    let parts: Vec<Vec<(u32, u32)>> = pieces
         .par_iter()
         .map(|&(from, to)| {
             let mut out = Vec::with_capacity((to - from) / 8);
+            let span = |a: usize, b: usize| ((a + offset) as u32, (b + offset) as u32);
             let mut line_start = from;
             while line_start < to {
                 let line_end =
@@ -616,17 +614,17 @@ fn unquoted_spans(body: &[u8], width: usize) -> Vec<(usize, usize)> {
                 let mut k = 0;
                 for comma in memchr::memchr_iter(b',', &body[line_start..content_end]) {
                     if k < width {
-                        out.push((cell_start, line_start + comma));
+                        out.push(span(cell_start, line_start + comma));
                     }
                     k += 1;
                     cell_start = line_start + comma + 1;
                 }
                 if k < width {
-                    out.push((cell_start, content_end));
+                    out.push(span(cell_start, content_end));
                     k += 1;
                 }
                 while k < width {
-                    out.push((content_end, content_end));
+                    out.push(span(content_end, content_end));
                     k += 1;
                 }
                 line_start = line_end + 1;

@@ -11,7 +11,9 @@
 //! a = 0.793, b = 2.426 with log-likelihood −9582.4; the tests reproduce them.
 
 use super::likelihood::{Prepared, Row, par_sum, softplus_and_logistic};
-use super::special::{digamma, ln_abs_hyp2f1, ln_beta, ln_gamma, log_add_exp, tanh_sinh_nodes};
+use super::special::{
+    digamma, ln_abs_hyp2f1_many, ln_beta, ln_gamma, log_add_exp, tanh_sinh_nodes,
+};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
 const NAME: &str = "BG/NBD";
@@ -278,35 +280,44 @@ pub(super) fn probability_of_purchases(r: f64, alpha: f64, a: f64, b: f64, n: u3
 /// and, with the posterior (r+x, α+T, a, b+x), the bracket of eq. (10). The
 /// MBG/NBD expectations reuse it with b shifted by one.
 pub(super) fn alive_expectation(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
-    if !(t >= 0.0 && t.is_finite()) {
-        return f64::NAN;
-    }
-    if t == 0.0 {
-        return 0.0;
-    }
-    let closed_form = |a: f64, b: f64| -> f64 {
-        let z = t / (alpha + t);
-        // ln(α/(α+t)) via ln_1p keeps precision for small t.
-        let ln_one_minus_z = -(t / alpha).ln_1p();
+    let mut out = [0.0];
+    alive_expectations(r, alpha, a, b, &[t], &mut out);
+    out[0]
+}
+
+/// [`alive_expectation`] at every horizon of `ts`, into `out`, bit for bit: the
+/// ₂F₁ series of all horizons differ only in their argument and are summed side
+/// by side (see [`ln_abs_hyp2f1_many`]).
+pub(super) fn alive_expectations(r: f64, alpha: f64, a: f64, b: f64, ts: &[f64], out: &mut [f64]) {
+    let closed_form = |a: f64, b: f64, out: &mut [f64]| {
+        let zs: Vec<f64> = ts.iter().map(|&t| t / (alpha + t)).collect();
         // ₂F₁ is negative when a + b < 1 (c < 0), hence the signed form.
-        let (ln_f, sign) = ln_abs_hyp2f1(r, b, a + b - 1.0, z);
-        let scaled = r * ln_one_minus_z + ln_f;
-        let bracket = if sign > 0.0 {
-            -scaled.exp_m1()
-        } else {
-            1.0 - sign * scaled.exp()
-        };
-        (a + b - 1.0) / (a - 1.0) * bracket
+        let values = ln_abs_hyp2f1_many(r, b, a + b - 1.0, &zs);
+        for ((o, &t), (ln_f, sign)) in out.iter_mut().zip(ts).zip(values) {
+            // ln(α/(α+t)) via ln_1p keeps precision for small t.
+            let ln_one_minus_z = -(t / alpha).ln_1p();
+            let scaled = r * ln_one_minus_z + ln_f;
+            let bracket = if sign > 0.0 {
+                -scaled.exp_m1()
+            } else {
+                1.0 - sign * scaled.exp()
+            };
+            *o = (a + b - 1.0) / (a - 1.0) * bracket;
+        }
     };
     // Both a = 1 and a + b = 1 are removable singularities of the closed form
     // (the expectation itself is smooth in a and b).
-    let v = super::across_removable(a, 1.0, |a| {
-        super::across_removable(a + b, 1.0, |s| closed_form(a, s - a))
+    super::across_removable_many(a, 1.0, out, |a, out| {
+        super::across_removable_many(a + b, 1.0, out, |s, out| closed_form(a, s - a, out))
     });
-    if v.is_finite() {
-        v
-    } else {
-        alive_expectation_by_quadrature(r, alpha, a, b, t)
+    for (o, &t) in out.iter_mut().zip(ts) {
+        if !(t >= 0.0 && t.is_finite()) {
+            *o = f64::NAN;
+        } else if t == 0.0 {
+            *o = 0.0;
+        } else if !o.is_finite() {
+            *o = alive_expectation_by_quadrature(r, alpha, a, b, t);
+        }
     }
 }
 
@@ -383,11 +394,20 @@ impl PurchaseModel for BgNbd {
 
     /// The bracket of eq. (10); t(r+x)/(α+T) for the NBD at the no-dropout boundary.
     fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_if_alive_at(&[t], x, age, &mut out);
+        out[0]
+    }
+
+    fn expected_purchases_if_alive_at(&self, ts: &[f64], x: f64, age: f64, out: &mut [f64]) {
         let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
         if a == 0.0 {
-            return t * (r + x) / (alpha + age);
+            for (o, &t) in out.iter_mut().zip(ts) {
+                *o = t * (r + x) / (alpha + age);
+            }
+            return;
         }
-        alive_expectation(r + x, alpha + age, a, b + x, t)
+        alive_expectations(r + x, alpha + age, a, b + x, ts, out);
     }
 
     /// Eq. (8): B(a, b+n)/B(a, b) · NBD(n; t) + δ_{n>0} B(a+1, b+n−1)/B(a, b) · P(NBD(t) >= n),

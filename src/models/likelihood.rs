@@ -11,6 +11,7 @@
 //! Not for: the models' formulas (each model file) or the optimiser (`optim`).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
@@ -71,10 +72,10 @@ impl Prepared {
         let mut rows: Vec<Row> = Vec::new();
         for c in data {
             let key = (c.x.to_bits(), c.t_x.to_bits(), c.t.to_bits());
-            match index.get(&key) {
-                Some(&i) => rows[i].w += 1.0,
-                None => {
-                    index.insert(key, rows.len());
+            match index.entry(key) {
+                Entry::Occupied(i) => rows[*i.get()].w += 1.0,
+                Entry::Vacant(slot) => {
+                    slot.insert(rows.len());
                     rows.push(Row {
                         x: c.x,
                         t_x: c.t_x,

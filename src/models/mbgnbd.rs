@@ -12,7 +12,7 @@
 //! expectations in terms of Beta functions and ₂F₁. (The paper's equation
 //! numbers could not be checked here; the comments name the expressions.)
 
-use super::bgnbd::{alive_expectation, probability_of_purchases};
+use super::bgnbd::{alive_expectation, alive_expectations, probability_of_purchases};
 use super::special::{ln_beta, ln_gamma, log_add_exp};
 use super::{Customer, FitReport, ModelError, PurchaseModel};
 
@@ -143,10 +143,20 @@ impl PurchaseModel for MbgNbd {
     /// The alive customer's expectation: λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x+1);
     /// t(r+x)/(α+T) for the NBD at the no-dropout boundary.
     fn expected_purchases_if_alive(&self, t: f64, x: f64, age: f64) -> f64 {
+        let mut out = [0.0];
+        self.expected_purchases_if_alive_at(&[t], x, age, &mut out);
+        out[0]
+    }
+
+    fn expected_purchases_if_alive_at(&self, ts: &[f64], x: f64, age: f64, out: &mut [f64]) {
         if self.a == 0.0 {
-            return t * (self.r + x) / (self.alpha + age);
+            for (o, &t) in out.iter_mut().zip(ts) {
+                *o = t * (self.r + x) / (self.alpha + age);
+            }
+            return;
         }
-        alive_expectation(self.r + x, self.alpha + age, self.a, self.b + x + 1.0, t)
+        let (r, alpha, a, b) = (self.r + x, self.alpha + age, self.a, self.b + x + 1.0);
+        alive_expectations(r, alpha, a, b, ts, out);
     }
 
     /// A new customer drops out at time 0 with probability p and otherwise behaves

@@ -127,116 +127,302 @@ const SERIES_MAX_TERMS: usize = 2_000_000;
 /// so that series whose value overflows f64 can still be returned as a log.
 const RESCALE_BITS: i32 = 600;
 
+/// `2^RESCALE_BITS` and its inverse, exact powers of two.
+const RESCALE_UP: f64 = f64::from_bits(((1023 + RESCALE_BITS) as u64) << 52);
+const RESCALE_DOWN: f64 = f64::from_bits(((1023 - RESCALE_BITS) as u64) << 52);
+
+/// A Gauss series (value as `exp(ln_scale) · (one + tail)`) part-way through its
+/// summation: [`gauss_series`] sums one argument with it, [`gauss_series_many`]
+/// several side by side, with the same floating-point operations per term.
+struct SeriesSum {
+    ln_scale: f64,
+    one: f64,
+    term: f64,
+    /// Neumaier-compensated sum of the terms n >= 1: long series near z = 1 add
+    /// many small terms.
+    sum: f64,
+    comp: f64,
+}
+
+/// What adding a term did to a [`SeriesSum`].
+enum Added {
+    More,
+    /// The rest of the series is negligible (or zero): [`SeriesSum::parts`] is the value.
+    Settled,
+    /// A term is not finite.
+    Failed,
+}
+
+impl SeriesSum {
+    fn new() -> SeriesSum {
+        SeriesSum {
+            ln_scale: 0.0,
+            one: 1.0,
+            term: 1.0,
+            sum: 0.0,
+            comp: 0.0,
+        }
+    }
+
+    /// Adds the next term, the last one times `ratio` (the term ratio at `z`).
+    #[inline(always)]
+    fn add(&mut self, ratio: f64, z: f64) -> Added {
+        self.term *= ratio;
+        let term = self.term;
+        if term == 0.0 {
+            // A non-positive integer a or b ends the series: it is a polynomial
+            // (or the terms underflowed far below the sum).
+            return Added::Settled;
+        }
+        if !term.is_finite() {
+            return Added::Failed;
+        }
+        let t = self.sum + term;
+        if self.sum.abs() >= term.abs() {
+            self.comp += (self.sum - t) + term;
+        } else {
+            self.comp += (term - t) + self.sum;
+        }
+        self.sum = t;
+        if self.sum.abs() > RESCALE_UP {
+            self.sum *= RESCALE_DOWN;
+            self.comp *= RESCALE_DOWN;
+            self.term *= RESCALE_DOWN;
+            self.one *= RESCALE_DOWN;
+            self.ln_scale += RESCALE_BITS as f64 * std::f64::consts::LN_2;
+        }
+        let q = ratio.abs().max(z);
+        if q < 1.0 {
+            // Once past their peak the term ratios tend to z monotonically, so
+            // the geometric bound |term| q/(1−q) caps what is left.
+            let (above, below) = (self.term.abs() * q, 1.0 - q);
+            let sum = (self.one + self.sum + self.comp).abs();
+            let bound = SERIES_EPS * sum.max(f64::MIN_POSITIVE);
+            if !quotient_surely_above(above, below, bound) && quotient_at_most(above, below, bound)
+            {
+                return Added::Settled;
+            }
+        }
+        Added::More
+    }
+
+    /// `(ln_scale, one, tail)`.
+    fn parts(&self) -> (f64, f64, f64) {
+        (self.ln_scale, self.one, self.sum + self.comp)
+    }
+}
+
+/// Whether the rounded quotient `p / d` is certainly above `bound` (`d` in (0, 1]),
+/// found with two multiplications instead of the division, which would cost more
+/// than the rest of a series term. When `p > bound · d · (1 + 2⁻²⁰)` with rounding
+/// errors of at most 2⁻⁵³ each in the normal range, the exact quotient exceeds
+/// `bound` by far more than half an ulp, so it rounds above `bound`. `false`
+/// says nothing; the caller then divides.
+#[inline(always)]
+fn quotient_surely_above(p: f64, d: f64, bound: f64) -> bool {
+    const MARGIN: f64 = 1.0 + 1.0 / (1u64 << 20) as f64;
+    let scaled = bound * d * MARGIN;
+    scaled >= f64::MIN_POSITIVE && p > scaled
+}
+
+/// `p / d <= bound`, apart so that the division is done only where
+/// [`quotient_surely_above`] cannot decide (in the last terms of a series), not
+/// speculatively for every term.
+#[cold]
+#[inline(never)]
+fn quotient_at_most(p: f64, d: f64, bound: f64) -> bool {
+    p / d <= bound
+}
+
+/// Whether the series at `z` would need more than [`SERIES_MAX_TERMS`]: terms
+/// grow like n^(a+b−c−1) zⁿ up to their peak and then need about 40/(1−z) more
+/// to fall below 1e-17.
+fn series_too_long(a: f64, b: f64, c: f64, z: f64) -> bool {
+    let needed = ((a + b - c - 1.0).max(0.0) * z + 40.0) / (1.0 - z);
+    needed > SERIES_MAX_TERMS as f64
+}
+
+/// The ratio of term n+1 to term n of the Gauss series, divided by z.
+#[inline(always)]
+fn term_ratio(a: f64, b: f64, c: f64, n: usize) -> f64 {
+    let nf = n as f64;
+    (a + nf) * (b + nf) / ((c + nf) * (nf + 1.0))
+}
+
 /// The Gauss series Σ (a)ₙ(b)ₙ/((c)ₙ n!) zⁿ (A&S 15.1.1) as
 /// `exp(ln_scale) · (one + tail)`, where `tail` collects the terms n >= 1 and
 /// `one` is the n = 0 term in the same scale. Keeping the tail apart lets
 /// callers use `ln_1p` when the function is close to 1. `None` if a term is
 /// not finite or the series does not settle within [`SERIES_MAX_TERMS`].
 fn gauss_series(a: f64, b: f64, c: f64, z: f64) -> Option<(f64, f64, f64)> {
-    // Terms grow like n^(a+b−c−1) zⁿ up to their peak and then need about
-    // 40/(1−z) more to fall below 1e-17; give up at once if that exceeds the cap.
-    let needed = ((a + b - c - 1.0).max(0.0) * z + 40.0) / (1.0 - z);
-    if needed > SERIES_MAX_TERMS as f64 {
+    if series_too_long(a, b, c, z) {
         return None;
     }
-    let big = 2f64.powi(RESCALE_BITS);
-    let shrink = 2f64.powi(-RESCALE_BITS);
-    let mut ln_scale = 0.0_f64;
-    let mut one = 1.0_f64;
-    let mut term = 1.0_f64;
-    // Neumaier-compensated sum: long series near z = 1 add many small terms.
-    let mut sum = 0.0_f64;
-    let mut comp = 0.0_f64;
+    let mut series = SeriesSum::new();
     for n in 0..SERIES_MAX_TERMS {
-        let nf = n as f64;
-        let ratio = (a + nf) * (b + nf) / ((c + nf) * (nf + 1.0)) * z;
-        term *= ratio;
-        if term == 0.0 {
-            // A non-positive integer a or b ends the series: it is a polynomial
-            // (or the terms underflowed far below the sum).
-            return Some((ln_scale, one, sum + comp));
-        }
-        if !term.is_finite() {
-            return None;
-        }
-        let t = sum + term;
-        if sum.abs() >= term.abs() {
-            comp += (sum - t) + term;
-        } else {
-            comp += (term - t) + sum;
-        }
-        sum = t;
-        if sum.abs() > big {
-            sum *= shrink;
-            comp *= shrink;
-            term *= shrink;
-            one *= shrink;
-            ln_scale += RESCALE_BITS as f64 * std::f64::consts::LN_2;
-        }
-        let q = ratio.abs().max(z);
-        if q < 1.0 {
-            // Once past their peak the term ratios tend to z monotonically, so
-            // the geometric bound |term| q/(1−q) caps what is left.
-            let rest = term.abs() * q / (1.0 - q);
-            if rest <= SERIES_EPS * (one + sum + comp).abs().max(f64::MIN_POSITIVE) {
-                return Some((ln_scale, one, sum + comp));
-            }
+        match series.add(term_ratio(a, b, c, n) * z, z) {
+            Added::More => {}
+            Added::Settled => return Some(series.parts()),
+            Added::Failed => return None,
         }
     }
     None
 }
 
-/// ₂F₁(a, b; c; z) = exp(ln_pre) · (one + tail).
+/// [`gauss_series`] at every argument of `zs`, summed side by side: the term
+/// ratio without z is computed once per n for all of them, and each argument
+/// keeps its own sum, rescaling and stop test, so every result is bit for bit
+/// what `gauss_series` gives for that argument alone.
+fn gauss_series_many(a: f64, b: f64, c: f64, zs: &[f64]) -> Vec<Option<(f64, f64, f64)>> {
+    let mut out = vec![None; zs.len()];
+    // (index in zs, z, its sum); settled ones leave, so the inner loop below
+    // runs over the open series only.
+    let mut open: Vec<(usize, f64, SeriesSum)> = zs
+        .iter()
+        .enumerate()
+        .filter(|&(_, &z)| !series_too_long(a, b, c, z))
+        .map(|(i, &z)| (i, z, SeriesSum::new()))
+        .collect();
+    for n in 0..SERIES_MAX_TERMS {
+        if open.is_empty() {
+            break;
+        }
+        let ratio = term_ratio(a, b, c, n);
+        let mut k = 0;
+        while k < open.len() {
+            let (i, z, series) = &mut open[k];
+            match series.add(ratio * *z, *z) {
+                Added::More => k += 1,
+                Added::Settled => {
+                    out[*i] = Some(series.parts());
+                    open.swap_remove(k);
+                }
+                Added::Failed => {
+                    open.swap_remove(k);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How ₂F₁(a, b; c; ·) is summed, which does not depend on the argument: the
+/// defining series or Euler's transformation (A&S 15.3.3)
+/// ₂F₁(a,b;c;z) = (1−z)^(c−a−b) ₂F₁(c−a, c−b; c; z).
 ///
-/// Chooses between the defining series and Euler's transformation (A&S 15.3.3)
-/// ₂F₁(a,b;c;z) = (1−z)^(c−a−b) ₂F₁(c−a, c−b; c; z). A series whose terms all
-/// have one sign cannot lose precision to cancellation, so that property
-/// decides first; among such series the transformed one is preferred when
-/// c−a−b < 0, because its terms decay like n^(c−a−b−1) from the start instead
-/// of growing like n^(a+b−c−1) before the geometric decay wins (which near
-/// z = 1 costs many terms). A terminating (polynomial) form is always taken.
+/// A series whose terms all have one sign cannot lose precision to
+/// cancellation, so that property decides first; among such series the
+/// transformed one is preferred when c−a−b < 0, because its terms decay like
+/// n^(c−a−b−1) from the start instead of growing like n^(a+b−c−1) before the
+/// geometric decay wins (which near z = 1 costs many terms). A terminating
+/// (polynomial) form is always taken.
+struct Form {
+    /// The series' upper parameters (c−a, c−b after Euler's transformation).
+    a: f64,
+    b: f64,
+    c: f64,
+    /// c−a−b after Euler's transformation, the power of (1−z) in front.
+    power: Option<f64>,
+}
+
+impl Form {
+    /// `None` for non-finite parameters or a non-positive integer `c`.
+    fn choose(a: f64, b: f64, c: f64) -> Option<Form> {
+        if !(a.is_finite() && b.is_finite() && c.is_finite()) {
+            return None;
+        }
+        let non_positive_integer = |p: f64| p <= 0.0 && p == p.round();
+        if non_positive_integer(c) {
+            return None;
+        }
+        let (ea, eb) = (c - a, c - b);
+        let s = c - a - b;
+        // 2: every term > 0, no cancellation at all; 1: the terms n >= 1 share one
+        // sign, so only the final 1 + tail can cancel; 0: signs may alternate.
+        let quality = |p: f64, q: f64| -> u8 {
+            if c > 0.0 && p >= 0.0 && q >= 0.0 {
+                2
+            } else if c > -1.0 && p > -1.0 && q > -1.0 {
+                1
+            } else {
+                0
+            }
+        };
+        let use_euler = if non_positive_integer(a) || non_positive_integer(b) {
+            false
+        } else if non_positive_integer(ea) || non_positive_integer(eb) {
+            true
+        } else {
+            let (qd, qe) = (quality(a, b), quality(ea, eb));
+            // Between equally safe forms the decaying one (s < 0) is cheaper.
+            qe > qd || (qe == qd && s < 0.0)
+        };
+        Some(if use_euler {
+            Form {
+                a: ea,
+                b: eb,
+                c,
+                power: Some(s),
+            }
+        } else {
+            Form {
+                a,
+                b,
+                c,
+                power: None,
+            }
+        })
+    }
+
+    /// The value at `z` from the series summed at `z`.
+    fn finish(&self, z: f64, (ln_scale, one, tail): (f64, f64, f64)) -> (f64, f64, f64) {
+        match self.power {
+            Some(s) => (ln_scale + s * (-z).ln_1p(), one, tail),
+            None => (ln_scale, one, tail),
+        }
+    }
+}
+
+/// The arguments ₂F₁ is computed for.
+fn in_domain(z: f64) -> bool {
+    z.is_finite() && (0.0..1.0).contains(&z)
+}
+
+/// ₂F₁(a, b; c; z) = exp(ln_pre) · (one + tail), in the [`Form`] chosen for
+/// (a, b, c).
 fn hyp2f1_parts(a: f64, b: f64, c: f64, z: f64) -> Option<(f64, f64, f64)> {
-    if !(a.is_finite() && b.is_finite() && c.is_finite() && z.is_finite()) {
-        return None;
-    }
-    if !(0.0..1.0).contains(&z) {
-        return None;
-    }
-    let non_positive_integer = |p: f64| p <= 0.0 && p == p.round();
-    if non_positive_integer(c) {
+    let form = Form::choose(a, b, c)?;
+    if !in_domain(z) {
         return None;
     }
     if z == 0.0 {
         return Some((0.0, 1.0, 0.0));
     }
-    let (ea, eb) = (c - a, c - b);
-    let s = c - a - b;
-    // 2: every term > 0, no cancellation at all; 1: the terms n >= 1 share one
-    // sign, so only the final 1 + tail can cancel; 0: signs may alternate.
-    let quality = |p: f64, q: f64| -> u8 {
-        if c > 0.0 && p >= 0.0 && q >= 0.0 {
-            2
-        } else if c > -1.0 && p > -1.0 && q > -1.0 {
-            1
-        } else {
-            0
+    let parts = gauss_series(form.a, form.b, form.c, z)?;
+    Some(form.finish(z, parts))
+}
+
+/// [`hyp2f1_parts`] at every argument of `zs`, bit for bit, with the series
+/// summed side by side ([`gauss_series_many`]).
+fn hyp2f1_parts_many(a: f64, b: f64, c: f64, zs: &[f64]) -> Vec<Option<(f64, f64, f64)>> {
+    let mut out = vec![None; zs.len()];
+    let Some(form) = Form::choose(a, b, c) else {
+        return out;
+    };
+    let mut summed = Vec::with_capacity(zs.len());
+    for (i, &z) in zs.iter().enumerate() {
+        if z == 0.0 {
+            out[i] = Some((0.0, 1.0, 0.0));
+        } else if in_domain(z) {
+            summed.push(i);
         }
-    };
-    let use_euler = if non_positive_integer(a) || non_positive_integer(b) {
-        false
-    } else if non_positive_integer(ea) || non_positive_integer(eb) {
-        true
-    } else {
-        let (qd, qe) = (quality(a, b), quality(ea, eb));
-        // Between equally safe forms the decaying one (s < 0) is cheaper.
-        qe > qd || (qe == qd && s < 0.0)
-    };
-    if use_euler {
-        let (ln_scale, one, tail) = gauss_series(ea, eb, c, z)?;
-        Some((ln_scale + s * (-z).ln_1p(), one, tail))
-    } else {
-        gauss_series(a, b, c, z)
     }
+    let args: Vec<f64> = summed.iter().map(|&i| zs[i]).collect();
+    let series = gauss_series_many(form.a, form.b, form.c, &args);
+    for (&i, parts) in summed.iter().zip(series) {
+        out[i] = parts.map(|p| form.finish(zs[i], p));
+    }
+    out
 }
 
 /// Gauss hypergeometric function ₂F₁(a, b; c; z) for real parameters and
@@ -269,7 +455,21 @@ pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
 /// negative, e.g. BG/NBD expectations with a + b < 1. Returns (NaN, NaN) on
 /// failure.
 pub fn ln_abs_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> (f64, f64) {
-    match hyp2f1_parts(a, b, c, z) {
+    ln_abs_of_parts(hyp2f1_parts(a, b, c, z))
+}
+
+/// [`ln_abs_hyp2f1`] at every argument of `zs`, bit for bit the same values,
+/// faster than one at a time: the terms of the series share their ratios
+/// except for the factor z, so the series are summed side by side.
+pub fn ln_abs_hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64]) -> Vec<(f64, f64)> {
+    hyp2f1_parts_many(a, b, c, zs)
+        .into_iter()
+        .map(ln_abs_of_parts)
+        .collect()
+}
+
+fn ln_abs_of_parts(parts: Option<(f64, f64, f64)>) -> (f64, f64) {
+    match parts {
         Some((ln_pre, one, tail)) => {
             let v = one + tail;
             let sign = if v > 0.0 {
@@ -549,6 +749,102 @@ mod tests {
             assert!((l - want.abs().ln()).abs() < 1e-12);
         }
         assert!(ln_hyp2f1(0.5, 0.3, -0.4, 0.9).is_nan());
+    }
+
+    proptest::proptest! {
+        /// The shortcut never claims a quotient above the bound that the
+        /// division puts at or below it, also right at the margin.
+        #[test]
+        fn quotient_surely_above_agrees_with_the_division(
+            p_exp in -330i32..300,
+            p_frac in 1.0f64..2.0,
+            d in 1e-17f64..=1.0,
+            bound_exp in -340i32..300,
+            nudge in -4i64..=4,
+            at_margin in proptest::bool::ANY,
+        ) {
+            let bound = p_frac * 2f64.powi(bound_exp);
+            let p = if at_margin {
+                // p within a few ulps of bound · d · (1 + 2⁻²⁰).
+                let edge = bound * d * (1.0 + 1.0 / (1u64 << 20) as f64);
+                f64::from_bits((edge.to_bits() as i64 + nudge) as u64)
+            } else {
+                p_frac * 2f64.powi(p_exp)
+            };
+            if quotient_surely_above(p, d, bound) {
+                proptest::prop_assert!(p / d > bound, "{p} / {d} vs {bound}");
+            }
+        }
+    }
+
+    #[test]
+    fn rescale_factors_are_the_powers_of_two() {
+        assert_eq!(RESCALE_UP, 2f64.powi(RESCALE_BITS));
+        assert_eq!(RESCALE_DOWN, 2f64.powi(-RESCALE_BITS));
+    }
+
+    #[test]
+    fn many_arguments_give_the_bits_of_one_at_a_time() {
+        // Unsorted, with z = 0, points outside the domain and one too close to 1.
+        let zs = [
+            0.5,
+            0.0,
+            1e-9,
+            0.999,
+            0.01,
+            0.63,
+            0.1,
+            0.9,
+            0.99,
+            0.3,
+            0.9999,
+            1.0 - 1e-7,
+            1.0,
+            -0.1,
+            f64::NAN,
+            0.63,
+        ];
+        let (r, alpha_b, a) = (0.243, 2.426, 0.793);
+        let mut cases: Vec<(f64, f64, f64)> = [0.0, 1.0, 7.0, 40.0, 400.0]
+            .iter()
+            .map(|x| (r + x, alpha_b + x, a + alpha_b + x - 1.0))
+            .collect();
+        cases.extend([
+            // Euler's transformation: c−a−b < 0 with positive terms either way.
+            (2.3, 3.1, 1.7),
+            (1.0, 1.0, 1.5),
+            (0.4, 5.5, 2.0),
+            (16.27, 3.038, 2.142),
+            // Polynomials, directly and after the transformation (c − a = −1).
+            (-2.0, 3.0, 4.0),
+            (3.5, 1.2, 2.5),
+            // Negative c, and outside the domain of the parameters.
+            (0.5, 0.3, -0.4),
+            (13.27, 0.0383, -0.858),
+            (1.0, 1.0, -2.0),
+            (f64::NAN, 1.0, 2.0),
+        ]);
+        let bits =
+            |p: Option<(f64, f64, f64)>| p.map(|(l, o, t)| (l.to_bits(), o.to_bits(), t.to_bits()));
+        let (mut euler, mut rescaled) = (false, false);
+        for &(a, b, c) in &cases {
+            euler |= Form::choose(a, b, c).is_some_and(|f| f.power.is_some());
+            let many = hyp2f1_parts_many(a, b, c, &zs);
+            let ln_many = ln_abs_hyp2f1_many(a, b, c, &zs);
+            for (i, &z) in zs.iter().enumerate() {
+                let one = hyp2f1_parts(a, b, c, z);
+                rescaled |= one.is_some_and(|p| p.0 > 0.0 && p.1 < 1.0);
+                assert_eq!(bits(many[i]), bits(one), "{a} {b} {c} {z}");
+                let (l, s) = ln_abs_hyp2f1(a, b, c, z);
+                assert_eq!(
+                    (ln_many[i].0.to_bits(), ln_many[i].1.to_bits()),
+                    (l.to_bits(), s.to_bits()),
+                    "{a} {b} {c} {z}"
+                );
+            }
+        }
+        assert!(euler && rescaled);
+        assert!(hyp2f1_parts_many(1.0, 1.0, 2.0, &[]).is_empty());
     }
 
     #[test]
