@@ -229,6 +229,32 @@ impl Segmentation {
             .collect()
     }
 
+    /// The RFM table (`custvalue rfm --out`): customer id, recency_days, frequency,
+    /// monetary, then the [`rfm_columns`](Self::rfm_columns).
+    pub fn rfm_frame(&self) -> Result<DataFrame> {
+        let s = &self.summary;
+        let mut columns = vec![
+            s.ids.to_column(None),
+            Column::new(
+                "recency_days".into(),
+                (0..s.len()).map(|c| s.recency_days(c)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "frequency".into(),
+                s.frequency
+                    .iter()
+                    .map(|&f| i64::from(f))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "monetary".into(),
+                s.monetary.iter().map(|&m| s.money(m)).collect::<Vec<_>>(),
+            ),
+        ];
+        columns.extend(self.rfm_columns());
+        Ok(DataFrame::new(s.len(), columns)?)
+    }
+
     /// The RFM columns: r_score, f_score, m_score, rfm_cell, rfm_score, segment.
     pub fn rfm_columns(&self) -> Vec<Column> {
         crate::output::par_columns(self.rfm_column_tasks()).expect("plain columns build")

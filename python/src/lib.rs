@@ -216,30 +216,7 @@ fn work(
     let out = Output::default();
     let out = match cmd {
         Command::Summary => out.frame("summary", custvalue::summarize(tx)?.to_frame()?),
-        Command::Rfm => {
-            let seg = custvalue::segment(tx, settings)?;
-            let s = &seg.summary;
-            let mut columns = vec![
-                s.ids.to_column(None),
-                Column::new(
-                    "recency_days".into(),
-                    (0..s.len()).map(|c| s.recency_days(c)).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "frequency".into(),
-                    s.frequency
-                        .iter()
-                        .map(|&f| i64::from(f))
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "monetary".into(),
-                    s.monetary.iter().map(|&m| s.money(m)).collect::<Vec<_>>(),
-                ),
-            ];
-            columns.extend(seg.rfm_columns());
-            out.frame("rfm", DataFrame::new(s.len(), columns)?)
-        }
+        Command::Rfm => out.frame("rfm", custvalue::segment(tx, settings)?.rfm_frame()?),
         Command::Deciles(by) => {
             let by = match by {
                 Some(b) => *b,

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use polars::prelude::*;
 
 use super::table::Table;
 use custvalue::output::percent;
@@ -77,31 +76,11 @@ pub fn run(ctx: &Ctx, args: &RfmArgs) -> Result<i32> {
     }
     ctx.show(&table.render());
     if let Some(out) = &args.out {
-        let s = &seg.summary;
-        let mut columns = vec![
-            s.ids.to_column(None),
-            Column::new(
-                "recency_days".into(),
-                (0..s.len()).map(|c| s.recency_days(c)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "frequency".into(),
-                s.frequency
-                    .iter()
-                    .map(|&f| i64::from(f))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "monetary".into(),
-                s.monetary.iter().map(|&m| s.money(m)).collect::<Vec<_>>(),
-            ),
-        ];
-        columns.extend(seg.rfm_columns());
-        let mut frame = DataFrame::new(s.len(), columns)?;
+        let mut frame = seg.rfm_frame()?;
         output::write_frame(&mut frame, out)?;
         ctx.note(&format!(
             "wrote {} customers to {}",
-            thousands(s.len() as u64),
+            thousands(frame.height() as u64),
             out.display()
         ));
     }
